@@ -1,0 +1,116 @@
+//! File helpers: atomic writes (temp file in the same directory, fsync, rename), so a crash
+//! never leaves a half-written output where a complete one is expected.
+
+use crate::error::{LmError, Result};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A file being written atomically. Data goes to `<name>.<pid>.tmp`; `commit` renames it into place.
+/// Dropped without `commit`, the temp file is removed and the target is untouched.
+pub struct AtomicFile {
+    target: PathBuf,
+    tmp: PathBuf,
+    writer: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    pub fn create(target: impl AsRef<Path>) -> Result<Self> {
+        let target = target.as_ref().to_path_buf();
+        let name = target
+            .file_name()
+            .ok_or_else(|| LmError::invalid(&target, "not a file path"))?
+            .to_string_lossy()
+            .into_owned();
+        let tmp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let file = File::create(&tmp).map_err(|e| LmError::io(&tmp, e))?;
+        Ok(Self {
+            target,
+            tmp,
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    pub fn writer(&mut self) -> &mut BufWriter<File> {
+        self.writer.as_mut().expect("writer present until commit")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.target
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        let writer = self.writer.take().expect("commit once");
+        let file = writer
+            .into_inner()
+            .map_err(|e| LmError::io(&self.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| LmError::io(&self.tmp, e))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| LmError::io(&self.target, e))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer().flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            self.writer = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Write `bytes` to `path` atomically.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    let tmp = f.tmp.clone();
+    f.writer()
+        .write_all(bytes)
+        .map_err(|e| LmError::io(tmp, e))?;
+    f.commit()
+}
+
+/// Read a whole file, naming it in the error.
+pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>> {
+    let path = path.as_ref();
+    std::fs::read(path).map_err(|e| LmError::io(path, e))
+}
+
+/// Read and parse a JSON file, naming it in the error.
+pub fn read_json(path: impl AsRef<Path>) -> Result<serde_json::Value> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    serde_json::from_slice(&bytes).map_err(|source| LmError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_dropped_write_leaves_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.txt");
+        write_atomic(&p, b"one").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        {
+            let mut f = AtomicFile::create(&p).unwrap();
+            f.write_all(b"half-written").unwrap();
+            // dropped without commit
+        }
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temp file cleaned up");
+    }
+}

@@ -1,0 +1,28 @@
+//! `triad-lm`: the ML core shared by Triad's trainer and evaluator.
+//!
+//! - [`config`]: `config.json` of Hugging Face folders, normalised across versions.
+//! - [`weights`]: safetensors in and out (single file or sharded).
+//! - [`models`]: Llama, Qwen2, Gemma and GPT-NeoX forward passes on libtorch.
+//! - [`adapter`]: PEFT LoRA adapters, merged into base weights for scoring.
+//! - [`tokenizer`]: `tokenizer.json` with character offsets.
+//! - [`score`] and [`generate`]: per-token log-probabilities and greedy decoding.
+//! - [`gguf`]: reading GGUF files and importing them as Hugging Face folders.
+
+pub mod adapter;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod fsutil;
+pub mod generate;
+pub mod gguf;
+pub mod jsonl;
+pub mod models;
+pub mod nn;
+pub mod score;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::{Arch, ModelConfig};
+pub use error::{LmError, Result};
+pub use models::CausalLm;
+pub use tch;

@@ -1,0 +1,280 @@
+//! Reading and writing safetensors: one file or shards listed in `model.safetensors.index.json`.
+
+use crate::error::{LmError, Result};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// Named tensors loaded from a checkpoint, with the file each came from (for error messages).
+pub struct Weights {
+    tensors: HashMap<String, (Tensor, PathBuf)>,
+    /// The folder or file the weights came from.
+    pub source: PathBuf,
+}
+
+fn kind_of(dtype: Dtype) -> Option<Kind> {
+    Some(match dtype {
+        Dtype::F32 => Kind::Float,
+        Dtype::F16 => Kind::Half,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::F64 => Kind::Double,
+        Dtype::I64 => Kind::Int64,
+        Dtype::I32 => Kind::Int,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::I8 => Kind::Int8,
+        Dtype::BOOL => Kind::Bool,
+        _ => return None,
+    })
+}
+
+impl Weights {
+    /// Load the weights of a model folder: `model.safetensors`, or the shards named by
+    /// `model.safetensors.index.json`. Floating-point tensors are converted to `kind`.
+    pub fn load_dir(dir: &Path, kind: Kind, device: Device) -> Result<Self> {
+        let single = dir.join("model.safetensors");
+        let index = dir.join("model.safetensors.index.json");
+        let files = if single.is_file() {
+            vec![single]
+        } else if index.is_file() {
+            shard_files(&index)?
+        } else {
+            return Err(LmError::invalid(
+                dir,
+                "no model.safetensors or model.safetensors.index.json in the model folder",
+            ));
+        };
+        let mut w = Weights {
+            tensors: HashMap::new(),
+            source: dir.to_path_buf(),
+        };
+        for f in &files {
+            w.extend_from_file(f, kind, device, "")?;
+        }
+        Ok(w)
+    }
+
+    /// An empty set (for building up from several files).
+    pub fn empty(source: impl Into<PathBuf>) -> Self {
+        Weights {
+            tensors: HashMap::new(),
+            source: source.into(),
+        }
+    }
+
+    /// Add every tensor of one safetensors file, with `strip_prefix` removed from names that have it.
+    pub fn extend_from_file(
+        &mut self,
+        path: &Path,
+        kind: Kind,
+        device: Device,
+        strip_prefix: &str,
+    ) -> Result<()> {
+        let file = std::fs::File::open(path).map_err(|e| LmError::io(path, e))?;
+        // SAFETY: the map is read-only and dropped before this function returns; a concurrent
+        // truncation of the file by another process is the documented hazard of mmap and would
+        // surface as SIGBUS, which checkpoints written atomically (temp + rename) do not cause.
+        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| LmError::io(path, e))?;
+        let st = SafeTensors::deserialize(&mmap).map_err(|e| LmError::Safetensors {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        for (name, view) in st.tensors() {
+            let t = to_tensor(&view, path, &name)?;
+            let t = if t.is_floating_point() {
+                t.to_kind(kind)
+            } else {
+                t
+            };
+            let t = t.to_device(device);
+            let name = name.strip_prefix(strip_prefix).unwrap_or(&name).to_string();
+            self.tensors.insert(name, (t, path.to_path_buf()));
+        }
+        Ok(())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Remove and return a tensor, checking its shape.
+    pub fn take(&mut self, name: &str, shape: &[i64]) -> Result<Tensor> {
+        self.take_opt(name, shape)?.ok_or_else(|| LmError::Tensor {
+            path: self.source.clone(),
+            name: name.to_string(),
+            message: "missing from the checkpoint".into(),
+        })
+    }
+
+    /// Remove and return a tensor if present, checking its shape.
+    pub fn take_opt(&mut self, name: &str, shape: &[i64]) -> Result<Option<Tensor>> {
+        match self.tensors.remove(name) {
+            None => Ok(None),
+            Some((t, file)) => {
+                if t.size() != shape {
+                    return Err(LmError::Tensor {
+                        path: file,
+                        name: name.to_string(),
+                        message: format!(
+                            "shape {:?} does not match the config, which implies {:?}",
+                            t.size(),
+                            shape
+                        ),
+                    });
+                }
+                Ok(Some(t))
+            }
+        }
+    }
+
+    /// Names not consumed by a model (for warnings: a checkpoint with extra tensors is suspicious).
+    pub fn leftover(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.tensors.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
+    let v = crate::fsutil::read_json(index)?;
+    let map = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| LmError::field(index, "weight_map", "missing or not an object"))?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let mut files: Vec<PathBuf> = Vec::new();
+    for (name, f) in map {
+        let f = f.as_str().ok_or_else(|| {
+            LmError::field(index, format!("weight_map.{name}"), "expected a file name")
+        })?;
+        let p = dir.join(f);
+        if !files.contains(&p) {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn to_tensor(view: &TensorView<'_>, path: &Path, name: &str) -> Result<Tensor> {
+    let kind = kind_of(view.dtype()).ok_or_else(|| LmError::Tensor {
+        path: path.to_path_buf(),
+        name: name.to_string(),
+        message: format!("dtype {:?} is not supported", view.dtype()),
+    })?;
+    let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+    Ok(Tensor::f_from_data_size(view.data(), &shape, kind)?)
+}
+
+/// A tensor to write: raw little-endian bytes, dtype and shape.
+pub struct RawTensor {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+impl RawTensor {
+    pub fn f32(shape: Vec<usize>, values: &[f32]) -> Self {
+        let mut data = Vec::with_capacity(values.len() * 4);
+        for v in values {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        RawTensor {
+            dtype: Dtype::F32,
+            shape,
+            data,
+        }
+    }
+
+    /// Copy a libtorch tensor (f32, f16 or bf16) to host bytes.
+    pub fn from_tensor(t: &Tensor) -> Result<Self> {
+        let t = t.to_device(Device::Cpu).contiguous();
+        let (dtype, kind) = match t.kind() {
+            Kind::BFloat16 => (Dtype::BF16, Kind::BFloat16),
+            Kind::Half => (Dtype::F16, Kind::Half),
+            _ => (Dtype::F32, Kind::Float),
+        };
+        let t = t.to_kind(kind);
+        let numel = t.numel();
+        let mut data = vec![0u8; numel * kind.elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut data, numel)?;
+        Ok(RawTensor {
+            dtype,
+            shape: t.size().iter().map(|&d| d as usize).collect(),
+            data,
+        })
+    }
+}
+
+impl safetensors::View for &RawTensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// Write tensors to a safetensors file atomically, with `{"format": "pt"}` metadata as
+/// transformers expects.
+pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, RawTensor>) -> Result<()> {
+    let meta: HashMap<String, String> = [("format".to_string(), "pt".to_string())].into();
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), Some(meta))
+        .map_err(|e| LmError::Safetensors {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    crate::fsutil::write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_shape_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = BTreeMap::new();
+        m.insert(
+            "a.weight".to_string(),
+            RawTensor::f32(vec![2, 3], &[1., 2., 3., 4., 5., 6.]),
+        );
+        write_safetensors(&dir.path().join("model.safetensors"), &m).unwrap();
+        let mut w = Weights::load_dir(dir.path(), Kind::Float, Device::Cpu).unwrap();
+        let e = w.take("a.weight", &[3, 2]).unwrap_err().to_string();
+        assert!(e.contains("a.weight") && e.contains("[2, 3]"), "{e}");
+        let mut w = Weights::load_dir(dir.path(), Kind::Float, Device::Cpu).unwrap();
+        let t = w.take("a.weight", &[2, 3]).unwrap();
+        assert_eq!(t.double_value(&[1, 2]), 6.0);
+        let e = w.take("b.weight", &[1]).unwrap_err().to_string();
+        assert!(e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn corrupt_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("model.safetensors"),
+            b"\x10\x00\x00\x00\x00\x00\x00\x00{not json",
+        )
+        .unwrap();
+        let e = match Weights::load_dir(dir.path(), Kind::Float, Device::Cpu) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("corrupt file accepted"),
+        };
+        assert!(
+            e.contains("model.safetensors") && e.contains("not a valid safetensors"),
+            "{e}"
+        );
+    }
+}
