@@ -1,1 +1,123 @@
-//! TODO
+//! Per-token log-probabilities: `logprobs[i] = log p(tokens[i] | tokens[<i])`.
+//!
+//! Texts are sorted by length and batched with right padding, which needs no attention mask
+//! (real tokens never attend to the pads after them) and so keeps libtorch's fused causal kernel.
+
+use crate::error::{LmError, Result};
+use crate::fsutil::AtomicFile;
+use crate::jsonl::read_texts;
+use crate::tokenizer::Tokenizer;
+use crate::CausalLm;
+use std::io::Write;
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+/// Log-probabilities of each sequence of token ids; the first entry of each is `None`.
+/// `progress(done, total)` is called after every batch with counts of sequences.
+pub fn score_sequences(
+    model: &CausalLm,
+    seqs: &[Vec<u32>],
+    batch_size: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Vec<Vec<Option<f32>>> {
+    let batch_size = batch_size.max(1);
+    let mut order: Vec<usize> = (0..seqs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
+    let mut out: Vec<Vec<Option<f32>>> = seqs.iter().map(|s| vec![None; s.len()]).collect();
+    let mut done = 0;
+    for chunk in order.chunks(batch_size) {
+        let t = seqs[chunk[0]].len();
+        if t >= 2 {
+            let lp = batch_logprobs(model, chunk.iter().map(|&i| &seqs[i][..]), t);
+            for (row, &i) in chunk.iter().enumerate() {
+                let n = seqs[i].len();
+                for (j, slot) in out[i]
+                    .iter_mut()
+                    .enumerate()
+                    .skip(1)
+                    .take(n.saturating_sub(1))
+                {
+                    *slot = Some(lp[row * (t - 1) + j - 1]);
+                }
+            }
+        }
+        done += chunk.len();
+        progress(done, seqs.len());
+    }
+    out
+}
+
+/// `[rows × (t-1)]` row-major log-probs of tokens 1.. given their prefixes.
+fn batch_logprobs<'a>(
+    model: &CausalLm,
+    rows: impl Iterator<Item = &'a [u32]>,
+    t: usize,
+) -> Vec<f32> {
+    let mut ids: Vec<i64> = Vec::new();
+    let mut b = 0;
+    for r in rows {
+        ids.extend(r.iter().map(|&x| x as i64));
+        ids.extend(std::iter::repeat_n(0, t - r.len()));
+        b += 1;
+    }
+    tch::no_grad(|| {
+        let input = Tensor::from_slice(&ids)
+            .view([b, t as i64])
+            .to_device(model.device());
+        let hidden = model.hidden_states(&input.narrow(1, 0, t as i64 - 1), None, None, None);
+        let logits = model.logits(&hidden).to_kind(Kind::Float);
+        let target = input.narrow(1, 1, t as i64 - 1).unsqueeze(-1);
+        let picked = logits.gather(-1, &target, false).squeeze_dim(-1);
+        let lp = picked - logits.logsumexp([-1], false);
+        let lp = lp.to_device(tch::Device::Cpu).contiguous().view([-1]);
+        Vec::<f32>::try_from(&lp).expect("f32 log-probs")
+    })
+}
+
+/// `triad model score`: read `{"id","text"}` lines, write `{"id","tokens","offsets","logprobs"}`
+/// lines in the same order (atomically). Returns the number of records and tokens scored.
+pub fn score_file(
+    model: &CausalLm,
+    tokenizer: &Tokenizer,
+    input: &Path,
+    output: &Path,
+    batch_size: usize,
+    progress: impl FnMut(usize, usize),
+) -> Result<(usize, usize)> {
+    let records = read_texts(input)?;
+    let mut encoded = Vec::with_capacity(records.len());
+    for r in &records {
+        let e = tokenizer.encode(&r.text).map_err(|e| LmError::BadLine {
+            path: input.to_path_buf(),
+            line: r.line,
+            message: e.to_string(),
+        })?;
+        if e.ids.iter().any(|&id| id as i64 >= model.cfg.vocab_size) {
+            return Err(LmError::BadLine {
+                path: input.to_path_buf(),
+                line: r.line,
+                message: format!(
+                    "the tokenizer produced ids beyond the model's vocab_size {}",
+                    model.cfg.vocab_size
+                ),
+            });
+        }
+        encoded.push(e);
+    }
+    let seqs: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
+    let total_tokens = seqs.iter().map(Vec::len).sum();
+    let logprobs = score_sequences(model, &seqs, batch_size, progress);
+    let mut f = AtomicFile::create(output)?;
+    for ((r, e), lp) in records.iter().zip(&encoded).zip(&logprobs) {
+        let line = serde_json::json!({
+            "id": r.id,
+            "tokens": e.ids,
+            "offsets": e.offsets.iter().map(|&(s, e)| [s, e]).collect::<Vec<_>>(),
+            "logprobs": lp,
+        });
+        serde_json::to_writer(&mut f, &line).map_err(|e| LmError::io(output, e.into()))?;
+        f.write_all(b"\n").map_err(|e| LmError::io(output, e))?;
+    }
+    f.commit()?;
+    Ok((records.len(), total_tokens))
+}

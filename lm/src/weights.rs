@@ -97,6 +97,15 @@ impl Weights {
         self.tensors.contains_key(name)
     }
 
+    pub fn shape(&self, name: &str) -> Option<Vec<i64>> {
+        self.tensors.get(name).map(|(t, _)| t.size())
+    }
+
+    /// Mutable access to a tensor (to merge adapters into it).
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Tensor> {
+        self.tensors.get_mut(name).map(|(t, _)| t)
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.tensors.keys().map(String::as_str)
     }

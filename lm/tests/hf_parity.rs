@@ -1,7 +1,7 @@
 //! Logits of tiny random models built by transformers (every architecture, several configs each)
 //! must match Triad's forward pass on padded batches: max |Δ| ≤ 1e-4 in fp32.
 
-mod common;
+use triad_tests as common;
 
 use std::path::Path;
 use tch::{Device, Kind, Tensor};

@@ -1,1 +1,26 @@
-fn main() {}
+//! `triad`: the command line users run.
+
+mod cli;
+mod progress;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    init_tracing();
+    if let Err(e) = cli::run(args) {
+        // One clear line (with its causes), no backtrace: the message names file, line or field.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRIAD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

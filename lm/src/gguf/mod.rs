@@ -1,1 +1,9 @@
+//! GGUF (llama.cpp's model format): reading, dequantising, and importing as a Hugging Face folder.
 
+pub mod dequant;
+pub mod import;
+pub mod reader;
+pub mod tokenizer;
+
+pub use import::{import_gguf, ImportSummary};
+pub use reader::{GgufFile, MetaValue, TensorInfo};

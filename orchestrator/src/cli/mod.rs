@@ -1,0 +1,36 @@
+//! Command-line parsing and dispatch.
+
+mod model;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "triad",
+    version,
+    about = "Fine-tune language models on private data and measure what it costs."
+)]
+pub struct Cli {
+    /// CPU threads for libtorch (default: libtorch's choice, usually all cores).
+    #[arg(long, global = true)]
+    threads: Option<i32>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import, score with and generate from models.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(n) = cli.threads {
+        anyhow::ensure!(n > 0, "--threads must be positive, got {n}");
+        triad_lm::tch::set_num_threads(n);
+    }
+    match cli.command {
+        Command::Model(c) => model::run(c),
+    }
+}

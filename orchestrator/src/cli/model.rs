@@ -1,0 +1,203 @@
+//! `triad model …`: import-gguf, score, generate, bench-forward.
+
+use crate::progress::Progress;
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use triad_lm::device::{default_kind, parse_device, parse_kind};
+use triad_lm::tch::{self, Device, Kind, Tensor};
+use triad_lm::tokenizer::Tokenizer;
+use triad_lm::weights::Weights;
+use triad_lm::{CausalLm, ModelConfig};
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Convert a GGUF file (Llama architecture) into a Hugging Face folder.
+    ImportGguf {
+        /// The .gguf file.
+        file: PathBuf,
+        /// Output folder (config.json, model.safetensors, tokenizer.json).
+        out_dir: PathBuf,
+    },
+    /// Per-token log-probabilities of each text in a JSONL file.
+    Score {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// JSONL input, one {"id": ..., "text": "..."} a line.
+        #[arg(long)]
+        input: PathBuf,
+        /// JSONL output, one {"id", "tokens", "offsets", "logprobs"} a line, in input order.
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+    },
+    /// Greedy continuation of a prompt.
+    Generate {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long, default_value_t = 32)]
+        max_new_tokens: usize,
+    },
+    /// Time forward passes on random tokens; prints one JSON line (tokens/s).
+    BenchForward {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 8)]
+        batch: i64,
+        #[arg(long, default_value_t = 128)]
+        seq: i64,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        #[arg(long, default_value_t = 5)]
+        iters: usize,
+    },
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Hugging Face model folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// PEFT LoRA adapter folder, merged into the model.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// f32 or bf16 (default: f32 on CPU, bf16 on CUDA).
+    #[arg(long)]
+    dtype: Option<String>,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<(CausalLm, Device)> {
+        let device = parse_device(&self.device)?;
+        let kind = match &self.dtype {
+            None => default_kind(device),
+            Some(s) => parse_kind(s)
+                .with_context(|| format!("--dtype `{s}`: expected f32, bf16 or f16"))?,
+        };
+        Ok((
+            load_model(&self.model, self.adapter.as_deref(), kind, device)?,
+            device,
+        ))
+    }
+
+    fn tokenizer(&self) -> Result<Tokenizer> {
+        Ok(Tokenizer::from_file(self.model.join("tokenizer.json"))?)
+    }
+}
+
+fn load_model(dir: &Path, adapter: Option<&Path>, kind: Kind, device: Device) -> Result<CausalLm> {
+    anyhow::ensure!(
+        dir.is_dir(),
+        "{}: model folder does not exist",
+        dir.display()
+    );
+    let cfg = ModelConfig::from_file(dir.join("config.json"))?;
+    let mut weights = Weights::load_dir(dir, kind, device)?;
+    if let Some(a) = adapter {
+        anyhow::ensure!(a.is_dir(), "{}: adapter folder does not exist", a.display());
+        let n = triad_lm::adapter::merge_into(&mut weights, a)?;
+        tracing::info!(matrices = n, adapter = %a.display(), "merged LoRA adapter");
+    }
+    Ok(CausalLm::from_weights(cfg, weights, kind, device)?)
+}
+
+pub fn run(cmd: ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::ImportGguf { file, out_dir } => {
+            let t = Instant::now();
+            eprintln!("importing {} …", file.display());
+            let s = triad_lm::gguf::import_gguf(&file, &out_dir)?;
+            eprintln!(
+                "wrote {}: {} architecture, {} tensors ({}), {} parameters, vocab {} — {:.1}s",
+                out_dir.display(),
+                s.architecture,
+                s.tensors,
+                s.quant_types
+                    .iter()
+                    .map(|(k, v)| format!("{v}×{k}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.parameters,
+                s.vocab_size,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        ModelCommand::Score {
+            model,
+            input,
+            output,
+            batch_size,
+        } => {
+            anyhow::ensure!(batch_size > 0, "--batch-size must be positive");
+            let tok = model.tokenizer()?;
+            let (lm, _) = model.load()?;
+            let t = Instant::now();
+            let mut p = Progress::new("scoring");
+            let (records, tokens) =
+                triad_lm::score::score_file(&lm, &tok, &input, &output, batch_size, |d, n| {
+                    p.update(d, n)
+                })?;
+            eprintln!(
+                "scored {records} texts, {tokens} tokens in {:.1}s ({:.0} tokens/s) → {}",
+                t.elapsed().as_secs_f64(),
+                tokens as f64 / t.elapsed().as_secs_f64(),
+                output.display()
+            );
+        }
+        ModelCommand::Generate {
+            model,
+            prompt,
+            max_new_tokens,
+        } => {
+            let tok = model.tokenizer()?;
+            let (lm, _) = model.load()?;
+            let ids = tok.encode(&prompt)?.ids;
+            anyhow::ensure!(!ids.is_empty(), "--prompt tokenises to nothing");
+            let new = triad_lm::generate::greedy(&lm, &ids, max_new_tokens, &lm.cfg.eos_token_ids);
+            println!("{}", tok.decode(&new, true)?);
+        }
+        ModelCommand::BenchForward {
+            model,
+            batch,
+            seq,
+            warmup,
+            iters,
+        } => {
+            anyhow::ensure!(
+                batch > 0 && seq > 1 && iters > 0,
+                "--batch, --seq and --iters must be positive"
+            );
+            let (lm, device) = model.load()?;
+            tch::manual_seed(0);
+            let ids = Tensor::randint(lm.cfg.vocab_size, [batch, seq], (Kind::Int64, device));
+            let step = || {
+                tch::no_grad(|| {
+                    let logits = lm.forward(&ids, None, None);
+                    // Force completion (CUDA is asynchronous).
+                    logits.sum(Kind::Float).double_value(&[])
+                })
+            };
+            for _ in 0..warmup {
+                step();
+            }
+            let t = Instant::now();
+            for _ in 0..iters {
+                step();
+            }
+            let s = t.elapsed().as_secs_f64() / iters as f64;
+            println!(
+                "{}",
+                serde_json::json!({"impl": "triad", "batch": batch, "seq": seq, "threads": tch::get_num_threads(),
+                    "s_per_forward": s, "tokens_per_s": (batch * seq) as f64 / s})
+            );
+        }
+    }
+    Ok(())
+}
