@@ -101,9 +101,11 @@ pub fn build(g: &GgufFile) -> Result<TokenizerInfo> {
         "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": LLAMA3_REGEX}, "behavior": "Isolated", "invert": false},
             byte_level(false)]}),
-        other => return Err(err(format!(
+        other => {
+            return Err(err(format!(
             "tokenizer.ggml.pre = `{other}` is not supported (smollm, gpt-2, default, llama-bpe)"
-        ))),
+        )))
+        }
     };
 
     let special = |key: &str| -> Option<(u32, String)> {
