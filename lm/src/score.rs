@@ -5,7 +5,7 @@
 
 use crate::error::{LmError, Result};
 use crate::fsutil::AtomicFile;
-use crate::jsonl::read_texts;
+use crate::jsonl::TextRecord;
 use crate::tokenizer::Tokenizer;
 use crate::CausalLm;
 use std::io::Write;
@@ -74,19 +74,20 @@ fn batch_logprobs<'a>(
     })
 }
 
-/// `triad model score`: read `{"id","text"}` lines, write `{"id","tokens","offsets","logprobs"}`
-/// lines in the same order (atomically). Returns the number of records and tokens scored.
-pub fn score_file(
+/// `triad model score`: for records read from `input` (see [`crate::jsonl::read_texts`]), write
+/// `{"id","tokens","offsets","logprobs"}` lines in the same order to `output` (atomically).
+/// Returns the number of tokens scored.
+pub fn score_records(
     model: &CausalLm,
     tokenizer: &Tokenizer,
+    records: &[TextRecord],
     input: &Path,
     output: &Path,
     batch_size: usize,
     progress: impl FnMut(usize, usize),
-) -> Result<(usize, usize)> {
-    let records = read_texts(input)?;
+) -> Result<usize> {
     let mut encoded = Vec::with_capacity(records.len());
-    for r in &records {
+    for r in records {
         let e = tokenizer.encode(&r.text).map_err(|e| LmError::BadLine {
             path: input.to_path_buf(),
             line: r.line,
@@ -119,5 +120,5 @@ pub fn score_file(
         f.write_all(b"\n").map_err(|e| LmError::io(output, e))?;
     }
     f.commit()?;
-    Ok((records.len(), total_tokens))
+    Ok(total_tokens)
 }

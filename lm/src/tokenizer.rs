@@ -24,7 +24,10 @@ impl Tokenizer {
         if !path.is_file() {
             return Err(LmError::io(
                 path,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer.json not found"),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file (the model folder needs a tokenizer.json)",
+                ),
             ));
         }
         let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| LmError::Tokenizer {

@@ -88,6 +88,11 @@ impl ModelArgs {
     }
 
     fn tokenizer(&self) -> Result<Tokenizer> {
+        anyhow::ensure!(
+            self.model.is_dir(),
+            "{}: model folder does not exist",
+            self.model.display()
+        );
         Ok(Tokenizer::from_file(self.model.join("tokenizer.json"))?)
     }
 }
@@ -136,16 +141,24 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             batch_size,
         } => {
             anyhow::ensure!(batch_size > 0, "--batch-size must be positive");
+            // Validate the input before the (slow) model load.
+            let records = triad_lm::jsonl::read_texts(&input)?;
             let tok = model.tokenizer()?;
             let (lm, _) = model.load()?;
             let t = Instant::now();
             let mut p = Progress::new("scoring");
-            let (records, tokens) =
-                triad_lm::score::score_file(&lm, &tok, &input, &output, batch_size, |d, n| {
-                    p.update(d, n)
-                })?;
+            let tokens = triad_lm::score::score_records(
+                &lm,
+                &tok,
+                &records,
+                &input,
+                &output,
+                batch_size,
+                |d, n| p.update(d, n),
+            )?;
             eprintln!(
-                "scored {records} texts, {tokens} tokens in {:.1}s ({:.0} tokens/s) → {}",
+                "scored {} texts, {tokens} tokens in {:.1}s ({:.0} tokens/s) → {}",
+                records.len(),
                 t.elapsed().as_secs_f64(),
                 tokens as f64 / t.elapsed().as_secs_f64(),
                 output.display()
