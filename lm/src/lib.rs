@@ -18,6 +18,7 @@ pub mod gguf;
 pub mod jsonl;
 pub mod models;
 pub mod nn;
+pub mod runtime;
 pub mod score;
 pub mod tokenizer;
 pub mod weights;

@@ -6,6 +6,7 @@ mod progress;
 use clap::Parser;
 
 fn main() {
+    triad_lm::runtime::tune_allocator();
     let args = cli::Cli::parse();
     init_tracing();
     if let Err(e) = cli::run(args) {

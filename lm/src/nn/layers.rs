@@ -36,14 +36,14 @@ impl Norm {
             Norm::Rms { weight, eps } => {
                 let kind = x.kind();
                 let h = x.to_kind(Kind::Float);
-                let var = h.pow_tensor_scalar(2).mean_dim(-1, true, Kind::Float);
+                let var = h.pow_tensor_scalar(2).mean_dim(-1, true, None::<Kind>);
                 let h = h * (var + *eps).rsqrt();
                 weight * h.to_kind(kind)
             }
             Norm::RmsPlusOne { weight, eps } => {
                 let kind = x.kind();
                 let h = x.to_kind(Kind::Float);
-                let var = h.pow_tensor_scalar(2).mean_dim(-1, true, Kind::Float);
+                let var = h.pow_tensor_scalar(2).mean_dim(-1, true, None::<Kind>);
                 let h = h * (var + *eps).rsqrt();
                 (h * (weight.to_kind(Kind::Float) + 1.0)).to_kind(kind)
             }
