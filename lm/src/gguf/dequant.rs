@@ -50,7 +50,7 @@ pub fn byte_size(t: &TensorInfo) -> Result<usize, String> {
         .try_fold(1u64, |a, &d| a.checked_mul(d))
         .filter(|&n| n < (1 << 40))
         .ok_or("dimensions overflow")? as usize;
-    if n % per != 0 {
+    if !n.is_multiple_of(per) {
         return Err(format!(
             "{n} values is not a multiple of the block size {per}"
         ));

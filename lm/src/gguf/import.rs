@@ -62,7 +62,7 @@ fn hparams(g: &GgufFile, arch: &str) -> Result<Hparams> {
         .and_then(MetaValue::as_u64)
         .map(|v| v as usize)
         .unwrap_or(hidden / heads);
-    if kv_heads == 0 || heads % kv_heads != 0 || head_dim % 2 != 0 {
+    if kv_heads == 0 || !heads.is_multiple_of(kv_heads) || !head_dim.is_multiple_of(2) {
         return Err(LmError::Gguf {
             path: g.path.clone(),
             message: format!("inconsistent attention shape: {heads} heads, {kv_heads} KV heads, head size {head_dim}"),

@@ -135,7 +135,7 @@ impl CausalLm {
             let norm = Tensor::from((self.cfg.hidden_size as f64).sqrt() as f32)
                 .to_kind(self.kind)
                 .to_device(self.device);
-            x = x * norm;
+            x *= norm;
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut();

@@ -1,0 +1,53 @@
+# Triad — the two quick-start commands are `make demo` and `make test`; both run `make setup` first.
+# setup is idempotent: a venv with pinned torch + test oracles (re-made when requirements.txt
+# changes), a link .venv/libtorch that the build finds through .cargo/config.toml, and a release build.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REQ_HASH := $(shell sha256sum requirements.txt | cut -c1-16)
+STAMP := $(VENV)/.setup-$(REQ_HASH)
+TRIAD := target/release/triad
+GGUF := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM2 := .cache/models/smollm2-135m
+
+.PHONY: setup venv build demo test lint bench-forward clean
+
+setup: venv build
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	ln -sfn "$$($(PY) -c 'import os, torch; print(os.path.relpath(os.path.dirname(torch.__file__), "$(VENV)"))')" $(VENV)/libtorch
+	rm -f $(VENV)/.setup-* && touch $@
+
+build: $(STAMP)
+	cargo build --release --workspace
+
+$(GGUF): | $(STAMP)
+	scripts/fetch-smollm2.sh $@
+
+$(SMOLLM2)/config.json: $(GGUF) | build
+	$(TRIAD) model import-gguf $(GGUF) $(SMOLLM2)
+
+# The main job on its embedded defaults. (Until the study runner lands: the model core on SmolLM2.)
+demo: setup $(SMOLLM2)/config.json
+	scripts/demo.sh $(TRIAD) $(SMOLLM2)
+
+test: setup
+	cargo fmt --all -- --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+	cargo test --release --workspace
+
+# Forward throughput on SmolLM2 vs transformers, same threads, same run (see docs/model-core.md).
+bench-forward: setup $(SMOLLM2)/config.json
+	$(PY) scripts/bench_forward.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
+
+clean:
+	cargo clean
+	rm -rf .cache
