@@ -103,6 +103,14 @@ pub fn score_records(
                 ),
             });
         }
+        if e.ids.len() as i64 > model.cfg.max_position_embeddings {
+            tracing::warn!(
+                line = r.line,
+                tokens = e.ids.len(),
+                max = model.cfg.max_position_embeddings,
+                "text is longer than the model's max_position_embeddings; scores past it are extrapolation"
+            );
+        }
         encoded.push(e);
     }
     let seqs: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();

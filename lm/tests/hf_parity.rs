@@ -117,3 +117,44 @@ fn peft_lora_adapters_merge_to_peft_logits() {
         assert!(d0 > 1e-2, "{name}: adapter has no effect ({d0})");
     }
 }
+
+/// GPU-only: the same parity on CUDA (fp32; TF32 is off by default in libtorch matmuls).
+/// Run with `cargo test --release -p triad-lm --test hf_parity -- --ignored` on a GPU machine.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn logits_match_transformers_on_cuda() {
+    assert!(
+        tch::Cuda::is_available(),
+        "no CUDA device visible to libtorch"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    common::run_oracle("tiny_models.py", &[tmp.path().to_str().unwrap()]);
+    for name in [
+        "llama-gqa2-untied",
+        "qwen2-gqa2-untied",
+        "gemma-mqa-hd16",
+        "neox-parallel-rot25",
+    ] {
+        let dir = tmp.path().join(name);
+        let model = CausalLm::load(&dir, Kind::Float, Device::Cuda(0)).unwrap();
+        let mut r = reference(&dir);
+        for side in ["right", "left"] {
+            let ids = r
+                .take(&format!("input_ids_{side}"), &[3, 12])
+                .unwrap()
+                .to_device(Device::Cuda(0));
+            let mask = r
+                .take(&format!("mask_{side}"), &[3, 12])
+                .unwrap()
+                .to_device(Device::Cuda(0));
+            let want = r
+                .take(&format!("logits_{side}"), &[3, 12, model.cfg.vocab_size])
+                .unwrap()
+                .to_device(Device::Cuda(0));
+            let got = tch::no_grad(|| model.forward(&ids, Some(&mask), None));
+            let d = max_diff_on_real_tokens(&got, &want, &mask);
+            println!("{name:28} {side:5} cuda fp32 max|Δ| = {d:.2e}");
+            assert!(d <= 1e-4, "{name} {side}: {d}");
+        }
+    }
+}

@@ -57,6 +57,17 @@ pub enum ModelCommand {
     },
 }
 
+impl ModelCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            ModelCommand::ImportGguf { .. } => "import-gguf",
+            ModelCommand::Score { .. } => "score",
+            ModelCommand::Generate { .. } => "generate",
+            ModelCommand::BenchForward { .. } => "bench-forward",
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct ModelArgs {
     /// Hugging Face model folder.
@@ -110,10 +121,13 @@ fn load_model(dir: &Path, adapter: Option<&Path>, kind: Kind, device: Device) ->
         let n = triad_lm::adapter::merge_into(&mut weights, a)?;
         tracing::info!(matrices = n, adapter = %a.display(), "merged LoRA adapter");
     }
-    Ok(CausalLm::from_weights(cfg, weights, kind, device)?)
+    let model = CausalLm::from_weights(cfg, weights, kind, device)?;
+    tracing::info!(model = %dir.display(), ?device, ?kind, parameters = model.num_parameters(), "model loaded");
+    Ok(model)
 }
 
 pub fn run(cmd: ModelCommand) -> Result<()> {
+    let _span = tracing::info_span!("model", command = cmd.name()).entered();
     match cmd {
         ModelCommand::ImportGguf { file, out_dir } => {
             let t = Instant::now();
