@@ -6,10 +6,12 @@
 //! - [`adapter`]: PEFT LoRA adapters, merged into base weights for scoring.
 //! - [`tokenizer`]: `tokenizer.json` with character offsets.
 //! - [`score`] and [`generate`]: per-token log-probabilities and greedy decoding.
+//! - [`data`]: dataset records with sensitive spans, checks, masks, generators, PII tagger.
 //! - [`gguf`]: reading GGUF files and importing them as Hugging Face folders.
 
 pub mod adapter;
 pub mod config;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod fsutil;

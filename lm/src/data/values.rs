@@ -1,0 +1,657 @@
+//! Synthetic personal data: names, contact details, addresses, order and tracking numbers,
+//! Luhn-valid card numbers, IBANs with valid check digits, dates of birth. Every value drawn
+//! through [`Secrets`] is unique within a generation run, so train and test never share one.
+
+use super::rng::Rng;
+use std::collections::HashSet;
+
+pub const FIRST_NAMES: &[&str] = &[
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Christopher",
+    "Lisa",
+    "Daniel",
+    "Nancy",
+    "Matthew",
+    "Sandra",
+    "Anthony",
+    "Ashley",
+    "Mark",
+    "Emily",
+    "Steven",
+    "Donna",
+    "Andrew",
+    "Michelle",
+    "Joshua",
+    "Carol",
+    "Kevin",
+    "Amanda",
+    "Brian",
+    "Melissa",
+    "George",
+    "Deborah",
+    "Timothy",
+    "Stephanie",
+    "Ronald",
+    "Rebecca",
+    "Jason",
+    "Laura",
+    "Edward",
+    "Helen",
+    "Jeffrey",
+    "Sharon",
+    "Ryan",
+    "Cynthia",
+    "Jacob",
+    "Kathleen",
+    "Gary",
+    "Amy",
+    "Nicholas",
+    "Angela",
+    "Eric",
+    "Shirley",
+    "Jonathan",
+    "Anna",
+    "Stephen",
+    "Brenda",
+    "Larry",
+    "Pamela",
+    "Justin",
+    "Emma",
+    "Scott",
+    "Nicole",
+    "Brandon",
+    "Samantha",
+    "Benjamin",
+    "Katherine",
+    "Samuel",
+    "Christine",
+    "Gregory",
+    "Debra",
+    "Alexander",
+    "Rachel",
+    "Patrick",
+    "Carolyn",
+    "Frank",
+    "Janet",
+    "Raymond",
+    "Maria",
+    "Jack",
+    "Olivia",
+    "Dennis",
+    "Heather",
+    "Jerry",
+    "Diane",
+    "Tyler",
+    "Julie",
+    "Aaron",
+    "Joyce",
+    "José",
+    "Zoë",
+    "Søren",
+    "Chloé",
+    "Björn",
+    "Renée",
+    "Ingrid",
+    "Mateo",
+    "Lucía",
+    "Priya",
+    "Arjun",
+    "Wei",
+    "Mei",
+    "Hiroshi",
+    "Yuki",
+    "Oluwaseun",
+    "Amara",
+    "Fatima",
+    "Omar",
+    "Leila",
+    "Dmitri",
+    "Svetlana",
+    "Siobhan",
+    "Declan",
+    "Mariana",
+    "Thiago",
+    "Ngozi",
+    "Kwame",
+    "Aisha",
+    "Tomasz",
+    "Agnieszka",
+    "Lars",
+];
+
+pub const LAST_NAMES: &[&str] = &[
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Gomez",
+    "Phillips",
+    "Evans",
+    "Turner",
+    "Diaz",
+    "Parker",
+    "Cruz",
+    "Edwards",
+    "Collins",
+    "Reyes",
+    "Stewart",
+    "Morris",
+    "Morales",
+    "Murphy",
+    "Cook",
+    "Rogers",
+    "Gutierrez",
+    "Ortiz",
+    "Morgan",
+    "Cooper",
+    "Peterson",
+    "Bailey",
+    "Reed",
+    "Kelly",
+    "Howard",
+    "Ramos",
+    "Kim",
+    "Cox",
+    "Ward",
+    "Richardson",
+    "Watson",
+    "Brooks",
+    "Chavez",
+    "Wood",
+    "James",
+    "Bennett",
+    "Gray",
+    "Mendoza",
+    "Ruiz",
+    "Hughes",
+    "Müller",
+    "Schmidt",
+    "Kowalczyk",
+    "Nowak",
+    "O'Brien",
+    "Núñez",
+    "Fernández",
+    "Lindqvist",
+    "Johansson",
+    "Novák",
+    "Dubois",
+    "Lefèvre",
+    "Rossi",
+    "Bianchi",
+    "Tanaka",
+    "Suzuki",
+    "Chen",
+    "Wang",
+    "Patel",
+    "Sharma",
+    "Okafor",
+    "Mensah",
+    "Haddad",
+    "Petrov",
+    "Ivanova",
+    "Papadopoulos",
+    "Yilmaz",
+    "Kovač",
+    "Andersen",
+    "Byrne",
+];
+
+const STREETS: &[&str] = &[
+    "Maple",
+    "Oak",
+    "Cedar",
+    "Pine",
+    "Elm",
+    "Washington",
+    "Lake",
+    "Hill",
+    "Park",
+    "Main",
+    "Sunset",
+    "Highland",
+    "Riverside",
+    "Church",
+    "Mill",
+    "Spring",
+    "Forest",
+    "Meadow",
+    "Willow",
+    "Chestnut",
+    "Bayview",
+    "Lincoln",
+    "Jefferson",
+    "Franklin",
+    "Madison",
+    "Harbor",
+    "Valley",
+    "Prospect",
+    "Cherry",
+    "Birch",
+];
+const STREET_KINDS: &[&str] = &[
+    "Street",
+    "St",
+    "Avenue",
+    "Ave",
+    "Road",
+    "Rd",
+    "Lane",
+    "Drive",
+    "Boulevard",
+    "Court",
+    "Way",
+    "Place",
+];
+/// (city, state)
+pub const CITIES: &[(&str, &str)] = &[
+    ("Springfield", "IL"),
+    ("Portland", "OR"),
+    ("Austin", "TX"),
+    ("Denver", "CO"),
+    ("Madison", "WI"),
+    ("Columbus", "OH"),
+    ("Raleigh", "NC"),
+    ("Tucson", "AZ"),
+    ("Omaha", "NE"),
+    ("Boise", "ID"),
+    ("Richmond", "VA"),
+    ("Albany", "NY"),
+    ("Fresno", "CA"),
+    ("Savannah", "GA"),
+    ("Burlington", "VT"),
+    ("Spokane", "WA"),
+    ("Dayton", "OH"),
+    ("Lansing", "MI"),
+    ("Reno", "NV"),
+    ("Tulsa", "OK"),
+];
+const EMAIL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "outlook.com",
+    "yahoo.com",
+    "proton.me",
+    "icloud.com",
+    "hotmail.com",
+    "fastmail.com",
+    "mail.com",
+    "gmx.net",
+    "example.org",
+];
+const MONTHS: &[&str] = &[
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// Draws values and remembers them, re-drawing on a repeat.
+#[derive(Debug, Default)]
+pub struct Secrets {
+    seen: HashSet<String>,
+}
+
+impl Secrets {
+    /// Draw with `f` until the value is new (up to 1,000 tries, then a numbered variant).
+    pub fn unique(&mut self, rng: &mut Rng, mut f: impl FnMut(&mut Rng) -> String) -> String {
+        for _ in 0..1000 {
+            let v = f(rng);
+            if self.seen.insert(v.clone()) {
+                return v;
+            }
+        }
+        panic!("value space exhausted: ask for fewer records or widen the generator");
+    }
+
+    pub fn contains(&self, v: &str) -> bool {
+        self.seen.contains(v)
+    }
+}
+
+/// A person's data, drawn once per dialogue or biography.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub first: String,
+    pub last: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    pub dob: String,
+    pub card: String,
+    pub iban: String,
+}
+
+impl Person {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first, self.last)
+    }
+
+    pub fn draw(rng: &mut Rng, s: &mut Secrets) -> Person {
+        let (first, last) = loop {
+            let f = *rng.pick(FIRST_NAMES);
+            let l = *rng.pick(LAST_NAMES);
+            let full = format!("{f} {l}");
+            if !s.contains(&full) {
+                s.seen.insert(full);
+                break (f.to_string(), l.to_string());
+            }
+        };
+        let email = s.unique(rng, |r| email(r, &first, &last));
+        Person {
+            email,
+            phone: s.unique(rng, phone),
+            address: s.unique(rng, address),
+            dob: s.unique(rng, date_of_birth),
+            card: s.unique(rng, card_number),
+            iban: s.unique(rng, iban),
+            first,
+            last,
+        }
+    }
+}
+
+/// ASCII-fold the accented letters our name lists use.
+pub fn ascii_fold(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| {
+            Some(match c {
+                'á' | 'à' | 'â' | 'ä' => 'a',
+                'é' | 'è' | 'ê' | 'ë' => 'e',
+                'í' | 'ï' => 'i',
+                'ó' | 'ô' | 'ö' | 'ø' => 'o',
+                'ú' | 'ü' => 'u',
+                'ñ' => 'n',
+                'č' => 'c',
+                'á'..='ÿ' => return None,
+                '\'' | ' ' | '-' => return None,
+                c => c.to_ascii_lowercase(),
+            })
+        })
+        .collect()
+}
+
+pub fn email(rng: &mut Rng, first: &str, last: &str) -> String {
+    let (f, l) = (ascii_fold(first), ascii_fold(last));
+    let local = match rng.below(6) {
+        0 => format!("{f}.{l}"),
+        1 => format!("{f}{l}"),
+        2 => format!("{}.{l}", &f[..1]),
+        3 => format!("{f}.{l}{}", rng.range(1, 99)),
+        4 => format!("{f}_{l}{}", rng.range(70, 2005)),
+        _ => format!("{}{l}{}", &f[..1], rng.range(1, 999)),
+    };
+    format!("{local}@{}", rng.pick(EMAIL_DOMAINS))
+}
+
+pub fn phone(rng: &mut Rng) -> String {
+    let area = format!("{}{}", rng.range(2, 9), rng.digits(2));
+    let ex = format!("{}{}", rng.range(2, 9), rng.digits(2));
+    let line = rng.digits(4);
+    match rng.below(6) {
+        0 => format!("({area}) {ex}-{line}"),
+        1 => format!("{area}-{ex}-{line}"),
+        2 => format!("{area}.{ex}.{line}"),
+        3 => format!("+1 {area} {ex} {line}"),
+        4 => format!("+1-{area}-{ex}-{line}"),
+        _ => format!("+44 7{} {}", rng.digits(3), rng.digits(6)),
+    }
+}
+
+pub fn address(rng: &mut Rng) -> String {
+    let (city, state) = *rng.pick(CITIES);
+    let unit = if rng.chance(0.25) {
+        format!(", Apt {}{}", rng.range(1, 40), rng.upper(1))
+    } else {
+        String::new()
+    };
+    format!(
+        "{} {} {}{unit}, {city}, {state} {}",
+        rng.range(1, 9899),
+        rng.pick(STREETS),
+        rng.pick(STREET_KINDS),
+        rng.digits(5)
+    )
+}
+
+pub fn date_of_birth(rng: &mut Rng) -> String {
+    let (y, m, d) = (rng.range(1940, 2005), rng.range(1, 12), rng.range(1, 28));
+    match rng.below(5) {
+        0 => format!("{y}-{m:02}-{d:02}"),
+        1 => format!("{m:02}/{d:02}/{y}"),
+        2 => format!("{d} {} {y}", MONTHS[m - 1]),
+        3 => format!("{} {d}, {y}", MONTHS[m - 1]),
+        _ => format!("{d:02}.{m:02}.{y}"),
+    }
+}
+
+pub fn order_id(rng: &mut Rng) -> String {
+    match rng.below(4) {
+        0 => format!("ORD-{}", rng.digits(6)),
+        1 => format!("{}-{}", rng.upper(3), rng.digits(6)),
+        2 => format!("#{}", rng.digits(8)),
+        _ => format!("W{}", rng.digits(9)),
+    }
+}
+
+pub fn tracking_id(rng: &mut Rng) -> String {
+    match rng.below(4) {
+        0 => {
+            let body: String = (0..16)
+                .map(|_| {
+                    if rng.chance(0.5) {
+                        char::from(b'0' + rng.below(10) as u8)
+                    } else {
+                        char::from(b'A' + rng.below(26) as u8)
+                    }
+                })
+                .collect();
+            format!("1Z{body}")
+        }
+        1 => rng.digits(12),
+        2 => format!("9400{}", rng.digits(18)),
+        _ => format!("TBA{}", rng.digits(12)),
+    }
+}
+
+/// The Luhn check digit for `digits` (the payload without the check digit).
+pub fn luhn_check_digit(digits: &str) -> u32 {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = (b - b'0') as u32;
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+/// Whether a digit string passes the Luhn check.
+pub fn luhn_valid(digits: &str) -> bool {
+    digits.len() >= 2
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && luhn_check_digit(&digits[..digits.len() - 1])
+            == (digits.as_bytes()[digits.len() - 1] - b'0') as u32
+}
+
+pub fn card_number(rng: &mut Rng) -> String {
+    let (prefix, len) = match rng.below(4) {
+        0 | 1 => ("4".to_string(), 16),
+        2 => (format!("5{}", rng.range(1, 5)), 16),
+        _ => (if rng.chance(0.5) { "34" } else { "37" }.to_string(), 15),
+    };
+    let payload = format!("{prefix}{}", rng.digits(len - 1 - prefix.len()));
+    let full = format!("{payload}{}", luhn_check_digit(&payload));
+    let groups: Vec<&str> = if len == 15 {
+        vec![&full[..4], &full[4..10], &full[10..]]
+    } else {
+        vec![&full[..4], &full[4..8], &full[8..12], &full[12..]]
+    };
+    match rng.below(3) {
+        0 => groups.join(" "),
+        1 => groups.join("-"),
+        _ => full.clone(),
+    }
+}
+
+/// ISO 13616 check digits for `country` + `bban`.
+pub fn iban_check_digits(country: &str, bban: &str) -> u32 {
+    98 - iban_mod97(&format!("{bban}{country}00"))
+}
+
+/// The mod-97 remainder of an IBAN-style string (letters as 10..35).
+pub fn iban_mod97(s: &str) -> u32 {
+    let mut r: u32 = 0;
+    for c in s.chars() {
+        let v = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'A'..='Z' => c as u32 - 'A' as u32 + 10,
+            _ => continue,
+        };
+        r = if v >= 10 {
+            (r * 100 + v) % 97
+        } else {
+            (r * 10 + v) % 97
+        };
+    }
+    r
+}
+
+pub fn iban_valid(s: &str) -> bool {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.len() >= 15
+        && compact.len() <= 34
+        && compact.chars().take(2).all(|c| c.is_ascii_uppercase())
+        && compact.chars().skip(2).take(2).all(|c| c.is_ascii_digit())
+        && iban_mod97(&format!("{}{}", &compact[4..], &compact[..4])) == 1
+}
+
+pub fn iban(rng: &mut Rng) -> String {
+    let (country, bban) = match rng.below(3) {
+        0 => ("DE", rng.digits(18)),
+        1 => ("GB", format!("{}{}", rng.upper(4), rng.digits(14))),
+        _ => ("NL", format!("{}{}", rng.upper(4), rng.digits(10))),
+    };
+    let compact = format!("{country}{:02}{bban}", iban_check_digits(country, &bban));
+    if rng.chance(0.6) {
+        compact
+            .as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        compact
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_and_iban_known_values() {
+        assert!(luhn_valid("4111111111111111"));
+        assert!(!luhn_valid("4111111111111112"));
+        assert!(luhn_valid("378282246310005"));
+        assert!(iban_valid("DE89 3704 0044 0532 0130 00"));
+        assert!(iban_valid("GB82WEST12345698765432"));
+        assert!(!iban_valid("GB82WEST12345698765433"));
+    }
+
+    #[test]
+    fn generated_cards_and_ibans_validate() {
+        let mut r = Rng::new(1);
+        for _ in 0..500 {
+            let c: String = card_number(&mut r)
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            assert!(luhn_valid(&c), "{c}");
+            let i = iban(&mut r);
+            assert!(iban_valid(&i), "{i}");
+        }
+    }
+}
