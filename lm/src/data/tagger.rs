@@ -31,6 +31,7 @@ struct Rules {
     order: Regex,
     address: Regex,
     name: Regex,
+    surname: Regex,
     first_names: HashSet<&'static str>,
 }
 
@@ -55,7 +56,8 @@ fn rules() -> &'static Rules {
                 r"(?:,? (?:Apt|Apartment|Suite|Unit) ?[0-9A-Za-z]+)?",
                 r"(?:, (?:[A-Z][a-z]+ ){0,2}[A-Z][a-z]+, [A-Z]{2} \d{5}(?:-\d{4})?)?"
             )),
-            name: re(r"\b\p{Lu}[\p{Ll}]+(?:-\p{Lu}[\p{Ll}]+)?(?: (?:O'|Mc|Mac)?\p{Lu}[\p{Ll}']+)?"),
+            name: re(r"\b\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?"),
+            surname: re(r"^ (?:O'|Mc|Mac)?\p{Lu}[\p{Ll}']+(?:-\p{Lu}\p{Ll}+)?"),
             first_names: super::values::FIRST_NAMES.iter().chain(GAZETTEER_EXTRA).copied().collect(),
         }
     })
@@ -105,10 +107,14 @@ pub fn tag(text: &str) -> Vec<Span> {
             take(m.start(), m.end(), label, &mut found);
         }
     }
+    // A gazetteer first name, plus the capitalised word after it (the surname) if any.
     for m in r.name.find_iter(text) {
-        let first = m.as_str().split(' ').next().unwrap_or("");
-        if r.first_names.contains(first) {
-            take(m.start(), m.end(), "NAME", &mut found);
+        if r.first_names.contains(m.as_str()) {
+            let end = r
+                .surname
+                .find(&text[m.end()..])
+                .map_or(m.end(), |s| m.end() + s.end());
+            take(m.start(), end, "NAME", &mut found);
         }
     }
     found.sort();

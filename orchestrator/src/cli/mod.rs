@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod data;
 mod model;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,9 @@ enum Command {
     /// Import, score with and generate from models.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Generate, check and tag datasets with sensitive spans.
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -32,5 +36,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Model(c) => model::run(c),
+        Command::Data(c) => data::run(c),
     }
 }
