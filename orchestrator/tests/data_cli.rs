@@ -4,19 +4,39 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn triad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_triad")).args(args).output().expect("run triad")
+    Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args(args)
+        .output()
+        .expect("run triad")
 }
 
 fn ok(args: &[&str]) -> String {
     let out = triad(args);
-    assert!(out.status.success(), "triad {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "triad {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn generate(dir: &Path, generator: &str, seed: &str) {
     ok(&[
-        "data", "generate", generator, "--train", "200", "--test", "50", "--canaries", "4", "--canary-repeats", "3",
-        "--seed", seed, "--out", dir.to_str().unwrap(),
+        "data",
+        "generate",
+        generator,
+        "--train",
+        "200",
+        "--test",
+        "50",
+        "--canaries",
+        "4",
+        "--canary-repeats",
+        "3",
+        "--seed",
+        seed,
+        "--out",
+        dir.to_str().unwrap(),
     ]);
 }
 
@@ -24,19 +44,52 @@ fn generate(dir: &Path, generator: &str, seed: &str) {
 fn generated_data_is_valid_and_deterministic() {
     let tmp = tempfile::tempdir().unwrap();
     for generator in ["customer-support", "biographies"] {
-        let (a, b, c) = (tmp.path().join(format!("{generator}-a")), tmp.path().join(format!("{generator}-b")), tmp.path().join(format!("{generator}-c")));
+        let (a, b, c) = (
+            tmp.path().join(format!("{generator}-a")),
+            tmp.path().join(format!("{generator}-b")),
+            tmp.path().join(format!("{generator}-c")),
+        );
         generate(&a, generator, "11");
         generate(&b, generator, "11");
         generate(&c, generator, "12");
-        for f in ["train.jsonl", "test.jsonl", "canaries.jsonl", "dataset.json"] {
-            let (x, y) = (std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap());
-            assert!(x == y, "{generator}/{f} differs between two runs with the same seed");
+        for f in [
+            "train.jsonl",
+            "test.jsonl",
+            "canaries.jsonl",
+            "dataset.json",
+        ] {
+            let (x, y) = (
+                std::fs::read(a.join(f)).unwrap(),
+                std::fs::read(b.join(f)).unwrap(),
+            );
+            assert!(
+                x == y,
+                "{generator}/{f} differs between two runs with the same seed"
+            );
         }
-        assert_ne!(std::fs::read(a.join("train.jsonl")).unwrap(), std::fs::read(c.join("train.jsonl")).unwrap());
+        assert_ne!(
+            std::fs::read(a.join("train.jsonl")).unwrap(),
+            std::fs::read(c.join("train.jsonl")).unwrap()
+        );
         for f in ["train.jsonl", "test.jsonl"] {
             let out = ok(&["data", "check", a.join(f).to_str().unwrap()]);
             assert!(out.contains(": ok"), "{out}");
         }
+        // Token statistics with a real tokenizer (GPT-NeoX's).
+        let model = tmp.path().join("neox-tokenizer");
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::copy(triad_tests::neox_tokenizer(), model.join("tokenizer.json")).unwrap();
+        let stats = ok(&[
+            "data",
+            "check",
+            a.join("train.jsonl").to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ]);
+        assert!(
+            stats.contains("sensitive:") && stats.contains("NAME") && stats.contains("EMAIL"),
+            "{stats}"
+        );
         let train = std::fs::read_to_string(a.join("train.jsonl")).unwrap();
         assert_eq!(train.lines().count(), 200 + 4 * 3);
         let canaries = std::fs::read_to_string(a.join("canaries.jsonl")).unwrap();
@@ -44,7 +97,15 @@ fn generated_data_is_valid_and_deterministic() {
             let c: serde_json::Value = serde_json::from_str(line).unwrap();
             assert_eq!(c["space_size"], 1_000_000);
             let text = c["text"].as_str().unwrap();
-            assert_eq!(train.matches(&format!("\"text\":{}", serde_json::to_string(text).unwrap())).count(), 3);
+            assert_eq!(
+                train
+                    .matches(&format!(
+                        "\"text\":{}",
+                        serde_json::to_string(text).unwrap()
+                    ))
+                    .count(),
+                3
+            );
         }
     }
 }
@@ -65,14 +126,24 @@ fn check_reports_every_problem_with_its_line() {
     let out = triad(&["data", "check", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    for (line, what) in [(2, "invalid UTF-8"), (3, "bad JSON"), (4, "missing field `text`"), (5, "out of range"), (6, "overlaps")] {
+    for (line, what) in [
+        (2, "invalid UTF-8"),
+        (3, "bad JSON"),
+        (4, "missing field `text`"),
+        (5, "out of range"),
+        (6, "overlaps"),
+    ] {
         assert!(
-            err.lines().any(|l| l.contains(&format!("bad.jsonl:{line}: ")) && l.contains(what)),
+            err.lines()
+                .any(|l| l.contains(&format!("bad.jsonl:{line}: ")) && l.contains(what)),
             "no {what:?} on line {line}:\n{err}"
         );
     }
     assert!(!err.contains("bad.jsonl:1:"), "{err}");
-    assert!(err.contains("error: ") && err.contains("5 problems"), "{err}");
+    assert!(
+        err.contains("error: ") && err.contains("5 problems"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -80,13 +151,35 @@ fn tag_writes_spans_and_scores_itself_on_labelled_input() {
     let tmp = tempfile::tempdir().unwrap();
     generate(tmp.path(), "customer-support", "99");
     let out_file = tmp.path().join("tagged.jsonl");
-    let report = ok(&["data", "tag", tmp.path().join("test.jsonl").to_str().unwrap(), "--out", out_file.to_str().unwrap()]);
+    let report = ok(&[
+        "data",
+        "tag",
+        tmp.path().join("test.jsonl").to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
     assert!(report.contains("overall"), "{report}");
     ok(&["data", "check", out_file.to_str().unwrap()]);
     let unlabelled = tmp.path().join("raw.jsonl");
-    std::fs::write(&unlabelled, "{\"id\": \"1\", \"text\": \"Write to ann.lee@example.com or call (415) 555-0187.\"}\n").unwrap();
-    ok(&["data", "tag", unlabelled.to_str().unwrap(), "--out", out_file.to_str().unwrap()]);
-    let tagged: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&out_file).unwrap().trim()).unwrap();
-    let labels: Vec<&str> = tagged["spans"].as_array().unwrap().iter().map(|s| s["label"].as_str().unwrap()).collect();
+    std::fs::write(
+        &unlabelled,
+        "{\"id\": \"1\", \"text\": \"Write to ann.lee@example.com or call (415) 555-0187.\"}\n",
+    )
+    .unwrap();
+    ok(&[
+        "data",
+        "tag",
+        unlabelled.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    let tagged: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&out_file).unwrap().trim()).unwrap();
+    let labels: Vec<&str> = tagged["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
     assert_eq!(labels, ["EMAIL", "PHONE"]);
 }

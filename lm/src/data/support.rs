@@ -299,7 +299,7 @@ pub fn dialogue(id: String, rng: &mut Rng, secrets: &mut Secrets) -> Record {
         new_address: secrets.unique(rng, values::address),
         new_email: secrets.unique(rng, |r| values::email(r, &p.first, &p.last)),
         new_card: secrets.unique(rng, values::card_number),
-        item: *rng.pick(ITEMS),
+        item: rng.pick_str(ITEMS),
         p: &p,
     };
     let intent = rng.pick(INTENTS);
@@ -317,11 +317,11 @@ pub fn dialogue(id: String, rng: &mut Rng, secrets: &mut Secrets) -> Record {
         format!("{greeting}, {open}")
     };
     turn(&mut t, "Customer", &opener);
-    turn(&mut t, "Agent", *rng.pick(VERIFY_ASK));
-    turn(&mut t, "Customer", *rng.pick(VERIFY_GIVE));
+    turn(&mut t, "Agent", rng.pick_str(VERIFY_ASK));
+    turn(&mut t, "Customer", rng.pick_str(VERIFY_GIVE));
     if rng.chance(0.5) {
-        turn(&mut t, "Agent", *rng.pick(VERIFY_MORE_ASK));
-        turn(&mut t, "Customer", *rng.pick(VERIFY_MORE_GIVE));
+        turn(&mut t, "Agent", rng.pick_str(VERIFY_MORE_ASK));
+        turn(&mut t, "Customer", rng.pick_str(VERIFY_MORE_GIVE));
     }
     // Two or three of the intent's exchanges, in order.
     let n = rng.range(2, intent.body.len());
@@ -331,16 +331,16 @@ pub fn dialogue(id: String, rng: &mut Rng, secrets: &mut Secrets) -> Record {
     picks.sort();
     for k in picks {
         let (agent, customer) = intent.body[k];
-        turn(&mut t, "Agent", *rng.pick(agent));
-        turn(&mut t, "Customer", *rng.pick(customer));
+        turn(&mut t, "Agent", rng.pick_str(agent));
+        turn(&mut t, "Customer", rng.pick_str(customer));
     }
     if rng.chance(0.4) {
-        turn(&mut t, "Agent", *rng.pick(PHONE_ASK));
-        turn(&mut t, "Customer", *rng.pick(PHONE_GIVE));
+        turn(&mut t, "Agent", rng.pick_str(PHONE_ASK));
+        turn(&mut t, "Customer", rng.pick_str(PHONE_GIVE));
     }
-    turn(&mut t, "Agent", *rng.pick(WRAP_AGENT));
-    turn(&mut t, "Customer", *rng.pick(CLOSE_CUSTOMER));
-    turn(&mut t, "Agent", *rng.pick(CLOSE_AGENT));
+    turn(&mut t, "Agent", rng.pick_str(WRAP_AGENT));
+    turn(&mut t, "Customer", rng.pick_str(CLOSE_CUSTOMER));
+    turn(&mut t, "Agent", rng.pick_str(CLOSE_AGENT));
     let (mut text, mut spans) = t.finish();
     text.pop(); // trailing newline
     spans.retain(|s| s.end <= text.chars().count());
