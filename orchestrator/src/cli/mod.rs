@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod data;
+mod dp;
 mod model;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,9 @@ enum Command {
     /// Generate, check and tag datasets with sensitive spans.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// The DP-SGD privacy accountant (RDP, as Opacus).
+    #[command(subcommand)]
+    Dp(dp::DpCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -37,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Model(c) => model::run(c),
         Command::Data(c) => data::run(c),
+        Command::Dp(c) => dp::run(c),
     }
 }

@@ -1,0 +1,3 @@
+fn main() {
+    triad_build::link_libtorch();
+}
