@@ -1,13 +1,13 @@
 //! `triad-lm`: the ML core shared by Triad's trainer and evaluator.
 //!
-//! - [`config`]: `config.json` of Hugging Face folders, normalised across versions.
-//! - [`weights`]: safetensors in and out (single file or sharded).
-//! - [`models`]: Llama, Qwen2, Gemma and GPT-NeoX forward passes on libtorch.
-//! - [`adapter`]: PEFT LoRA adapters, merged into base weights for scoring.
-//! - [`tokenizer`]: `tokenizer.json` with character offsets.
+//! - [`config`] — `config.json` of Hugging Face folders, normalised across versions.
+//! - [`weights`] — safetensors in and out (single file or sharded).
+//! - [`models`] — Llama, Qwen2, Gemma and GPT-NeoX forward passes on libtorch.
+//! - [`adapter`] — PEFT LoRA adapters, merged into base weights for scoring.
+//! - [`tokenizer`] — `tokenizer.json` with character offsets.
 //! - [`score`] and [`generate`]: per-token log-probabilities and greedy decoding.
-//! - [`data`]: dataset records with sensitive spans, checks, masks, generators, PII tagger.
-//! - [`gguf`]: reading GGUF files and importing them as Hugging Face folders.
+//! - [`data`] — dataset records with sensitive spans, checks, masks, generators, PII tagger.
+//! - [`gguf`] — reading GGUF files and importing them as Hugging Face folders.
 
 pub mod adapter;
 pub mod config;

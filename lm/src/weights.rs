@@ -9,6 +9,9 @@ use tch::{Device, Kind, Tensor};
 /// Named tensors loaded from a checkpoint, with the file each came from (for error messages).
 pub struct Weights {
     tensors: HashMap<String, (Tensor, PathBuf)>,
+    /// Every tensor handed out by `take`/`take_opt`, in order (shallow handles, same storage):
+    /// the model's named parameters.
+    taken: Vec<(String, Tensor)>,
     /// The folder or file the weights came from.
     pub source: PathBuf,
 }
@@ -44,10 +47,7 @@ impl Weights {
                 "no model.safetensors or model.safetensors.index.json in the model folder",
             ));
         };
-        let mut w = Weights {
-            tensors: HashMap::new(),
-            source: dir.to_path_buf(),
-        };
+        let mut w = Weights::empty(dir);
         for f in &files {
             w.extend_from_file(f, kind, device, "")?;
         }
@@ -58,6 +58,7 @@ impl Weights {
     pub fn empty(source: impl Into<PathBuf>) -> Self {
         Weights {
             tensors: HashMap::new(),
+            taken: Vec::new(),
             source: source.into(),
         }
     }
@@ -135,9 +136,20 @@ impl Weights {
                         ),
                     });
                 }
+                self.taken.push((name.to_string(), t.shallow_clone()));
                 Ok(Some(t))
             }
         }
+    }
+
+    /// Drop a tensor the model does not use (a stored copy of a tied head, say).
+    pub fn discard(&mut self, name: &str) {
+        self.tensors.remove(name);
+    }
+
+    /// The named tensors taken so far (the model's parameters, in checkpoint names).
+    pub fn taken(&mut self) -> Vec<(String, Tensor)> {
+        std::mem::take(&mut self.taken)
     }
 
     /// Names not consumed by a model (for warnings: a checkpoint with extra tensors is suspicious).

@@ -1,6 +1,22 @@
 //! `triad-trainer`: fine-tuning engine (full, LoRA, DP-SGD, DP-LoRA) and the `triad.v1.Trainer`
 //! service. Built on `triad-lm`'s models; see DESIGN.md.
 //!
-//! - [`dp`]: the RDP accountant (ε from σ, σ from a target ε).
+//! - [`config`] — RUN.toml.
+//! - [`data`] — tokenised examples, loss masks, batches.
+//! - [`lora`] — adapters and PEFT's file format.
+//! - [`optim`] — AdamW / SGD and the learning-rate schedule.
+//! - [`run`] — the training loop, checkpoints, `run.json`, resume.
+//! - [`dp`] — the RDP accountant (ε from σ, σ from a target ε).
 
+pub mod checkpoint;
+pub mod config;
+pub mod data;
 pub mod dp;
+pub mod error;
+pub mod lora;
+pub mod optim;
+pub mod run;
+
+pub use config::RunConfig;
+pub use error::{Result, TrainError};
+pub use run::{train, Event, RunRecord};

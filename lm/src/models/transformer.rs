@@ -49,6 +49,8 @@ pub struct CausalLm {
     pub final_norm: Norm,
     /// `None` when tied to `embed`.
     pub lm_head: Option<Tensor>,
+    /// Every base parameter under its checkpoint name (same storage as the fields above).
+    params: Vec<(String, Tensor)>,
     rope: Rope,
     kind: Kind,
     device: Device,
@@ -73,6 +75,7 @@ impl CausalLm {
             Arch::GptNeoX => super::gpt_neox::take(&cfg, &mut w)?,
             Arch::Llama | Arch::Qwen2 | Arch::Gemma => super::llama::take(&cfg, &mut w)?,
         };
+        let params = w.taken();
         let leftover = w.leftover();
         if !leftover.is_empty() {
             tracing::warn!(count = leftover.len(), first = %leftover[0], "checkpoint tensors not used by the model");
@@ -83,6 +86,7 @@ impl CausalLm {
             layers: parts.layers,
             final_norm: parts.final_norm,
             lm_head: parts.lm_head,
+            params,
             rope,
             kind,
             device,
@@ -249,6 +253,52 @@ impl CausalLm {
         }
     }
 
+    /// The base parameters under their checkpoint names (tied embeddings once).
+    pub fn named_parameters(&self) -> &[(String, Tensor)] {
+        &self.params
+    }
+
+    /// Every linear layer, for adapters to attach to.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = Vec::new();
+        for l in &mut self.layers {
+            match &mut l.attn {
+                Attention::Split { q, k, v, o } => out.extend([q, k, v, o]),
+                Attention::Fused { qkv, o } => out.extend([qkv, o]),
+            }
+            match &mut l.mlp {
+                Mlp::Gated { gate, up, down } => out.extend([gate, up, down]),
+                Mlp::Plain { up, down } => out.extend([up, down]),
+            }
+        }
+        out
+    }
+
+    /// Every linear layer, read-only.
+    pub fn linears(&self) -> Vec<&Linear> {
+        let mut out = Vec::new();
+        for l in &self.layers {
+            match &l.attn {
+                Attention::Split { q, k, v, o } => out.extend([q, k, v, o]),
+                Attention::Fused { qkv, o } => out.extend([qkv, o]),
+            }
+            match &l.mlp {
+                Mlp::Gated { gate, up, down } => out.extend([gate, up, down]),
+                Mlp::Plain { up, down } => out.extend([up, down]),
+            }
+        }
+        out
+    }
+
+    /// Training mode turns on LoRA dropout.
+    pub fn set_training(&mut self, training: bool) {
+        for l in self.linears_mut() {
+            if let Some(a) = &mut l.lora {
+                a.training = training;
+            }
+        }
+    }
+
     /// Number of parameters (tied embeddings counted once).
     pub fn num_parameters(&self) -> i64 {
         let lin =
@@ -285,8 +335,10 @@ pub(super) struct Parts {
 /// Take `{prefix}.weight` `[out, in]` and an optional `{prefix}.bias` `[out]`.
 pub(super) fn take_linear(w: &mut Weights, prefix: &str, out: i64, inp: i64) -> Result<Linear> {
     Ok(Linear {
+        name: prefix.to_string(),
         weight: w.take(&format!("{prefix}.weight"), &[out, inp])?,
         bias: w.take_opt(&format!("{prefix}.bias"), &[out])?,
+        lora: None,
     })
 }
 
@@ -295,7 +347,7 @@ pub(super) fn take_head(cfg: &ModelConfig, w: &mut Weights, name: &str) -> Resul
     let shape = [cfg.vocab_size, cfg.hidden_size];
     if cfg.tie_word_embeddings {
         // Some tied checkpoints store a copy; the tie wins, as in transformers.
-        let _ = w.take_opt(name, &shape)?;
+        w.discard(name);
         Ok(None)
     } else {
         w.take(name, &shape).map(Some)

@@ -3,16 +3,42 @@
 use crate::config::Activation;
 use tch::{Kind, Tensor};
 
-/// `y = x Wᵀ + b`, weight `(out, in)` as in `nn.Linear`.
+/// `y = x Wᵀ + b`, weight `(out, in)` as in `nn.Linear`, plus an optional LoRA adapter.
 #[derive(Debug)]
 pub struct Linear {
+    /// Checkpoint prefix, e.g. `model.layers.0.self_attn.q_proj`.
+    pub name: String,
     pub weight: Tensor,
     pub bias: Option<Tensor>,
+    pub lora: Option<Lora>,
+}
+
+/// LoRA (Hu et al. 2021) as PEFT computes it: `y += scale · B(A(dropout(x)))`.
+#[derive(Debug)]
+pub struct Lora {
+    /// `(r, in)`
+    pub a: Tensor,
+    /// `(out, r)`
+    pub b: Tensor,
+    pub scale: f64,
+    pub dropout: f64,
+    pub training: bool,
 }
 
 impl Linear {
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, self.bias.as_ref())
+        let y = x.linear(&self.weight, self.bias.as_ref());
+        match &self.lora {
+            None => y,
+            Some(l) => {
+                let h = if l.training && l.dropout > 0.0 {
+                    x.dropout(l.dropout, true)
+                } else {
+                    x.shallow_clone()
+                };
+                y + h.linear(&l.a, None::<Tensor>).linear(&l.b, None::<Tensor>) * l.scale
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 mod data;
 mod dp;
 mod model;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,14 @@ enum Command {
     /// Generate, check and tag datasets with sensitive spans.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Fine-tune a model: one run described by RUN.toml.
+    Train {
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// Output folder (default: runs/<config name> next to the config).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// The DP-SGD privacy accountant (RDP, as Opacus).
     #[command(subcommand)]
     Dp(dp::DpCommand),
@@ -42,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(c) => model::run(c),
         Command::Data(c) => data::run(c),
         Command::Dp(c) => dp::run(c),
+        Command::Train { config, out } => train::run(&config, out),
     }
 }

@@ -1,0 +1,366 @@
+//! RUN.toml: one training run. Field names follow PEFT (`r`, `lora_alpha` as `alpha`,
+//! `target_modules`, `use_rslora`) and Opacus (`max_grad_norm`, `noise_multiplier`,
+//! `target_epsilon`, `delta`). Paths are relative to the config file.
+
+use crate::error::{Result, TrainError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    Full,
+    Lora,
+    Dp,
+    DpLora,
+}
+
+impl Method {
+    pub fn uses_lora(self) -> bool {
+        matches!(self, Method::Lora | Method::DpLora)
+    }
+    pub fn is_private(self) -> bool {
+        matches!(self, Method::Dp | Method::DpLora)
+    }
+}
+
+/// Which tokens the loss is computed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LossOn {
+    #[default]
+    All,
+    Sensitive,
+    NonSensitive,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Optimizer {
+    #[serde(default = "default_opt")]
+    pub name: String,
+    pub lr: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    #[serde(default)]
+    pub momentum: f64,
+}
+
+fn default_opt() -> String {
+    "adamw".into()
+}
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// constant, linear or cosine (decay to 0 at the last step, after warm-up).
+    #[serde(default = "default_decay")]
+    pub decay: String,
+}
+
+fn default_decay() -> String {
+    "linear".into()
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            warmup_steps: 0,
+            decay: default_decay(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraConfig {
+    #[serde(default = "default_r")]
+    pub r: i64,
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    #[serde(default)]
+    pub dropout: f64,
+    #[serde(default = "default_targets")]
+    pub target_modules: Vec<String>,
+    #[serde(default)]
+    pub use_rslora: bool,
+}
+
+fn default_r() -> i64 {
+    8
+}
+fn default_alpha() -> f64 {
+    16.0
+}
+fn default_targets() -> Vec<String> {
+    vec!["q_proj".into(), "v_proj".into()]
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig {
+            r: default_r(),
+            alpha: default_alpha(),
+            dropout: 0.0,
+            target_modules: default_targets(),
+            use_rslora: false,
+        }
+    }
+}
+
+impl LoraConfig {
+    pub fn scale(&self) -> f64 {
+        if self.use_rslora {
+            self.alpha / (self.r as f64).sqrt()
+        } else {
+            self.alpha / self.r as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpConfig {
+    #[serde(default = "default_clip")]
+    pub max_grad_norm: f64,
+    pub noise_multiplier: Option<f64>,
+    pub target_epsilon: Option<f64>,
+    /// Default 1 / (10 · N).
+    pub delta: Option<f64>,
+}
+
+fn default_clip() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoints {
+    /// Keep a checkpoint at the end of every epoch (otherwise only the last).
+    #[serde(default = "yes")]
+    pub every_epoch: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Checkpoints {
+    fn default() -> Self {
+        Checkpoints { every_epoch: true }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Base model: a Hugging Face folder.
+    pub model: PathBuf,
+    /// Training data: dataset JSONL (`id`, `text`, `spans`).
+    pub train_file: PathBuf,
+    pub method: Method,
+    #[serde(default)]
+    pub seed: u64,
+    pub epochs: Option<u64>,
+    /// Stop after this many optimizer steps (overrides `epochs` when both are set).
+    pub steps: Option<u64>,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step (non-private methods only).
+    #[serde(default = "one")]
+    pub grad_accum: usize,
+    #[serde(default = "default_max_len")]
+    pub max_length: usize,
+    #[serde(default)]
+    pub loss_on: LossOn,
+    #[serde(default = "auto")]
+    pub device: String,
+    #[serde(default = "auto")]
+    pub dtype: String,
+    pub optimizer: Optimizer,
+    #[serde(default)]
+    pub schedule: Schedule,
+    pub lora: Option<LoraConfig>,
+    pub dp: Option<DpConfig>,
+    #[serde(default)]
+    pub checkpoint: Checkpoints,
+}
+
+fn default_batch() -> usize {
+    8
+}
+fn one() -> usize {
+    1
+}
+fn default_max_len() -> usize {
+    256
+}
+fn auto() -> String {
+    "auto".into()
+}
+
+impl RunConfig {
+    /// Parse RUN.toml; relative paths resolve against its folder.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        let mut cfg = Self::from_toml(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.model = base.join(&cfg.model);
+        cfg.train_file = base.join(&cfg.train_file);
+        Ok(cfg)
+    }
+
+    /// Parse and validate; `path` names the source in errors (TOML errors carry line and column).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        let cfg: RunConfig = toml::from_str(text).map_err(|e| TrainError::Config {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |field: &str, msg: String| {
+            Err(TrainError::Config {
+                path: path.to_path_buf(),
+                message: format!("field `{field}`: {msg}"),
+            })
+        };
+        if self.epochs.is_none() && self.steps.is_none() {
+            return bad("epochs", "set `epochs` or `steps`".into());
+        }
+        if self.epochs == Some(0) || self.steps == Some(0) {
+            return bad("epochs", "must be positive".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be positive".into());
+        }
+        if self.grad_accum == 0 {
+            return bad("grad_accum", "must be positive".into());
+        }
+        if self.max_length < 2 {
+            return bad("max_length", "must be at least 2".into());
+        }
+        if self.optimizer.lr.is_nan() || self.optimizer.lr <= 0.0 {
+            return bad(
+                "optimizer.lr",
+                format!("must be positive, got {}", self.optimizer.lr),
+            );
+        }
+        if !["adamw", "sgd"].contains(&self.optimizer.name.as_str()) {
+            return bad(
+                "optimizer.name",
+                format!("`{}` is not adamw or sgd", self.optimizer.name),
+            );
+        }
+        if !["constant", "linear", "cosine"].contains(&self.schedule.decay.as_str()) {
+            return bad(
+                "schedule.decay",
+                format!(
+                    "`{}` is not constant, linear or cosine",
+                    self.schedule.decay
+                ),
+            );
+        }
+        if let Some(l) = &self.lora {
+            if l.r <= 0 {
+                return bad("lora.r", "must be positive".into());
+            }
+            if !(0.0..1.0).contains(&l.dropout) {
+                return bad("lora.dropout", "must be in [0, 1)".into());
+            }
+            if l.target_modules.is_empty() {
+                return bad(
+                    "lora.target_modules",
+                    "must name at least one module".into(),
+                );
+            }
+        }
+        if self.method.is_private() {
+            let Some(dp) = &self.dp else {
+                return bad(
+                    "dp",
+                    format!("method `{:?}` needs a [dp] table", self.method),
+                );
+            };
+            if dp.noise_multiplier.is_some() == dp.target_epsilon.is_some() {
+                return bad(
+                    "dp",
+                    "set exactly one of `noise_multiplier` and `target_epsilon`".into(),
+                );
+            }
+            if dp.max_grad_norm.is_nan() || dp.max_grad_norm <= 0.0 {
+                return bad("dp.max_grad_norm", "must be positive".into());
+            }
+            if self.grad_accum != 1 {
+                return bad(
+                    "grad_accum",
+                    "DP methods sample a fresh batch per step; use batch_size instead".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn lora_config(&self) -> LoraConfig {
+        self.lora.clone().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+model = "m"
+train_file = "d.jsonl"
+method = "lora"
+epochs = 2
+[optimizer]
+lr = 1e-4
+"#;
+
+    #[test]
+    fn parses_with_defaults() {
+        let c = RunConfig::from_toml(OK, Path::new("run.toml")).unwrap();
+        assert_eq!(c.method, Method::Lora);
+        assert_eq!(c.lora_config().r, 8);
+        assert_eq!(c.batch_size, 8);
+        assert_eq!(c.optimizer.betas, [0.9, 0.999]);
+    }
+
+    #[test]
+    fn errors_name_line_or_field() {
+        let e = RunConfig::from_toml(
+            &OK.replace("lr = 1e-4", "lr = \"fast\""),
+            Path::new("run.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("run.toml") && e.contains("line 7"), "{e}");
+        let e = RunConfig::from_toml(
+            &OK.replace("epochs = 2", "epochs = 2\nbatch_sise = 4"),
+            Path::new("run.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("batch_sise"), "{e}");
+        let e = RunConfig::from_toml(&OK.replace("\"lora\"", "\"dp\""), Path::new("run.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[dp]"), "{e}");
+    }
+}

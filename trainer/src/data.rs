@@ -1,0 +1,134 @@
+//! Training examples: tokenised records with the mask of tokens the loss is computed on.
+
+use crate::config::LossOn;
+use crate::error::{Result, TrainError};
+use std::path::Path;
+use triad_lm::data::check::check_bytes;
+use triad_lm::data::mask::sensitivity_mask;
+use triad_lm::data::rng::Rng;
+use triad_lm::tch::{Device, Kind, Tensor};
+use triad_lm::tokenizer::Tokenizer;
+
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub ids: Vec<i64>,
+    /// `target[i]`: whether token `i` (predicted from tokens `< i`) counts in the loss.
+    pub target: Vec<bool>,
+}
+
+/// Read and validate a dataset file (every problem is an error naming its line), tokenise,
+/// truncate to `max_length`, and mark loss targets.
+pub fn load(
+    path: &Path,
+    tok: &Tokenizer,
+    max_length: usize,
+    loss_on: LossOn,
+) -> Result<Vec<Example>> {
+    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    let checked = check_bytes(&bytes);
+    if let Some(p) = checked.problems.first() {
+        return Err(TrainError::Data {
+            path: path.to_path_buf(),
+            line: p.line,
+            message: format!(
+                "{} ({} problems in all; `triad data check` lists them)",
+                p.message,
+                checked.problems.len()
+            ),
+        });
+    }
+    let mut out = Vec::with_capacity(checked.records.len());
+    for (line, r) in &checked.records {
+        let enc = tok.encode(&r.text).map_err(|e| TrainError::Data {
+            path: path.to_path_buf(),
+            line: *line,
+            message: e.to_string(),
+        })?;
+        let n = enc.ids.len().min(max_length);
+        if n < 2 {
+            continue; // nothing to predict
+        }
+        let sensitive = sensitivity_mask(&enc.offsets[..n], &r.spans);
+        let target = (0..n)
+            .map(|i| {
+                i > 0
+                    && match loss_on {
+                        LossOn::All => true,
+                        LossOn::Sensitive => sensitive[i],
+                        LossOn::NonSensitive => !sensitive[i],
+                    }
+            })
+            .collect();
+        out.push(Example {
+            ids: enc.ids[..n].iter().map(|&x| x as i64).collect(),
+            target,
+        });
+    }
+    if out.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "{}: no record with at least two tokens",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// A right-padded batch: ids `[B, T]` and the loss mask over predicted positions `[B, T-1]`.
+pub struct Batch {
+    pub ids: Tensor,
+    pub mask: Tensor,
+    /// Real (non-pad) tokens.
+    pub tokens: usize,
+    /// Tokens the loss is computed on.
+    pub targets: usize,
+}
+
+pub fn collate(examples: &[&Example], device: Device) -> Batch {
+    let t = examples
+        .iter()
+        .map(|e| e.ids.len())
+        .max()
+        .unwrap_or(2)
+        .max(2);
+    let mut ids = Vec::with_capacity(examples.len() * t);
+    let mut mask = Vec::with_capacity(examples.len() * (t - 1));
+    let (mut tokens, mut targets) = (0, 0);
+    for e in examples {
+        ids.extend(&e.ids);
+        ids.extend(std::iter::repeat_n(0, t - e.ids.len()));
+        for i in 1..t {
+            let m = e.target.get(i).copied().unwrap_or(false);
+            targets += m as usize;
+            mask.push(m as u8 as f32);
+        }
+        tokens += e.ids.len();
+    }
+    let b = examples.len() as i64;
+    Batch {
+        ids: Tensor::from_slice(&ids)
+            .view([b, t as i64])
+            .to_device(device),
+        mask: Tensor::from_slice(&mask)
+            .view([b, t as i64 - 1])
+            .to_device(device),
+        tokens,
+        targets,
+    }
+}
+
+/// Shuffled fixed-size batches for one epoch (non-private methods). Deterministic per seed.
+pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut rng = Rng::new(seed).fork(&format!("epoch-{epoch}"));
+    let mut idx: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut idx);
+    idx
+}
+
+/// Per-token next-token losses `[B, T-1]` (fp32) of a batch: `−log p(ids[:, 1:] | prefix)`.
+pub fn token_losses(logits: &Tensor, ids: &Tensor) -> Tensor {
+    let t = ids.size()[1];
+    let logits = logits.narrow(1, 0, t - 1).to_kind(Kind::Float);
+    let target = ids.narrow(1, 1, t - 1);
+    let lp = logits.log_softmax(-1, Kind::Float);
+    -lp.gather(-1, &target.unsqueeze(-1), false).squeeze_dim(-1)
+}

@@ -1,0 +1,378 @@
+//! One training run: load, train, checkpoint every epoch, write `run.json`; resumes from the
+//! last checkpoint when its output folder already holds an unfinished run.
+
+use crate::config::{Method, RunConfig};
+use crate::data::{self, Example};
+use crate::error::{Result, TrainError};
+use crate::optim::{lr_at, Optimizer};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use triad_lm::device::{default_kind, parse_device, parse_kind};
+use triad_lm::tch::{self, Device, Kind, Tensor};
+use triad_lm::tokenizer::Tokenizer;
+use triad_lm::weights::{RawTensor, Weights};
+use triad_lm::CausalLm;
+
+/// What a run reports while it goes.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started {
+        total_steps: u64,
+        examples: usize,
+        trainable_parameters: i64,
+    },
+    Step {
+        step: u64,
+        total_steps: u64,
+        epoch: u64,
+        loss: f64,
+        lr: f64,
+        tokens_per_second: f64,
+        epsilon: f64,
+    },
+    Checkpoint {
+        epoch: u64,
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LossPoint {
+    pub step: u64,
+    pub epoch: u64,
+    pub loss: f64,
+    pub lr: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: u64,
+    pub step: u64,
+    pub mean_loss: f64,
+    pub checkpoint: Option<String>,
+    pub epsilon: Option<f64>,
+}
+
+/// `run.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub status: String,
+    pub config: RunConfig,
+    pub method: Method,
+    pub device: String,
+    pub dtype: String,
+    pub examples: usize,
+    pub total_steps: u64,
+    pub steps_done: u64,
+    pub trainable_parameters: i64,
+    pub total_parameters: i64,
+    pub tokens_seen: u64,
+    pub wall_time_s: f64,
+    pub tokens_per_second: f64,
+    pub peak_memory_bytes: Option<u64>,
+    pub epsilon: Option<f64>,
+    pub delta: Option<f64>,
+    pub loss_curve: Vec<LossPoint>,
+    pub epochs: Vec<EpochRecord>,
+    pub final_checkpoint: Option<String>,
+}
+
+fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kb| kb * 1024)
+}
+
+fn write_record(out: &Path, r: &RunRecord) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(r).expect("serialisable");
+    Ok(triad_lm::fsutil::write_atomic(
+        out.join("run.json"),
+        &bytes,
+    )?)
+}
+
+fn checkpoint_dir(out: &Path, epoch: u64) -> PathBuf {
+    out.join("checkpoints").join(format!("epoch-{epoch}"))
+}
+
+/// Train as `cfg` says, writing into `out`. `cancel` stops the run between steps.
+pub fn train(
+    cfg: &RunConfig,
+    out: &Path,
+    cancel: Option<&AtomicBool>,
+    mut on_event: impl FnMut(&Event),
+) -> Result<RunRecord> {
+    let _span = tracing::info_span!("run", out = %out.display(), method = ?cfg.method).entered();
+    if cfg.method.is_private() {
+        return Err(TrainError::Invalid(
+            "methods `dp` and `dp-lora` are not available in this build yet (the accountant is: `triad dp`)".into(),
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    let previous: Option<RunRecord> = std::fs::read(out.join("run.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(p) = &previous {
+        if p.status == "completed" {
+            tracing::info!("run already completed; nothing to do");
+            return Ok(p.clone());
+        }
+    }
+
+    let device = parse_device(&cfg.device)?;
+    let kind = match cfg.dtype.as_str() {
+        "auto" => Kind::Float,
+        s => parse_kind(s).ok_or_else(|| {
+            TrainError::Invalid(format!("dtype `{s}`: expected auto, f32 or bf16"))
+        })?,
+    };
+    let _ = default_kind;
+    let tok = Tokenizer::from_file(cfg.model.join("tokenizer.json"))?;
+    let examples = data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on)?;
+    tch::manual_seed(cfg.seed as i64);
+    let mut model = CausalLm::load(&cfg.model, kind, device)?;
+    let lora_cfg = cfg.lora_config();
+    let params: Vec<Tensor> = if cfg.method.uses_lora() {
+        crate::lora::attach(&mut model, &lora_cfg, cfg.seed)?
+    } else {
+        model
+            .named_parameters()
+            .iter()
+            .map(|(_, t)| t.set_requires_grad(true))
+            .collect()
+    };
+    let trainable: i64 = params.iter().map(|p| p.numel() as i64).sum();
+    let total_params = model.num_parameters() + if cfg.method.uses_lora() { trainable } else { 0 };
+
+    let batches_per_epoch = examples.len().div_ceil(cfg.batch_size) as u64;
+    let steps_per_epoch = batches_per_epoch.div_ceil(cfg.grad_accum as u64);
+    let total_steps = cfg
+        .steps
+        .unwrap_or(steps_per_epoch * cfg.epochs.unwrap_or(1));
+    let epochs = total_steps.div_ceil(steps_per_epoch);
+    let mut opt = Optimizer::new(cfg.optimizer.clone(), params);
+
+    let mut record = RunRecord {
+        status: "running".into(),
+        config: cfg.clone(),
+        method: cfg.method,
+        device: format!("{device:?}"),
+        dtype: format!("{kind:?}"),
+        examples: examples.len(),
+        total_steps,
+        steps_done: 0,
+        trainable_parameters: trainable,
+        total_parameters: total_params,
+        tokens_seen: 0,
+        wall_time_s: 0.0,
+        tokens_per_second: 0.0,
+        peak_memory_bytes: None,
+        epsilon: None,
+        delta: None,
+        loss_curve: vec![],
+        epochs: vec![],
+        final_checkpoint: None,
+    };
+    let mut first_epoch = 1;
+    if let Some(p) = previous.filter(|p| !p.epochs.is_empty()) {
+        let last = p.epochs.last().expect("non-empty");
+        if let Some(ckpt) = &last.checkpoint {
+            resume(&mut model, &mut opt, cfg.method, Path::new(ckpt), device)?;
+            tracing::info!(
+                epoch = last.epoch,
+                step = last.step,
+                "resuming from checkpoint"
+            );
+            first_epoch = last.epoch + 1;
+            record.steps_done = last.step;
+            record.loss_curve = p
+                .loss_curve
+                .into_iter()
+                .filter(|l| l.step <= last.step)
+                .collect();
+            record.epochs = p.epochs;
+            record.tokens_seen = p.tokens_seen;
+            record.wall_time_s = p.wall_time_s;
+        }
+    }
+    on_event(&Event::Started {
+        total_steps,
+        examples: examples.len(),
+        trainable_parameters: trainable,
+    });
+
+    let started = Instant::now();
+    let wall_before = record.wall_time_s;
+    let tokens_before = record.tokens_seen;
+    model.set_training(true);
+    for epoch in first_epoch..=epochs {
+        let order = data::epoch_order(examples.len(), cfg.seed, epoch);
+        let batches: Vec<Vec<&Example>> = order
+            .chunks(cfg.batch_size)
+            .map(|c| c.iter().map(|&i| &examples[i]).collect())
+            .collect();
+        let mut epoch_losses = vec![];
+        for group in batches.chunks(cfg.grad_accum) {
+            if record.steps_done >= total_steps {
+                break;
+            }
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                record.status = "cancelled".into();
+                write_record(out, &record)?;
+                return Err(TrainError::Cancelled);
+            }
+            let targets: usize = group
+                .iter()
+                .map(|b| {
+                    b.iter()
+                        .map(|e| e.target.iter().filter(|&&t| t).count())
+                        .sum::<usize>()
+                })
+                .sum();
+            let mut loss_sum = 0.0;
+            for micro in group {
+                let batch = data::collate(micro, device);
+                let logits = model.forward(&batch.ids, None, None);
+                let losses = data::token_losses(&logits, &batch.ids);
+                let loss = (losses * &batch.mask).sum(Kind::Float) / targets.max(1) as f64;
+                loss.backward();
+                loss_sum += loss.double_value(&[]);
+                record.tokens_seen += batch.tokens as u64;
+            }
+            let lr = lr_at(
+                cfg.optimizer.lr,
+                &cfg.schedule,
+                record.steps_done,
+                total_steps,
+            );
+            let grads: Vec<Tensor> = opt
+                .params()
+                .iter()
+                .map(|p| {
+                    let g = p.grad();
+                    if g.defined() {
+                        g
+                    } else {
+                        p.zeros_like()
+                    }
+                })
+                .collect();
+            opt.apply(&grads, lr);
+            for p in opt.params() {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            }
+            record.steps_done += 1;
+            epoch_losses.push(loss_sum);
+            record.loss_curve.push(LossPoint {
+                step: record.steps_done,
+                epoch,
+                loss: loss_sum,
+                lr,
+            });
+            let elapsed = wall_before + started.elapsed().as_secs_f64();
+            on_event(&Event::Step {
+                step: record.steps_done,
+                total_steps,
+                epoch,
+                loss: loss_sum,
+                lr,
+                tokens_per_second: (record.tokens_seen - tokens_before) as f64
+                    / started.elapsed().as_secs_f64(),
+                epsilon: 0.0,
+            });
+            record.wall_time_s = elapsed;
+        }
+        let last = epoch == epochs || record.steps_done >= total_steps;
+        let checkpoint = if cfg.checkpoint.every_epoch || last {
+            let dir = checkpoint_dir(out, epoch);
+            model.set_training(false);
+            crate::checkpoint::write(&model, cfg.method, &lora_cfg, &cfg.model, &dir)?;
+            save_optimizer(&opt, &dir)?;
+            model.set_training(true);
+            on_event(&Event::Checkpoint {
+                epoch,
+                path: dir.clone(),
+            });
+            Some(dir.to_string_lossy().into_owned())
+        } else {
+            None
+        };
+        record.epochs.push(EpochRecord {
+            epoch,
+            step: record.steps_done,
+            mean_loss: epoch_losses.iter().sum::<f64>() / epoch_losses.len().max(1) as f64,
+            checkpoint: checkpoint.clone(),
+            epsilon: None,
+        });
+        record.final_checkpoint = checkpoint.or(record.final_checkpoint.take());
+        record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
+        record.tokens_per_second = record.tokens_seen as f64 / record.wall_time_s.max(1e-9);
+        record.peak_memory_bytes = peak_rss_bytes();
+        write_record(out, &record)?;
+        if last {
+            break;
+        }
+    }
+    record.status = "completed".into();
+    write_record(out, &record)?;
+    Ok(record)
+}
+
+/// Optimizer moments and step, next to the checkpoint (HF and PEFT ignore the extra file).
+fn save_optimizer(opt: &Optimizer, dir: &Path) -> Result<()> {
+    let mut t = std::collections::BTreeMap::new();
+    for (k, (m, v)) in opt.moments().enumerate() {
+        t.insert(format!("m.{k}"), RawTensor::from_tensor(m)?);
+        if let Some(v) = v {
+            t.insert(format!("v.{k}"), RawTensor::from_tensor(v)?);
+        }
+    }
+    t.insert("step".into(), RawTensor::f32(vec![1], &[opt.step as f32]));
+    triad_lm::weights::write_safetensors(&dir.join("optimizer.safetensors"), &t)?;
+    Ok(())
+}
+
+fn resume(
+    model: &mut CausalLm,
+    opt: &mut Optimizer,
+    method: Method,
+    dir: &Path,
+    device: Device,
+) -> Result<()> {
+    let kind = model.kind();
+    tch::no_grad(|| -> Result<()> {
+        if method.uses_lora() {
+            let file = dir.join("adapter_model.safetensors");
+            let mut w = Weights::empty(&file);
+            w.extend_from_file(&file, kind, device, "base_model.model.")?;
+            for lin in model.linears_mut() {
+                if let Some(l) = &mut lin.lora {
+                    let a = w.take(&format!("{}.lora_A.weight", lin.name), &l.a.size())?;
+                    let b = w.take(&format!("{}.lora_B.weight", lin.name), &l.b.size())?;
+                    l.a.copy_(&a);
+                    l.b.copy_(&b);
+                }
+            }
+        } else {
+            let mut w = Weights::load_dir(dir, kind, device)?;
+            for (name, p) in model.named_parameters() {
+                let mut p = p.shallow_clone();
+                p.copy_(&w.take(name, &p.size())?);
+            }
+        }
+        let file = dir.join("optimizer.safetensors");
+        let mut w = Weights::empty(&file);
+        w.extend_from_file(&file, Kind::Float, device, "")?;
+        let step = w.take("step", &[1])?.double_value(&[0]) as u64;
+        opt.load_moments(&mut w, step)
+    })
+}
