@@ -18,8 +18,9 @@ fn targeted(name: &str, targets: &[String]) -> bool {
 }
 
 /// Attach fresh adapters as PEFT initialises them (A ~ U(±1/√in), B = 0); freeze nothing here.
-/// Returns the trainable tensors (A, B pairs) in module order.
-pub fn attach(model: &mut CausalLm, cfg: &LoraConfig, seed: u64) -> Result<Vec<Tensor>> {
+/// Returns the trainable tensors (A, B pairs) in module order, under PEFT's names
+/// (`{module}.lora_A.weight`, `{module}.lora_B.weight`).
+pub fn attach(model: &mut CausalLm, cfg: &LoraConfig, seed: u64) -> Result<Vec<(String, Tensor)>> {
     tch::manual_seed(seed as i64);
     let (kind, device) = (model.kind(), model.device());
     let mut params = vec![];
@@ -34,8 +35,8 @@ pub fn attach(model: &mut CausalLm, cfg: &LoraConfig, seed: u64) -> Result<Vec<T
             .to_kind(kind)
             .set_requires_grad(true);
         let b = Tensor::zeros([out, cfg.r], (kind, device)).set_requires_grad(true);
-        params.push(a.shallow_clone());
-        params.push(b.shallow_clone());
+        params.push((format!("{}.lora_A.weight", lin.name), a.shallow_clone()));
+        params.push((format!("{}.lora_B.weight", lin.name), b.shallow_clone()));
         names.push(lin.name.clone());
         lin.lora = Some(Lora {
             a,

@@ -4,15 +4,18 @@
 use super::transformer::{take_head, take_linear, Attention, Layer, Mlp, Parts};
 use crate::config::ModelConfig;
 use crate::error::Result;
+use crate::nn::layers::NormKind;
 use crate::nn::Norm;
 use crate::weights::Weights;
 
 pub(super) fn take(cfg: &ModelConfig, w: &mut Weights) -> Result<Parts> {
     let h = cfg.hidden_size;
     let norm = |w: &mut Weights, prefix: &str| -> Result<Norm> {
-        Ok(Norm::Layer {
+        Ok(Norm {
+            name: prefix.to_string(),
+            kind: NormKind::Layer,
             weight: w.take(&format!("{prefix}.weight"), &[h])?,
-            bias: w.take(&format!("{prefix}.bias"), &[h])?,
+            bias: Some(w.take(&format!("{prefix}.bias"), &[h])?),
             eps: cfg.norm_eps,
         })
     };
@@ -49,5 +52,7 @@ pub(super) fn take(cfg: &ModelConfig, w: &mut Weights) -> Result<Parts> {
         layers,
         final_norm: norm(w, "gpt_neox.final_layer_norm")?,
         lm_head: take_head(cfg, w, "embed_out.weight")?,
+        embed_name: "gpt_neox.embed_in.weight",
+        head_name: "embed_out.weight",
     })
 }

@@ -4,23 +4,23 @@
 use super::transformer::{take_head, take_linear, Attention, Layer, Mlp, Parts};
 use crate::config::{Arch, ModelConfig};
 use crate::error::Result;
+use crate::nn::layers::NormKind;
 use crate::nn::Norm;
 use crate::weights::Weights;
 
 pub(super) fn take(cfg: &ModelConfig, w: &mut Weights) -> Result<Parts> {
     let h = cfg.hidden_size;
-    let norm = |w: &mut Weights, name: &str| -> Result<Norm> {
-        let weight = w.take(name, &[h])?;
-        Ok(if cfg.arch == Arch::Gemma {
-            Norm::RmsPlusOne {
-                weight,
-                eps: cfg.norm_eps,
-            }
-        } else {
-            Norm::Rms {
-                weight,
-                eps: cfg.norm_eps,
-            }
+    let norm = |w: &mut Weights, prefix: &str| -> Result<Norm> {
+        Ok(Norm {
+            name: prefix.to_string(),
+            kind: if cfg.arch == Arch::Gemma {
+                NormKind::RmsPlusOne
+            } else {
+                NormKind::Rms
+            },
+            weight: w.take(&format!("{prefix}.weight"), &[h])?,
+            bias: None,
+            eps: cfg.norm_eps,
         })
     };
     let embed = w.take("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
@@ -32,8 +32,8 @@ pub(super) fn take(cfg: &ModelConfig, w: &mut Weights) -> Result<Parts> {
     for i in 0..cfg.num_layers {
         let p = format!("model.layers.{i}");
         layers.push(Layer {
-            norm1: norm(w, &format!("{p}.input_layernorm.weight"))?,
-            norm2: norm(w, &format!("{p}.post_attention_layernorm.weight"))?,
+            norm1: norm(w, &format!("{p}.input_layernorm"))?,
+            norm2: norm(w, &format!("{p}.post_attention_layernorm"))?,
             attn: Attention::Split {
                 q: take_linear(w, &format!("{p}.self_attn.q_proj"), q_out, h)?,
                 k: take_linear(w, &format!("{p}.self_attn.k_proj"), kv_out, h)?,
@@ -50,7 +50,9 @@ pub(super) fn take(cfg: &ModelConfig, w: &mut Weights) -> Result<Parts> {
     Ok(Parts {
         embed,
         layers,
-        final_norm: norm(w, "model.norm.weight")?,
+        final_norm: norm(w, "model.norm")?,
         lm_head: take_head(cfg, w, "lm_head.weight")?,
+        embed_name: "model.embed_tokens.weight",
+        head_name: "lm_head.weight",
     })
 }

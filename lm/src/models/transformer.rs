@@ -5,8 +5,54 @@ use crate::error::Result;
 use crate::nn::layers::activate;
 use crate::nn::{attend, AttnMask, KvCache, Linear, Norm, Rope};
 use crate::weights::Weights;
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
+
+/// One parametrised operation seen by a recording forward pass: what DP-SGD needs to compute
+/// per-example gradient norms from activations and output gradients, without per-example
+/// backward passes.
+#[derive(Debug)]
+pub enum TapeOp {
+    /// `output = input · weightᵀ (+ bias)`.
+    Linear {
+        weight: String,
+        bias: Option<String>,
+        input: Tensor,
+        output: Tensor,
+    },
+    /// `output = weight[ids]`.
+    Embedding {
+        weight: String,
+        ids: Tensor,
+        output: Tensor,
+    },
+    /// `output = affine(normalized)`: norm weights (`n ⊙ w`, `n ⊙ (1 + w)`, `n ⊙ w + b`).
+    Scale {
+        weight: String,
+        bias: Option<String>,
+        normalized: Tensor,
+        output: Tensor,
+    },
+}
+
+impl TapeOp {
+    pub fn output(&self) -> &Tensor {
+        match self {
+            TapeOp::Linear { output, .. }
+            | TapeOp::Embedding { output, .. }
+            | TapeOp::Scale { output, .. } => output,
+        }
+    }
+}
+
+/// The recording state: which parameters to record ops for, and the ops.
+#[derive(Debug)]
+struct Tape {
+    params: HashSet<String>,
+    ops: Vec<TapeOp>,
+}
 
 #[derive(Debug)]
 pub enum Attention {
@@ -51,6 +97,9 @@ pub struct CausalLm {
     pub lm_head: Option<Tensor>,
     /// Every base parameter under its checkpoint name (same storage as the fields above).
     params: Vec<(String, Tensor)>,
+    embed_name: &'static str,
+    head_name: &'static str,
+    tape: RefCell<Option<Tape>>,
     rope: Rope,
     kind: Kind,
     device: Device,
@@ -87,6 +136,9 @@ impl CausalLm {
             final_norm: parts.final_norm,
             lm_head: parts.lm_head,
             params,
+            embed_name: parts.embed_name,
+            head_name: parts.head_name,
+            tape: RefCell::new(None),
             rope,
             kind,
             device,
@@ -134,18 +186,24 @@ impl CausalLm {
         let mask = AttnMask::build(attention_mask, t, past, self.device);
 
         let mut x = Tensor::embedding(&self.embed, input_ids, -1, false, false);
+        self.record(self.embed_name, || TapeOp::Embedding {
+            weight: self.embed_name.to_string(),
+            ids: input_ids.shallow_clone(),
+            output: x.shallow_clone(),
+        });
         if self.cfg.arch == Arch::Gemma {
             // transformers rounds the normaliser to the activation dtype before multiplying.
             let norm = Tensor::from((self.cfg.hidden_size as f64).sqrt() as f32)
                 .to_kind(self.kind)
                 .to_device(self.device);
-            x *= norm;
+            // Not in place: the embedding's recorded output must stay the unscaled lookup.
+            x = x.multiply(&norm);
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut();
             x = self.layer_forward(i, layer, &x, &cos, &sin, &mask, c);
         }
-        self.final_norm.forward(&x)
+        self.norm(&self.final_norm, &x)
     }
 
     /// Logits `[B, T, V]` in the model's dtype.
@@ -160,7 +218,111 @@ impl CausalLm {
     }
 
     pub fn logits(&self, hidden: &Tensor) -> Tensor {
-        hidden.linear(self.lm_head.as_ref().unwrap_or(&self.embed), None::<Tensor>)
+        let logits = hidden.linear(self.lm_head.as_ref().unwrap_or(&self.embed), None::<Tensor>);
+        let name = if self.lm_head.is_some() {
+            self.head_name
+        } else {
+            self.embed_name
+        };
+        self.record(name, || TapeOp::Linear {
+            weight: name.to_string(),
+            bias: None,
+            input: hidden.shallow_clone(),
+            output: logits.shallow_clone(),
+        });
+        logits
+    }
+
+    /// Start recording parametrised ops whose weight is in `params` (checkpoint names, LoRA
+    /// factors as `{module}.lora_A.weight`). Recording stops with [`Self::take_tape`].
+    pub fn start_tape(&self, params: HashSet<String>) {
+        *self.tape.borrow_mut() = Some(Tape {
+            params,
+            ops: vec![],
+        });
+    }
+
+    /// Stop recording and return the ops in forward order.
+    pub fn take_tape(&self) -> Vec<TapeOp> {
+        self.tape
+            .borrow_mut()
+            .take()
+            .map(|t| t.ops)
+            .unwrap_or_default()
+    }
+
+    fn recording(&self, param: &str) -> bool {
+        self.tape
+            .borrow()
+            .as_ref()
+            .is_some_and(|t| t.params.contains(param))
+    }
+
+    fn record(&self, param: &str, op: impl FnOnce() -> TapeOp) {
+        if let Some(t) = self.tape.borrow_mut().as_mut() {
+            if t.params.contains(param) {
+                t.ops.push(op());
+            }
+        }
+    }
+
+    /// A linear layer (and its LoRA adapter), recorded when asked.
+    fn lin(&self, l: &Linear, x: &Tensor) -> Tensor {
+        if self.tape.borrow().is_none() {
+            return l.forward(x);
+        }
+        let w = format!("{}.weight", l.name);
+        let y = x.linear(&l.weight, l.bias.as_ref());
+        if self.recording(&w) {
+            let bias = l.bias.as_ref().map(|_| format!("{}.bias", l.name));
+            self.record(&w, || TapeOp::Linear {
+                weight: w.clone(),
+                bias,
+                input: x.shallow_clone(),
+                output: y.shallow_clone(),
+            });
+        }
+        let Some(lo) = &l.lora else { return y };
+        let xin = if lo.training && lo.dropout > 0.0 {
+            x.dropout(lo.dropout, true)
+        } else {
+            x.shallow_clone()
+        };
+        let h = xin.linear(&lo.a, None::<Tensor>);
+        let a = format!("{}.lora_A.weight", l.name);
+        self.record(&a, || TapeOp::Linear {
+            weight: a.clone(),
+            bias: None,
+            input: xin.shallow_clone(),
+            output: h.shallow_clone(),
+        });
+        let z = h.linear(&lo.b, None::<Tensor>);
+        let b = format!("{}.lora_B.weight", l.name);
+        self.record(&b, || TapeOp::Linear {
+            weight: b.clone(),
+            bias: None,
+            input: h.shallow_clone(),
+            output: z.shallow_clone(),
+        });
+        y + z * lo.scale
+    }
+
+    /// A norm layer, split into normalise + affine when its weight is recorded.
+    fn norm(&self, n: &Norm, x: &Tensor) -> Tensor {
+        let w = format!("{}.weight", n.name);
+        if !self.recording(&w) {
+            return n.forward(x);
+        }
+        let normalized = n.normalize(x);
+        let y = n.scale(&normalized, x.kind());
+        let bias = n.bias.as_ref().map(|_| format!("{}.bias", n.name));
+        self.record(&w, || TapeOp::Scale {
+            weight: w.clone(),
+            bias,
+            normalized,
+            output: y.shallow_clone(),
+        });
+        y
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -177,18 +339,18 @@ impl CausalLm {
         let a = self.attention(
             index,
             &layer.attn,
-            &layer.norm1.forward(x),
+            &self.norm(&layer.norm1, x),
             cos,
             sin,
             mask,
             cache,
         );
         if self.cfg.parallel_residual {
-            let m = self.mlp(&layer.mlp, &layer.norm2.forward(x));
+            let m = self.mlp(&layer.mlp, &self.norm(&layer.norm2, x));
             x + a + m
         } else {
             let h = x + a;
-            let m = self.mlp(&layer.mlp, &layer.norm2.forward(&h));
+            let m = self.mlp(&layer.mlp, &self.norm(&layer.norm2, &h));
             h + m
         }
     }
@@ -208,23 +370,23 @@ impl CausalLm {
         let c = &self.cfg;
         let (q, k, v, o) = match attn {
             Attention::Split { q, k, v, o } => {
-                let q = q
-                    .forward(x)
+                let q = self
+                    .lin(q, x)
                     .view([b, t, c.num_heads, c.head_dim])
                     .transpose(1, 2);
-                let k = k
-                    .forward(x)
+                let k = self
+                    .lin(k, x)
                     .view([b, t, c.num_kv_heads, c.head_dim])
                     .transpose(1, 2);
-                let v = v
-                    .forward(x)
+                let v = self
+                    .lin(v, x)
                     .view([b, t, c.num_kv_heads, c.head_dim])
                     .transpose(1, 2);
                 (q, k, v, o)
             }
             Attention::Fused { qkv, o } => {
-                let qkv = qkv
-                    .forward(x)
+                let qkv = self
+                    .lin(qkv, x)
                     .view([b, t, c.num_heads, 3 * c.head_dim])
                     .transpose(1, 2);
                 let parts = qkv.chunk(3, -1);
@@ -240,16 +402,16 @@ impl CausalLm {
         };
         let y = attend(&q, &k, &v, mask, (c.head_dim as f64).powf(-0.5));
         let y = y.transpose(1, 2).reshape([b, t, c.num_heads * c.head_dim]);
-        o.forward(&y)
+        self.lin(o, &y)
     }
 
     fn mlp(&self, mlp: &Mlp, x: &Tensor) -> Tensor {
         let act = self.cfg.activation;
         match mlp {
             Mlp::Gated { gate, up, down } => {
-                down.forward(&(activate(act, &gate.forward(x)) * up.forward(x)))
+                self.lin(down, &(activate(act, &self.lin(gate, x)) * self.lin(up, x)))
             }
-            Mlp::Plain { up, down } => down.forward(&activate(act, &up.forward(x))),
+            Mlp::Plain { up, down } => self.lin(down, &activate(act, &self.lin(up, x))),
         }
     }
 
@@ -303,10 +465,7 @@ impl CausalLm {
     pub fn num_parameters(&self) -> i64 {
         let lin =
             |l: &Linear| l.weight.numel() as i64 + l.bias.as_ref().map_or(0, |b| b.numel() as i64);
-        let norm = |n: &Norm| match n {
-            Norm::Layer { weight, bias, .. } => (weight.numel() + bias.numel()) as i64,
-            other => other.weight().numel() as i64,
-        };
+        let norm = |n: &Norm| (n.weight.numel() + n.bias.as_ref().map_or(0, |b| b.numel())) as i64;
         let mut n = self.embed.numel() as i64 + norm(&self.final_norm);
         n += self.lm_head.as_ref().map_or(0, |h| h.numel() as i64);
         for l in &self.layers {
@@ -326,6 +485,8 @@ impl CausalLm {
 
 /// What a family's loader hands to [`CausalLm::from_weights`].
 pub(super) struct Parts {
+    pub embed_name: &'static str,
+    pub head_name: &'static str,
     pub embed: Tensor,
     pub layers: Vec<Layer>,
     pub final_norm: Norm,

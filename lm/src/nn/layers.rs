@@ -42,49 +42,65 @@ impl Linear {
     }
 }
 
-#[derive(Debug)]
-pub enum Norm {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormKind {
     /// Llama / Qwen2: computed in fp32, cast back, then scaled by `weight`.
-    Rms { weight: Tensor, eps: f64 },
+    Rms,
     /// Gemma: computed in fp32 and scaled by `1 + weight` before the cast back.
-    RmsPlusOne { weight: Tensor, eps: f64 },
+    RmsPlusOne,
     /// GPT-NeoX: LayerNorm with bias.
-    Layer {
-        weight: Tensor,
-        bias: Tensor,
-        eps: f64,
-    },
+    Layer,
+}
+
+/// A normalisation layer: `scale(normalize(x))`, split so DP can see the normalised input of
+/// the affine part (its per-example weight gradient is `Σ_t g_t ⊙ n_t`).
+#[derive(Debug)]
+pub struct Norm {
+    /// Checkpoint prefix, e.g. `model.layers.0.input_layernorm`.
+    pub name: String,
+    pub kind: NormKind,
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub eps: f64,
 }
 
 impl Norm {
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        match self {
-            Norm::Rms { weight, eps } => {
-                let kind = x.kind();
+        if self.kind == NormKind::Layer {
+            // The fused kernel, when nobody needs the split.
+            let d = *self.weight.size().last().expect("1-d norm weight");
+            return x.layer_norm([d], Some(&self.weight), self.bias.as_ref(), self.eps, true);
+        }
+        self.scale(&self.normalize(x), x.kind())
+    }
+
+    /// The input normalised, before the learned affine part.
+    pub fn normalize(&self, x: &Tensor) -> Tensor {
+        match self.kind {
+            NormKind::Rms | NormKind::RmsPlusOne => {
                 let h = x.to_kind(Kind::Float);
                 let var = h.pow_tensor_scalar(2).mean_dim(-1, true, None::<Kind>);
-                let h = h * (var + *eps).rsqrt();
-                weight * h.to_kind(kind)
+                let n = h * (var + self.eps).rsqrt();
+                // Llama casts before scaling; Gemma scales in fp32.
+                if self.kind == NormKind::Rms {
+                    n.to_kind(x.kind())
+                } else {
+                    n
+                }
             }
-            Norm::RmsPlusOne { weight, eps } => {
-                let kind = x.kind();
-                let h = x.to_kind(Kind::Float);
-                let var = h.pow_tensor_scalar(2).mean_dim(-1, true, None::<Kind>);
-                let h = h * (var + *eps).rsqrt();
-                (h * (weight.to_kind(Kind::Float) + 1.0)).to_kind(kind)
-            }
-            Norm::Layer { weight, bias, eps } => {
-                let d = *weight.size().last().expect("1-d norm weight");
-                x.layer_norm([d], Some(weight), Some(bias), *eps, true)
+            NormKind::Layer => {
+                let d = *self.weight.size().last().expect("1-d norm weight");
+                x.layer_norm([d], None::<Tensor>, None::<Tensor>, self.eps, true)
             }
         }
     }
 
-    pub fn weight(&self) -> &Tensor {
-        match self {
-            Norm::Rms { weight, .. }
-            | Norm::RmsPlusOne { weight, .. }
-            | Norm::Layer { weight, .. } => weight,
+    /// The affine part applied to a normalised `n`; the result is in `kind`.
+    pub fn scale(&self, n: &Tensor, kind: Kind) -> Tensor {
+        match self.kind {
+            NormKind::Rms => &self.weight * n,
+            NormKind::RmsPlusOne => (n * (self.weight.to_kind(Kind::Float) + 1.0)).to_kind(kind),
+            NormKind::Layer => n * &self.weight + self.bias.as_ref().expect("LayerNorm has a bias"),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Differential privacy: the RDP accountant for the subsampled Gaussian mechanism.
 
 pub mod accountant;
+pub mod ghost;
 mod special;
+pub mod step;
 
 pub use accountant::{epsilon, noise_multiplier, RdpAccountant, DEFAULT_ORDERS};
