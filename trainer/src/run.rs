@@ -74,6 +74,9 @@ pub struct RunRecord {
     pub peak_memory_bytes: Option<u64>,
     pub epsilon: Option<f64>,
     pub delta: Option<f64>,
+    pub noise_multiplier: Option<f64>,
+    pub sampling_rate: Option<f64>,
+    pub max_grad_norm: Option<f64>,
     pub loss_curve: Vec<LossPoint>,
     pub epochs: Vec<EpochRecord>,
     pub final_checkpoint: Option<String>,
@@ -109,11 +112,6 @@ pub fn train(
     mut on_event: impl FnMut(&Event),
 ) -> Result<RunRecord> {
     let _span = tracing::info_span!("run", out = %out.display(), method = ?cfg.method).entered();
-    if cfg.method.is_private() {
-        return Err(TrainError::Invalid(
-            "methods `dp` and `dp-lora` are not available in this build yet (the accountant is: `triad dp`)".into(),
-        ));
-    }
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
     let previous: Option<RunRecord> = std::fs::read(out.join("run.json"))
         .ok()
@@ -152,11 +150,35 @@ pub fn train(
     let total_params = model.num_parameters() + if cfg.method.uses_lora() { trainable } else { 0 };
 
     let batches_per_epoch = examples.len().div_ceil(cfg.batch_size) as u64;
-    let steps_per_epoch = batches_per_epoch.div_ceil(cfg.grad_accum as u64);
+    let steps_per_epoch = if cfg.method.is_private() {
+        // Poisson sampling at q = batch_size / N: an epoch is 1/q steps in expectation.
+        ((examples.len() as f64 / cfg.batch_size as f64).round() as u64).max(1)
+    } else {
+        batches_per_epoch.div_ceil(cfg.grad_accum as u64)
+    };
     let total_steps = cfg
         .steps
         .unwrap_or(steps_per_epoch * cfg.epochs.unwrap_or(1));
     let epochs = total_steps.div_ceil(steps_per_epoch);
+    let private = match (&cfg.dp, cfg.method.is_private()) {
+        (Some(dp), true) => Some(crate::dp::plan::Private::new(
+            dp,
+            cfg.batch_size,
+            examples.len(),
+            total_steps,
+        )?),
+        _ => None,
+    };
+    let mut accountant = crate::dp::RdpAccountant::default();
+    if let Some(p) = &private {
+        tracing::info!(
+            sigma = p.sigma,
+            q = p.q,
+            delta = p.delta,
+            steps = total_steps,
+            "DP-SGD"
+        );
+    }
     let mut opt = Optimizer::new(cfg.optimizer.clone(), params);
 
     let mut record = RunRecord {
@@ -175,14 +197,17 @@ pub fn train(
         tokens_per_second: 0.0,
         peak_memory_bytes: None,
         epsilon: None,
-        delta: None,
+        delta: private.as_ref().map(|p| p.delta),
+        noise_multiplier: private.as_ref().map(|p| p.sigma),
+        sampling_rate: private.as_ref().map(|p| p.q),
+        max_grad_norm: private.as_ref().map(|p| p.max_grad_norm),
         loss_curve: vec![],
         epochs: vec![],
         final_checkpoint: None,
     };
     let mut first_epoch = 1;
     if let Some(p) = previous.filter(|p| !p.epochs.is_empty()) {
-        let last = p.epochs.last().expect("non-empty");
+        let last = p.epochs.last().expect("non-empty").clone();
         if let Some(ckpt) = &last.checkpoint {
             resume(&mut model, &mut opt, cfg.method, Path::new(ckpt), device)?;
             tracing::info!(
@@ -200,6 +225,12 @@ pub fn train(
             record.epochs = p.epochs;
             record.tokens_seen = p.tokens_seen;
             record.wall_time_s = p.wall_time_s;
+            if let Some(pr) = &private {
+                for _ in 0..last.step {
+                    accountant.step(pr.sigma, pr.q);
+                }
+                record.epsilon = Some(accountant.epsilon(pr.delta));
+            }
         }
     }
     on_event(&Event::Started {
@@ -213,13 +244,20 @@ pub fn train(
     let tokens_before = record.tokens_seen;
     model.set_training(true);
     for epoch in first_epoch..=epochs {
-        let order = data::epoch_order(examples.len(), cfg.seed, epoch);
-        let batches: Vec<Vec<&Example>> = order
-            .chunks(cfg.batch_size)
-            .map(|c| c.iter().map(|&i| &examples[i]).collect())
-            .collect();
+        // Non-private: shuffled fixed batches, `grad_accum` per step. Private: every step draws
+        // its own Poisson sample, so an "epoch" is just `steps_per_epoch` steps.
+        let groups: Vec<Vec<Vec<&Example>>> = if private.is_some() {
+            (0..steps_per_epoch).map(|_| vec![]).collect()
+        } else {
+            let order = data::epoch_order(examples.len(), cfg.seed, epoch);
+            let batches: Vec<Vec<&Example>> = order
+                .chunks(cfg.batch_size)
+                .map(|c| c.iter().map(|&i| &examples[i]).collect())
+                .collect();
+            batches.chunks(cfg.grad_accum).map(|g| g.to_vec()).collect()
+        };
         let mut epoch_losses = vec![];
-        for group in batches.chunks(cfg.grad_accum) {
+        for group in &groups {
             if record.steps_done >= total_steps {
                 break;
             }
@@ -228,49 +266,25 @@ pub fn train(
                 write_record(out, &record)?;
                 return Err(TrainError::Cancelled);
             }
-            let targets: usize = group
-                .iter()
-                .map(|b| {
-                    b.iter()
-                        .map(|e| e.target.iter().filter(|&&t| t).count())
-                        .sum::<usize>()
-                })
-                .sum();
-            let mut loss_sum = 0.0;
-            for micro in group {
-                let batch = data::collate(micro, device);
-                let logits = model.forward(&batch.ids, None, None);
-                let losses = data::token_losses(&logits, &batch.ids);
-                let loss = (losses * &batch.mask).sum(Kind::Float) / targets.max(1) as f64;
-                loss.backward();
-                loss_sum += loss.double_value(&[]);
-                record.tokens_seen += batch.tokens as u64;
-            }
             let lr = lr_at(
                 cfg.optimizer.lr,
                 &cfg.schedule,
                 record.steps_done,
                 total_steps,
             );
-            let grads: Vec<Tensor> = opt
-                .params()
-                .iter()
-                .map(|p| {
-                    let g = p.grad();
-                    if g.defined() {
-                        g
-                    } else {
-                        p.zeros_like()
-                    }
-                })
-                .collect();
-            opt.apply(&grads, lr);
-            for p in opt.params() {
-                let mut g = p.grad();
-                if g.defined() {
-                    let _ = g.zero_();
+            let (loss_sum, grads) = match &private {
+                None => nonprivate_step(&model, &opt, group, device, &mut record.tokens_seen),
+                Some(p) => {
+                    let sample = p.sample(&examples, cfg.seed, record.steps_done);
+                    let r =
+                        private_step(&model, &named, &sample, p, device, &mut record.tokens_seen);
+                    accountant.step(p.sigma, p.q);
+                    r
                 }
-            }
+            };
+            opt.apply(&grads, lr);
+            let epsilon = private.as_ref().map(|p| accountant.epsilon(p.delta));
+            record.epsilon = epsilon;
             record.steps_done += 1;
             epoch_losses.push(loss_sum);
             record.loss_curve.push(LossPoint {
@@ -288,7 +302,7 @@ pub fn train(
                 lr,
                 tokens_per_second: (record.tokens_seen - tokens_before) as f64
                     / started.elapsed().as_secs_f64(),
-                epsilon: 0.0,
+                epsilon: epsilon.unwrap_or(0.0),
             });
             record.wall_time_s = elapsed;
         }
@@ -312,7 +326,7 @@ pub fn train(
             step: record.steps_done,
             mean_loss: epoch_losses.iter().sum::<f64>() / epoch_losses.len().max(1) as f64,
             checkpoint: checkpoint.clone(),
-            epsilon: None,
+            epsilon: record.epsilon,
         });
         record.final_checkpoint = checkpoint.or(record.final_checkpoint.take());
         record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
@@ -376,4 +390,79 @@ fn resume(
         let step = w.take("step", &[1])?.double_value(&[0]) as u64;
         opt.load_moments(&mut w, step)
     })
+}
+
+/// One non-private step over `group` (gradient accumulation); returns (mean loss, gradients).
+fn nonprivate_step(
+    model: &CausalLm,
+    opt: &Optimizer,
+    group: &[Vec<&Example>],
+    device: Device,
+    tokens: &mut u64,
+) -> (f64, Vec<Tensor>) {
+    let targets: usize = group
+        .iter()
+        .flatten()
+        .map(|e| e.target.iter().filter(|&&t| t).count())
+        .sum();
+    let mut loss_sum = 0.0;
+    for micro in group {
+        let batch = data::collate(micro, device);
+        let logits = model.forward(&batch.ids, None, None);
+        let losses = data::token_losses(&logits, &batch.ids);
+        let loss = (losses * &batch.mask).sum(Kind::Float) / targets.max(1) as f64;
+        loss.backward();
+        loss_sum += loss.double_value(&[]);
+        *tokens += batch.tokens as u64;
+    }
+    let grads = opt
+        .params()
+        .iter()
+        .map(|p| {
+            let mut g = p.grad();
+            if g.defined() {
+                let out = g.copy();
+                let _ = g.zero_();
+                out
+            } else {
+                p.zeros_like()
+            }
+        })
+        .collect();
+    (loss_sum, grads)
+}
+
+/// One DP-SGD step on a Poisson sample: clipped per-example gradients, summed, noised, divided
+/// by the expected batch size. Returns (mean per-example loss, gradients in `named` order).
+fn private_step(
+    model: &CausalLm,
+    named: &[(String, Tensor)],
+    sample: &[&Example],
+    p: &crate::dp::plan::Private,
+    device: Device,
+    tokens: &mut u64,
+) -> (f64, Vec<Tensor>) {
+    let (sums, loss) = if sample.is_empty() {
+        let zeros = named
+            .iter()
+            .map(|(n, t)| (n.clone(), t.zeros_like().to_kind(Kind::Float)))
+            .collect();
+        (zeros, f64::NAN)
+    } else {
+        let batch = data::collate(sample, device);
+        *tokens += batch.tokens as u64;
+        let c = crate::dp::step::clipped_gradient(model, &batch, named, p.max_grad_norm);
+        (c.sums, c.loss)
+    };
+    let noisy = crate::dp::step::privatise(&sums, p.sigma, p.max_grad_norm, p.q * p.n as f64);
+    let grads = named
+        .iter()
+        .map(|(n, t)| {
+            noisy
+                .get(n)
+                .map(|g| g.shallow_clone())
+                .unwrap_or_else(|| t.zeros_like())
+        })
+        .collect();
+    (loss, grads)
 }

@@ -158,6 +158,8 @@ pub struct Clipped {
     pub sums: BTreeMap<String, Tensor>,
     /// `‖G_i‖` per example, before clipping.
     pub norms: Tensor,
+    /// Mean per-example loss (filled in by the caller that computed it).
+    pub loss: f64,
 }
 
 /// Clip every example's whole gradient (all recorded parameters together) to `max_norm` and
@@ -196,5 +198,9 @@ pub fn clip_and_sum(
         }
         sums.insert(name.clone(), total);
     }
-    Clipped { sums, norms }
+    Clipped {
+        sums,
+        norms,
+        loss: f64::NAN,
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod accountant;
 pub mod ghost;
+pub mod plan;
 mod special;
 pub mod step;
 

@@ -31,10 +31,13 @@ pub fn clipped_gradient(
     model.start_tape(names);
     let logits = model.forward(&batch.ids, None, None);
     let ops = model.take_tape();
-    let loss = per_example_losses(&logits, batch).sum(Kind::Float);
+    let per_example = per_example_losses(&logits, batch);
+    let loss = per_example.sum(Kind::Float);
     let outputs: Vec<&Tensor> = ops.iter().map(|o| o.output()).collect();
     let grads = Tensor::run_backward(&[&loss], &outputs, false, false);
-    clip_and_sum(&ops, &grads, &shapes, batch.ids.size()[0], max_norm)
+    let mut c = clip_and_sum(&ops, &grads, &shapes, batch.ids.size()[0], max_norm);
+    c.loss = per_example.mean(Kind::Float).double_value(&[]);
+    c
 }
 
 /// Add `N(0, (σ·C)²)` to each clipped sum and divide by the expected batch size.

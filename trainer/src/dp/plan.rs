@@ -1,0 +1,50 @@
+//! A private run's parameters: sampling rate, noise multiplier (given or found for a target ε),
+//! δ, clipping bound; and its Poisson sampler.
+
+use crate::config::DpConfig;
+use crate::data::Example;
+use crate::error::{Result, TrainError};
+use triad_lm::data::rng::Rng;
+
+#[derive(Debug, Clone)]
+pub struct Private {
+    pub q: f64,
+    pub sigma: f64,
+    pub delta: f64,
+    pub max_grad_norm: f64,
+    pub n: usize,
+}
+
+impl Private {
+    pub fn new(dp: &DpConfig, batch_size: usize, n: usize, steps: u64) -> Result<Self> {
+        let q = (batch_size as f64 / n as f64).min(1.0);
+        let delta = dp.delta.unwrap_or(1.0 / (10.0 * n as f64));
+        if !(delta > 0.0 && delta < 1.0) {
+            return Err(TrainError::Invalid(format!(
+                "dp.delta must be in (0, 1), got {delta}"
+            )));
+        }
+        let sigma = match (dp.noise_multiplier, dp.target_epsilon) {
+            (Some(s), _) => s,
+            (None, Some(eps)) => super::noise_multiplier(eps, delta, q, steps, 0.01).ok_or_else(|| {
+                TrainError::Invalid(format!(
+                    "dp.target_epsilon = {eps} cannot be reached in {steps} steps at sampling rate {q:.4} (σ would exceed 1e6)"
+                ))
+            })?,
+            (None, None) => unreachable!("validated in RunConfig"),
+        };
+        Ok(Private {
+            q,
+            sigma,
+            delta,
+            max_grad_norm: dp.max_grad_norm,
+            n,
+        })
+    }
+
+    /// The Poisson sample of step `step`: each example independently with probability q.
+    pub fn sample<'a>(&self, examples: &'a [Example], seed: u64, step: u64) -> Vec<&'a Example> {
+        let mut rng = Rng::new(seed).fork(&format!("poisson-{step}"));
+        examples.iter().filter(|_| rng.chance(self.q)).collect()
+    }
+}
