@@ -20,6 +20,7 @@ pub mod gguf;
 pub mod jsonl;
 pub mod models;
 pub mod nn;
+pub mod paths;
 pub mod runtime;
 pub mod score;
 pub mod tokenizer;

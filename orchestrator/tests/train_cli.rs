@@ -145,3 +145,228 @@ fn lora_adapter_loads_in_peft_with_equal_logits() {
         std::fs::read(&base_scores).unwrap()
     );
 }
+
+/// Mean NLL of `file` under `model` (optionally + adapter), via `triad model score`.
+fn heldout_nll(model: &Path, file: &Path, tmp: &Path) -> f64 {
+    let out = tmp.join(format!(
+        "scores-{}.jsonl",
+        model.file_name().unwrap().to_string_lossy()
+    ));
+    triad(&[
+        "model",
+        "score",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        file.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    let (mut sum, mut n) = (0.0, 0usize);
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for lp in v["logprobs"].as_array().unwrap().iter().skip(1) {
+            sum -= lp.as_f64().unwrap();
+            n += 1;
+        }
+    }
+    sum / n as f64
+}
+
+fn record(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn full_fine_tuning_lowers_heldout_loss_and_dp_at_eps_8_is_stable() {
+    let tmp = tempfile::tempdir().unwrap();
+    triad(&[
+        "data",
+        "generate",
+        "customer-support",
+        "--train",
+        "32",
+        "--test",
+        "12",
+        "--seed",
+        "21",
+        "--out",
+        tmp.path().join("data").to_str().unwrap(),
+    ]);
+    let test = tmp.path().join("data/test.jsonl");
+    let base = heldout_nll(&smollm2(), &test, tmp.path());
+
+    let cfg = write_config(
+        tmp.path(),
+        "full.toml",
+        "full",
+        "epochs = 2\ncheckpoint.every_epoch = false",
+    );
+    let cfg_text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("lr = 0.01", "lr = 5e-5");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let out = tmp.path().join("full");
+    triad(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let r = record(&out);
+    let ckpt = PathBuf::from(r["final_checkpoint"].as_str().unwrap());
+    assert!(ckpt.join("model.safetensors").is_file() && ckpt.join("config.json").is_file());
+    let tuned = heldout_nll(&ckpt, &test, tmp.path());
+    println!("held-out NLL: base {base:.4}, full fine-tuning 2 epochs {tuned:.4}");
+    assert!(
+        tuned < base - 0.05,
+        "full fine-tuning did not lower held-out loss: {base} → {tuned}"
+    );
+
+    let cfg = write_config(tmp.path(), "dp.toml", "dp", "epochs = 2\ncheckpoint.every_epoch = false\n[dp]\nmax_grad_norm = 1.0\ntarget_epsilon = 8.0");
+    let cfg_text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("lr = 0.01", "lr = 5e-5");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let out = tmp.path().join("dp");
+    triad(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let r = record(&out);
+    let eps = r["epsilon"].as_f64().unwrap();
+    assert!(eps <= 8.0 && eps > 7.5, "ε spent {eps}");
+    assert!(r["noise_multiplier"].as_f64().unwrap() > 0.3);
+    for p in r["loss_curve"].as_array().unwrap() {
+        let l = p["loss"].as_f64();
+        assert!(
+            l.is_none_or(|l| l.is_finite() && l < 20.0),
+            "unstable loss {p}"
+        );
+    }
+    let ckpt = PathBuf::from(r["final_checkpoint"].as_str().unwrap());
+    let private = heldout_nll(&ckpt, &test, tmp.path());
+    println!("held-out NLL: dp (ε = {eps:.2}) {private:.4}");
+    assert!(
+        private < base + 0.25,
+        "DP training diverged: {base} → {private}"
+    );
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    data(tmp.path(), "24");
+    let cfg = write_config(
+        tmp.path(),
+        "lora.toml",
+        "lora",
+        "epochs = 4\n[lora]\nr = 4\ntarget_modules = [\"q_proj\", \"v_proj\"]",
+    );
+    let straight = tmp.path().join("straight");
+    triad(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        straight.to_str().unwrap(),
+    ]);
+
+    let killed = tmp.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            killed.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let epochs = std::fs::read(killed.join("run.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .map_or(0, |v| v["epochs"].as_array().map_or(0, |a| a.len()));
+        if epochs >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let r = record(&killed);
+    assert_eq!(
+        r["status"], "running",
+        "the kill came too late to test anything"
+    );
+    let done_before = r["steps_done"].as_u64().unwrap();
+
+    triad(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+    ]);
+    let (a, b) = (record(&straight), record(&killed));
+    assert_eq!(b["status"], "completed");
+    assert_eq!(a["steps_done"], b["steps_done"]);
+    assert!(done_before < b["steps_done"].as_u64().unwrap());
+    let la: Vec<f64> = a["loss_curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["loss"].as_f64().unwrap())
+        .collect();
+    let lb: Vec<f64> = b["loss_curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["loss"].as_f64().unwrap())
+        .collect();
+    for (x, y) in la.iter().zip(&lb) {
+        assert!(
+            (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+            "loss curves differ: {la:?} vs {lb:?}"
+        );
+    }
+    let fa = std::fs::read(
+        PathBuf::from(a["final_checkpoint"].as_str().unwrap()).join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    let fb = std::fs::read(
+        PathBuf::from(b["final_checkpoint"].as_str().unwrap()).join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    assert_eq!(fa.len(), fb.len());
+    let st_a = safetensors_f32(&fa);
+    let st_b = safetensors_f32(&fb);
+    let worst = st_a
+        .iter()
+        .zip(&st_b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 1e-5, "final adapters differ by up to {worst}");
+}
+
+/// All f32 values of a safetensors file, in file order (both files come from the same writer).
+fn safetensors_f32(bytes: &[u8]) -> Vec<f32> {
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes[8 + header..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}

@@ -8,6 +8,7 @@
 //! - [`run`] — the training loop, checkpoints, `run.json`, resume.
 //! - [`dp`] — the RDP accountant (ε from σ, σ from a target ε).
 
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod lora;
 pub mod optim;
 pub mod run;
+pub mod service;
 
 pub use config::RunConfig;
 pub use error::{Result, TrainError};

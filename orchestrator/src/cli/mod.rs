@@ -37,6 +37,29 @@ enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Time training steps of one method on a random batch; prints one JSON line.
+    BenchTrain {
+        #[arg(long)]
+        model: std::path::PathBuf,
+        /// full, lora, dp or dp-lora.
+        #[arg(long)]
+        method: String,
+        #[arg(long, default_value_t = 8)]
+        batch: i64,
+        #[arg(long, default_value_t = 128)]
+        seq: i64,
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// LoRA target modules, comma-separated.
+        #[arg(long, default_value = "q_proj,v_proj")]
+        lora_targets: String,
+        #[arg(long, default_value_t = 8)]
+        lora_r: i64,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// The DP-SGD privacy accountant (RDP, as Opacus).
     #[command(subcommand)]
     Dp(dp::DpCommand),
@@ -52,5 +75,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(c) => data::run(c),
         Command::Dp(c) => dp::run(c),
         Command::Train { config, out } => train::run(&config, out),
+        Command::BenchTrain {
+            model,
+            method,
+            batch,
+            seq,
+            warmup,
+            steps,
+            lora_targets,
+            lora_r,
+            device,
+        } => train::bench(
+            &model,
+            &method,
+            batch,
+            seq,
+            warmup,
+            steps,
+            &lora_targets,
+            lora_r,
+            &device,
+        ),
     }
 }

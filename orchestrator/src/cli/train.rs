@@ -65,3 +65,50 @@ pub fn run(config: &Path, out: Option<PathBuf>) -> Result<()> {
     );
     Ok(())
 }
+
+#[allow(clippy::too_many_arguments)]
+pub fn bench(
+    model: &Path,
+    method: &str,
+    batch: i64,
+    seq: i64,
+    warmup: usize,
+    steps: usize,
+    targets: &str,
+    r: i64,
+    device: &str,
+) -> Result<()> {
+    let method: triad_trainer::config::Method = serde_json::from_value(serde_json::json!(method))
+        .map_err(|_| {
+        anyhow::anyhow!("--method `{method}`: expected full, lora, dp or dp-lora")
+    })?;
+    anyhow::ensure!(
+        batch > 0 && seq > 1 && steps > 0,
+        "--batch, --seq and --steps must be positive"
+    );
+    let device = triad_lm::device::parse_device(device)?;
+    let lm = triad_lm::CausalLm::load(model, triad_lm::tch::Kind::Float, device)?;
+    let lora = triad_trainer::config::LoraConfig {
+        r,
+        target_modules: targets.split(',').map(str::to_owned).collect(),
+        ..Default::default()
+    };
+    let t = triad_trainer::bench::time_steps(lm, method, &lora, batch, seq, warmup, steps)?;
+    let mut v = serde_json::to_value(&t)?;
+    v["impl"] = "triad".into();
+    v["threads"] = triad_lm::tch::get_num_threads().into();
+    v["peak_rss_bytes"] = peak_rss().into();
+    println!("{v}");
+    Ok(())
+}
+
+fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}

@@ -1,0 +1,108 @@
+"""Drive triad-trainer through stubs generated from Triad's .proto files (grpcio-tools).
+
+usage: trainer_grpc_client.py ADDR PROTO_DIR
+The data root holds models/tiny and data/train.jsonl. Exits non-zero on the first failed check;
+prints a JSON summary on success.
+"""
+import json
+import os
+import sys
+import tempfile
+import time
+
+import grpc
+from grpc_tools import protoc
+
+addr, proto_dir = sys.argv[1:3]
+gen = tempfile.mkdtemp()
+for f in ("common", "trainer"):
+    rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={gen}", f"--grpc_python_out={gen}",
+                      f"{proto_dir}/triad/v1/{f}.proto"])
+    assert rc == 0, f"protoc failed on {f}.proto"
+sys.path.insert(0, gen)
+from triad.v1 import trainer_pb2 as pb, trainer_pb2_grpc as rpc  # noqa: E402
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase  # noqa: E402
+
+channel = grpc.insecure_channel(addr)
+stub = rpc.TrainerStub(channel)
+summary = {}
+
+# Health and reflection.
+health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="triad.v1.Trainer"))
+assert health.status == health_pb2.HealthCheckResponse.SERVING, health
+services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+assert "triad.v1.Trainer" in services, services
+summary["reflection"] = sorted(services)
+
+def config(steps, method="lora"):
+    return f'''model = "models/tiny"
+train_file = "data/train.jsonl"
+method = "{method}"
+steps = {steps}
+batch_size = 2
+max_length = 64
+device = "cpu"
+[optimizer]
+lr = 0.001
+'''
+
+# A run to completion, watched.
+run_id = stub.StartRun(pb.StartRunRequest(config_toml=config(4), output_dir="runs/a")).run_id
+states, steps, checkpoints = [], 0, []
+for ev in stub.WatchRun(pb.WatchRunRequest(run_id=run_id), timeout=300):
+    kind = ev.WhichOneof("event")
+    if kind == "state":
+        states.append(pb.RunState.Name(ev.state))
+    elif kind == "step":
+        steps += 1
+        assert ev.step.loss > 0 and ev.step.total_steps == 4
+    elif kind == "checkpoint":
+        checkpoints.append(ev.checkpoint.path)
+assert states == ["RUN_STATE_QUEUED", "RUN_STATE_RUNNING", "RUN_STATE_SUCCEEDED"], states
+assert steps == 4 and checkpoints and not checkpoints[0].startswith("/"), (steps, checkpoints)
+run = stub.GetRun(pb.GetRunRequest(run_id=run_id))
+assert run.state == pb.RUN_STATE_SUCCEEDED and json.loads(run.record_json)["status"] == "completed"
+summary["watched"] = {"states": states, "steps": steps, "checkpoints": checkpoints}
+
+# A long run cancelled while running, and one cancelled while queued behind it.
+long_id = stub.StartRun(pb.StartRunRequest(config_toml=config(100000), output_dir="runs/long")).run_id
+queued_id = stub.StartRun(pb.StartRunRequest(config_toml=config(2), output_dir="runs/queued")).run_id
+assert stub.GetRun(pb.GetRunRequest(run_id=queued_id)).state == pb.RUN_STATE_QUEUED
+assert stub.CancelRun(pb.CancelRunRequest(run_id=queued_id)).state == pb.RUN_STATE_CANCELLED
+deadline = time.time() + 120
+while stub.GetRun(pb.GetRunRequest(run_id=long_id)).state != pb.RUN_STATE_RUNNING:
+    assert time.time() < deadline, "long run never started"
+    time.sleep(0.05)
+stub.CancelRun(pb.CancelRunRequest(run_id=long_id))
+final = [pb.RunState.Name(ev.state) for ev in stub.WatchRun(pb.WatchRunRequest(run_id=long_id), timeout=120)
+         if ev.WhichOneof("event") == "state"]
+assert final[-1] == "RUN_STATE_CANCELLED", final
+summary["cancelled"] = final
+
+# Bad requests get the right codes and name the field.
+def expect(code, fragment, call, *args):
+    try:
+        call(*args)
+    except grpc.RpcError as e:
+        assert e.code() == code, (e.code(), e.details())
+        assert fragment in e.details(), (fragment, e.details())
+        return e.details()
+    raise AssertionError(f"expected {code} for {fragment}")
+
+bad = {}
+bad["empty"] = expect(grpc.StatusCode.INVALID_ARGUMENT, "config_toml", stub.StartRun, pb.StartRunRequest(config_toml="", output_dir="runs/x"))
+bad["toml"] = expect(grpc.StatusCode.INVALID_ARGUMENT, "line", stub.StartRun, pb.StartRunRequest(config_toml="model = [", output_dir="runs/x"))
+bad["escape"] = expect(grpc.StatusCode.INVALID_ARGUMENT, "output_dir", stub.StartRun, pb.StartRunRequest(config_toml=config(1), output_dir="../outside"))
+bad["absolute"] = expect(grpc.StatusCode.INVALID_ARGUMENT, "config_toml.model", stub.StartRun,
+                         pb.StartRunRequest(config_toml=config(1).replace('"models/tiny"', '"/etc"'), output_dir="runs/x"))
+bad["traversal"] = expect(grpc.StatusCode.INVALID_ARGUMENT, "config_toml.train_file", stub.StartRun,
+                          pb.StartRunRequest(config_toml=config(1).replace('"data/train.jsonl"', '"data/../../secret.jsonl"'), output_dir="runs/x"))
+bad["missing"] = expect(grpc.StatusCode.NOT_FOUND, "train_file", stub.StartRun,
+                        pb.StartRunRequest(config_toml=config(1).replace("train.jsonl", "nope.jsonl"), output_dir="runs/x"))
+bad["unknown"] = expect(grpc.StatusCode.NOT_FOUND, "run-999999", stub.GetRun, pb.GetRunRequest(run_id="run-999999"))
+bad["ended"] = expect(grpc.StatusCode.FAILED_PRECONDITION, "ended", stub.CancelRun, pb.CancelRunRequest(run_id=run_id))
+summary["bad_requests"] = bad
+summary["listed"] = [r.run_id for r in stub.ListRuns(pb.ListRunsRequest()).runs]
+assert summary["listed"] == [run_id, long_id, queued_id], summary["listed"]
+print(json.dumps(summary))
