@@ -13,7 +13,7 @@ TRIAD := target/release/triad
 GGUF := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 SMOLLM2 := .cache/models/smollm2-135m
 
-.PHONY: setup venv build demo test lint bench-forward clean
+.PHONY: setup venv build demo test bench-forward bench-train clean
 
 setup: venv build
 
@@ -47,6 +47,10 @@ test: setup
 # Forward throughput on SmolLM2 vs transformers, same threads, same run (see docs/model-core.md).
 bench-forward: setup $(SMOLLM2)/config.json
 	$(PY) scripts/bench_forward.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
+
+# Training step time and memory of the four methods vs transformers (see docs/trainer.md).
+bench-train: setup $(SMOLLM2)/config.json
+	$(PY) scripts/bench_train.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
 
 clean:
 	cargo clean

@@ -75,7 +75,8 @@ pub fn time_steps(
                 .map(|(n, _)| noisy[n].shallow_clone())
                 .collect()
         } else {
-            let logits = model.forward(&b.ids, None, None);
+            let logits =
+                crate::amp::maybe_autocast(model.device(), || model.forward(&b.ids, None, None));
             let l = (crate::data::token_losses(&logits, &b.ids) * &b.mask).mean(Kind::Float);
             l.backward();
             *loss = l.double_value(&[]);

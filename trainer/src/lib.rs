@@ -8,6 +8,7 @@
 //! - [`run`] — the training loop, checkpoints, `run.json`, resume.
 //! - [`dp`] — the RDP accountant (ε from σ, σ from a target ε).
 
+pub mod amp;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;

@@ -408,7 +408,7 @@ fn nonprivate_step(
     let mut loss_sum = 0.0;
     for micro in group {
         let batch = data::collate(micro, device);
-        let logits = model.forward(&batch.ids, None, None);
+        let logits = crate::amp::maybe_autocast(device, || model.forward(&batch.ids, None, None));
         let losses = data::token_losses(&logits, &batch.ids);
         let loss = (losses * &batch.mask).sum(Kind::Float) / targets.max(1) as f64;
         loss.backward();

@@ -29,7 +29,8 @@ pub fn clipped_gradient(
     let shapes: BTreeMap<String, Vec<i64>> =
         params.iter().map(|(n, t)| (n.clone(), t.size())).collect();
     model.start_tape(names);
-    let logits = model.forward(&batch.ids, None, None);
+    let logits =
+        crate::amp::maybe_autocast(model.device(), || model.forward(&batch.ids, None, None));
     let ops = model.take_tape();
     let per_example = per_example_losses(&logits, batch);
     let loss = per_example.sum(Kind::Float);
