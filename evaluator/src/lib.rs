@@ -1,2 +1,14 @@
-//! `triad-evaluator`: memorisation and utility metrics and the `triad.v1.Evaluator` service.
-//! Built on `triad-lm`'s scoring; see DESIGN.md. The metrics land with issue 5.
+//! `triad-evaluator`: memorisation and utility metrics of a checkpoint against its base model
+//! (DESIGN.md, "The metrics").
+//!
+//! - [`scoring`] — per-token NLL of a dataset under a model, with each token's sensitivity label.
+//! - [`metrics`] — the {train, test} × {sensitive, non-sensitive} cells, privacy loss, utility,
+//!   memorisation gap, per-label breakdown, membership inference.
+//! - [`eval`] — one evaluation end to end, producing METRICS.json.
+
+pub mod error;
+pub mod eval;
+pub mod metrics;
+pub mod scoring;
+
+pub use error::{EvalError, Result};

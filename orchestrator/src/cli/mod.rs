@@ -2,6 +2,7 @@
 
 mod data;
 mod dp;
+mod eval;
 mod model;
 mod train;
 
@@ -60,6 +61,8 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Score a checkpoint for memorisation of sensitive tokens and for utility (METRICS.json).
+    Eval(eval::EvalArgs),
     /// The DP-SGD privacy accountant (RDP, as Opacus).
     #[command(subcommand)]
     Dp(dp::DpCommand),
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(c) => model::run(c),
         Command::Data(c) => data::run(c),
         Command::Dp(c) => dp::run(c),
+        Command::Eval(a) => eval::run(a),
         Command::Train { config, out } => train::run(&config, out),
         Command::BenchTrain {
             model,

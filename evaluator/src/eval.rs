@@ -1,0 +1,210 @@
+//! One evaluation: score train and test under the base and the checkpoint, compute METRICS.json.
+//! Base scores are cached (keyed by the base weights, tokenizer and data), since a study scores
+//! many checkpoints against one base.
+
+use crate::error::{EvalError, Result};
+use crate::metrics::cells::{self, Cells};
+use crate::metrics::mia::{self, AttackResult};
+use crate::scoring::{nll, tokenise_file, Tokenised};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use triad_lm::tch::{Device, Kind};
+use triad_lm::tokenizer::Tokenizer;
+use triad_lm::weights::Weights;
+use triad_lm::{CausalLm, ModelConfig};
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalSpec {
+    pub base: PathBuf,
+    /// A full checkpoint folder, or `None` with `adapter` set.
+    pub checkpoint: Option<PathBuf>,
+    pub adapter: Option<PathBuf>,
+    pub train: PathBuf,
+    pub test: PathBuf,
+    pub device: Device,
+    pub batch_size: usize,
+    /// Where base-model scores are cached (`None`: no cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Min-K% attack fraction.
+    pub min_k: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mia {
+    pub members: usize,
+    pub non_members: usize,
+    pub loss: AttackResult,
+    pub reference: AttackResult,
+    pub min_k: AttackResult,
+    pub min_k_fraction: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    pub base: String,
+    pub checkpoint: Option<String>,
+    pub adapter: Option<String>,
+    pub train_file: String,
+    pub test_file: String,
+    #[serde(flatten)]
+    pub cells: Cells,
+    pub membership_inference: Mia,
+    /// Whether the base scores came from the cache.
+    pub base_scores_cached: bool,
+}
+
+/// A membership score of one record from its token losses under the checkpoint and the base.
+type AttackFn<'a> = dyn Fn(&[f64], &[f64]) -> f64 + 'a;
+
+/// Progress: (stage, done, total).
+pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
+
+fn load(spec: &EvalSpec, finetuned: bool) -> Result<CausalLm> {
+    let kind = Kind::Float;
+    let dir = match (&spec.checkpoint, finetuned) {
+        (Some(c), true) => c.clone(),
+        _ => spec.base.clone(),
+    };
+    let cfg = ModelConfig::from_file(dir.join("config.json"))?;
+    let mut w = Weights::load_dir(&dir, kind, spec.device)?;
+    if finetuned {
+        if let Some(a) = &spec.adapter {
+            triad_lm::adapter::merge_into(&mut w, a)?;
+        }
+    }
+    Ok(CausalLm::from_weights(cfg, w, kind, spec.device)?)
+}
+
+fn cache_key(spec: &EvalSpec, file: &Path) -> Result<String> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::read(spec.base.join(f))
+            .map_err(|e| triad_lm::LmError::io(spec.base.join(f), e))?
+            .hash(&mut h);
+    }
+    let mut weights: Vec<_> = std::fs::read_dir(&spec.base)
+        .map_err(|e| triad_lm::LmError::io(&spec.base, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
+        .collect();
+    weights.sort_by_key(|e| e.file_name());
+    for e in weights {
+        let m = e
+            .metadata()
+            .map_err(|err| triad_lm::LmError::io(e.path(), err))?;
+        (e.file_name(), m.len(), m.modified().ok()).hash(&mut h);
+    }
+    std::fs::read(file)
+        .map_err(|e| triad_lm::LmError::io(file, e))?
+        .hash(&mut h);
+    Ok(format!("{:016x}", h.finish()))
+}
+
+fn base_scores(
+    spec: &EvalSpec,
+    base: &mut Option<CausalLm>,
+    file: &Path,
+    data: &[Tokenised],
+    progress: Progress,
+) -> Result<(Vec<Vec<f64>>, bool)> {
+    let cached = match &spec.cache_dir {
+        Some(dir) => Some(dir.join(format!("{}.json", cache_key(spec, file)?))),
+        None => None,
+    };
+    if let Some(p) = &cached {
+        if let Ok(bytes) = std::fs::read(p) {
+            if let Ok(v) = serde_json::from_slice::<Vec<Vec<f64>>>(&bytes) {
+                if v.len() == data.len() {
+                    return Ok((v, true));
+                }
+            }
+        }
+    }
+    if base.is_none() {
+        *base = Some(load(spec, false)?);
+    }
+    let stage = format!("base {}", file.display());
+    let scores = nll(
+        base.as_ref().expect("loaded"),
+        data,
+        spec.batch_size,
+        |d, n| progress(&stage, d, n),
+    );
+    if let Some(p) = &cached {
+        std::fs::create_dir_all(p.parent().expect("parent"))
+            .map_err(|e| triad_lm::LmError::io(p, e))?;
+        triad_lm::fsutil::write_atomic(p, &serde_json::to_vec(&scores).expect("json"))?;
+    }
+    Ok((scores, false))
+}
+
+pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
+    if spec.checkpoint.is_some() == spec.adapter.is_some() {
+        return Err(EvalError::Invalid(
+            "give exactly one of a checkpoint or an adapter".into(),
+        ));
+    }
+    let _span = tracing::info_span!("evaluate", base = %spec.base.display()).entered();
+    let tok = Tokenizer::from_file(spec.base.join("tokenizer.json"))?;
+    let (_, train) = tokenise_file(&spec.train, &tok)?;
+    let (_, test) = tokenise_file(&spec.test, &tok)?;
+    if train.is_empty() || test.is_empty() {
+        return Err(EvalError::Invalid(
+            "train and test files must each hold at least one record".into(),
+        ));
+    }
+    let mut base = None;
+    let (train0, c1) = base_scores(spec, &mut base, &spec.train, &train, progress)?;
+    let (test0, c2) = base_scores(spec, &mut base, &spec.test, &test, progress)?;
+    drop(base);
+    let model = load(spec, true)?;
+    let train1 = nll(&model, &train, spec.batch_size, |d, n| {
+        progress("checkpoint train", d, n)
+    });
+    let test1 = nll(&model, &test, spec.batch_size, |d, n| {
+        progress("checkpoint test", d, n)
+    });
+    let cells = cells::compute((&train, &train1, &train0), (&test, &test1, &test0));
+
+    let scores = |f: &AttackFn, a: &[Vec<f64>], b: &[Vec<f64>]| -> Vec<f64> {
+        a.iter()
+            .zip(b)
+            .filter(|(x, _)| !x.is_empty())
+            .map(|(x, y)| f(x, y))
+            .collect()
+    };
+    let k = spec.min_k;
+    let attacks: [(&str, &AttackFn); 3] = [
+        ("loss", &|l, _| mia::loss_score(l)),
+        ("reference", &|l, l0| mia::reference_score(l, l0)),
+        ("min_k", &move |l, _| mia::min_k_score(l, k)),
+    ];
+    let mut results: BTreeMap<&str, AttackResult> = BTreeMap::new();
+    for (name, f) in attacks {
+        results.insert(
+            name,
+            mia::attack(&scores(f, &train1, &train0), &scores(f, &test1, &test0)),
+        );
+    }
+    let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    Ok(Metrics {
+        base: spec.base.display().to_string(),
+        checkpoint: show(&spec.checkpoint),
+        adapter: show(&spec.adapter),
+        train_file: spec.train.display().to_string(),
+        test_file: spec.test.display().to_string(),
+        cells,
+        membership_inference: Mia {
+            members: train1.iter().filter(|x| !x.is_empty()).count(),
+            non_members: test1.iter().filter(|x| !x.is_empty()).count(),
+            loss: results["loss"].clone(),
+            reference: results["reference"].clone(),
+            min_k: results["min_k"].clone(),
+            min_k_fraction: k,
+        },
+        base_scores_cached: c1 && c2,
+    })
+}

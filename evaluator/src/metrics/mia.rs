@@ -1,0 +1,98 @@
+//! Membership inference: train records are members, test records non-members. Each attack gives
+//! a score per record (higher = "member"); reported as ROC AUC and TPR at 1% and 0.1% FPR.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AttackResult {
+    pub auc: f64,
+    pub tpr_at_1pct_fpr: f64,
+    pub tpr_at_01pct_fpr: f64,
+}
+
+/// ROC AUC = P(score(member) > score(non-member)) + ½ P(tie) (Mann–Whitney U).
+pub fn auc(members: &[f64], non_members: &[f64]) -> f64 {
+    let mut all: Vec<(f64, bool)> = members
+        .iter()
+        .map(|&s| (s, true))
+        .chain(non_members.iter().map(|&s| (s, false)))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Average ranks over ties.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < all.len() {
+        let mut j = i;
+        while j + 1 < all.len() && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += all[i..=j].iter().filter(|x| x.1).count() as f64 * avg;
+        i = j + 1;
+    }
+    let (m, n) = (members.len() as f64, non_members.len() as f64);
+    (rank_sum - m * (m + 1.0) / 2.0) / (m * n)
+}
+
+/// The largest TPR whose FPR is at most `fpr` (thresholds strictly above non-member scores).
+pub fn tpr_at(members: &[f64], non_members: &[f64], fpr: f64) -> f64 {
+    let mut neg: Vec<f64> = non_members.to_vec();
+    neg.sort_by(|a, b| b.total_cmp(a));
+    // Allowed false positives: floor(fpr · n). The threshold sits at the (k+1)-th highest negative.
+    let k = (fpr * neg.len() as f64).floor() as usize;
+    let threshold = neg.get(k).copied().unwrap_or(f64::NEG_INFINITY);
+    members.iter().filter(|&&s| s > threshold).count() as f64 / members.len().max(1) as f64
+}
+
+pub fn attack(members: &[f64], non_members: &[f64]) -> AttackResult {
+    AttackResult {
+        auc: auc(members, non_members),
+        tpr_at_1pct_fpr: tpr_at(members, non_members, 0.01),
+        tpr_at_01pct_fpr: tpr_at(members, non_members, 0.001),
+    }
+}
+
+/// LOSS attack: minus the mean token loss.
+pub fn loss_score(nll: &[f64]) -> f64 {
+    -mean(nll)
+}
+
+/// Reference-calibrated: how much lower the loss is under the checkpoint than under the base.
+pub fn reference_score(nll: &[f64], nll_base: &[f64]) -> f64 {
+    mean(nll_base) - mean(nll)
+}
+
+/// Min-K% (Shi et al. 2024): minus the mean of the k fraction of highest token losses.
+pub fn min_k_score(nll: &[f64], k: f64) -> f64 {
+    let mut v = nll.to_vec();
+    v.sort_by(|a, b| b.total_cmp(a));
+    let n = ((v.len() as f64 * k).ceil() as usize)
+        .max(1)
+        .min(v.len().max(1));
+    -mean(&v[..n.min(v.len())])
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_and_tpr_known_values() {
+        assert_eq!(auc(&[3.0, 4.0], &[1.0, 2.0]), 1.0);
+        assert_eq!(auc(&[1.0, 2.0], &[3.0, 4.0]), 0.0);
+        assert_eq!(auc(&[1.0, 2.0], &[1.0, 2.0]), 0.5);
+        assert!((auc(&[2.0, 0.5], &[1.0, 0.0]) - 0.75).abs() < 1e-12);
+        let neg: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+        // 1% FPR allows 10 negatives above the threshold: threshold = 989.
+        assert_eq!(tpr_at(&[995.0, 990.0, 989.0, 5.0], &neg, 0.01), 0.5);
+        assert_eq!(min_k_score(&[1.0, 5.0, 3.0, 2.0], 0.5), -4.0);
+    }
+}

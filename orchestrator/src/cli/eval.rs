@@ -1,0 +1,87 @@
+//! `triad eval`: METRICS.json for one checkpoint (or adapter) against its base.
+
+use crate::progress::Progress;
+use anyhow::Result;
+use clap::Args;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use triad_evaluator::eval::{evaluate, EvalSpec};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Base model folder.
+    #[arg(long)]
+    base: PathBuf,
+    /// Fine-tuned model folder (full or dp runs).
+    #[arg(long, conflicts_with = "adapter", required_unless_present = "adapter")]
+    checkpoint: Option<PathBuf>,
+    /// PEFT adapter folder (lora or dp-lora runs).
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// The training split the checkpoint saw (members).
+    #[arg(long)]
+    train: PathBuf,
+    /// A held-out split (non-members).
+    #[arg(long)]
+    test: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Cache of base-model scores (default: .score-cache next to --out; `none` to disable).
+    #[arg(long)]
+    cache_dir: Option<String>,
+    /// Fraction of highest-loss tokens the Min-K% attack averages.
+    #[arg(long, default_value_t = 0.2)]
+    min_k: f64,
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    anyhow::ensure!(a.batch_size > 0, "--batch-size must be positive");
+    anyhow::ensure!(a.min_k > 0.0 && a.min_k <= 1.0, "--min-k must be in (0, 1]");
+    let cache_dir = match a.cache_dir.as_deref() {
+        Some("none") => None,
+        Some(d) => Some(PathBuf::from(d)),
+        None => Some(
+            a.out
+                .parent()
+                .map(|p| p.join(".score-cache"))
+                .unwrap_or(".score-cache".into()),
+        ),
+    };
+    let spec = EvalSpec {
+        base: a.base,
+        checkpoint: a.checkpoint,
+        adapter: a.adapter,
+        train: a.train,
+        test: a.test,
+        device: triad_lm::device::parse_device(&a.device)?,
+        batch_size: a.batch_size,
+        cache_dir,
+        min_k: a.min_k,
+    };
+    let mut bars: HashMap<String, Progress> = HashMap::new();
+    let metrics = evaluate(&spec, &mut |stage, d, n| {
+        bars.entry(stage.to_string())
+            .or_insert_with(|| Progress::new(format!("scoring {stage}")))
+            .update(d, n)
+    })?;
+    let bytes = serde_json::to_vec_pretty(&metrics)?;
+    triad_lm::fsutil::write_atomic(&a.out, &bytes)?;
+    let c = &metrics.cells;
+    eprintln!(
+        "privacy loss {:.4} nats, utility NLL {:.4} (base {:.4}), memorisation gap {:.4}, MIA AUC loss {:.3} / reference {:.3} / min-k {:.3}{} → {}",
+        c.privacy_loss,
+        c.utility.nll,
+        c.utility.nll_base,
+        c.memorisation_gap,
+        metrics.membership_inference.loss.auc,
+        metrics.membership_inference.reference.auc,
+        metrics.membership_inference.min_k.auc,
+        if metrics.base_scores_cached { " (base scores from cache)" } else { "" },
+        a.out.display()
+    );
+    Ok(())
+}
