@@ -134,3 +134,52 @@ fn cells_privacy_loss_and_utility_match_transformers() {
         t.elapsed().as_secs_f64()
     );
 }
+
+/// A known effect: a tiny model trained for many epochs on a small set has memorised it — large
+/// privacy loss, MIA AUC far above 0.5 — while on two sets it never saw, AUC stays near 0.5.
+#[test]
+fn memorisation_is_detected_and_absent_on_unseen_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("tiny");
+    triad_tests::run_oracle(
+        "tiny_lm_with_tokenizer.py",
+        &[model.to_str().unwrap(), triad_tests::neox_tokenizer().to_str().unwrap()],
+    );
+    let data = tmp.path().join("data");
+    triad(&["data", "generate", "customer-support", "--train", "24", "--test", "24", "--seed", "41", "--out", data.to_str().unwrap()]);
+    let unseen = tmp.path().join("unseen");
+    triad(&["data", "generate", "customer-support", "--train", "300", "--test", "300", "--seed", "42", "--out", unseen.to_str().unwrap()]);
+    let cfg = tmp.path().join("full.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "model = \"{}\"\ntrain_file = \"data/train.jsonl\"\nmethod = \"full\"\nepochs = 40\nbatch_size = 8\nmax_length = 512\ndevice = \"cpu\"\ncheckpoint.every_epoch = false\n[optimizer]\nlr = 3e-3\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    triad(&["train", "--config", cfg.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    let ckpt = record["final_checkpoint"].as_str().unwrap().to_string();
+    let eval = |train: &std::path::Path, test: &std::path::Path, out: &str| -> serde_json::Value {
+        let out = tmp.path().join(out);
+        triad(&[
+            "eval", "--base", model.to_str().unwrap(), "--checkpoint", &ckpt, "--train", train.to_str().unwrap(), "--test",
+            test.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--cache-dir", "none",
+        ]);
+        serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+    };
+    let seen = eval(&data.join("train.jsonl"), &data.join("test.jsonl"), "seen.json");
+    let pl = seen["privacy_loss"].as_f64().unwrap();
+    let auc = seen["membership_inference"]["loss"]["auc"].as_f64().unwrap();
+    println!("trained set: privacy loss {pl:.3} nats, LOSS AUC {auc:.3}, reference AUC {}", seen["membership_inference"]["reference"]["auc"]);
+    assert!(pl > 1.0, "privacy loss {pl}");
+    assert!(auc > 0.9, "MIA AUC {auc}");
+    let never = eval(&unseen.join("train.jsonl"), &unseen.join("test.jsonl"), "unseen.json");
+    for attack in ["loss", "reference", "min_k"] {
+        let a = never["membership_inference"][attack]["auc"].as_f64().unwrap();
+        println!("unseen sets: {attack} AUC {a:.3}");
+        assert!((a - 0.5).abs() <= 0.1, "{attack} AUC on data neither model saw: {a}");
+    }
+}
