@@ -2,7 +2,6 @@
 
 use crate::error::{EvalError, Result};
 use std::path::Path;
-use triad_lm::data::check::check_bytes;
 use triad_lm::data::mask::sensitive_spans;
 use triad_lm::data::Record;
 use triad_lm::score::score_sequences;
@@ -20,22 +19,10 @@ pub struct Tokenised {
 
 /// Read a dataset file (every problem is an error naming its line) and tokenise it.
 pub fn tokenise_file(path: &Path, tok: &Tokenizer) -> Result<(Vec<Record>, Vec<Tokenised>)> {
-    let bytes = std::fs::read(path).map_err(|e| triad_lm::LmError::io(path, e))?;
-    let checked = check_bytes(&bytes);
-    if let Some(p) = checked.problems.first() {
-        return Err(EvalError::Data {
-            path: path.to_path_buf(),
-            line: p.line,
-            message: format!(
-                "{} ({} problems in all; `triad data check` lists them)",
-                p.message,
-                checked.problems.len()
-            ),
-        });
-    }
+    let valid = triad_lm::data::check::read_valid(path)?;
     let mut records = vec![];
     let mut out = vec![];
-    for (line, r) in checked.records {
+    for (line, r) in valid {
         let enc = tok.encode(&r.text).map_err(|e| EvalError::Data {
             path: path.to_path_buf(),
             line,

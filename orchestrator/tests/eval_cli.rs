@@ -1,42 +1,8 @@
 //! `triad eval` against an independent computation from transformers' per-token log-probs, and
 //! its base-score cache.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-fn triad(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_triad"))
-        .args(args)
-        .output()
-        .expect("run triad");
-    assert!(
-        out.status.success(),
-        "triad {args:?}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn smollm2() -> PathBuf {
-    let root = triad_tests::workspace_root();
-    let dir = root.join(".cache/models/smollm2-135m");
-    if !dir.join("config.json").exists() {
-        let tmp = root.join(format!(
-            ".cache/models/.smollm2-135m.{}",
-            std::process::id()
-        ));
-        triad(&[
-            "model",
-            "import-gguf",
-            triad_tests::smollm2_gguf().to_str().unwrap(),
-            tmp.to_str().unwrap(),
-        ]);
-        if std::fs::rename(&tmp, &dir).is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-    }
-    dir
-}
+mod common;
+use common::{smollm2, triad};
 
 #[test]
 fn cells_privacy_loss_and_utility_match_transformers() {
@@ -143,12 +109,39 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
     let model = tmp.path().join("tiny");
     triad_tests::run_oracle(
         "tiny_lm_with_tokenizer.py",
-        &[model.to_str().unwrap(), triad_tests::neox_tokenizer().to_str().unwrap()],
+        &[
+            model.to_str().unwrap(),
+            triad_tests::neox_tokenizer().to_str().unwrap(),
+        ],
     );
     let data = tmp.path().join("data");
-    triad(&["data", "generate", "customer-support", "--train", "24", "--test", "24", "--seed", "41", "--out", data.to_str().unwrap()]);
+    triad(&[
+        "data",
+        "generate",
+        "customer-support",
+        "--train",
+        "24",
+        "--test",
+        "24",
+        "--seed",
+        "41",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
     let unseen = tmp.path().join("unseen");
-    triad(&["data", "generate", "customer-support", "--train", "300", "--test", "300", "--seed", "42", "--out", unseen.to_str().unwrap()]);
+    triad(&[
+        "data",
+        "generate",
+        "customer-support",
+        "--train",
+        "300",
+        "--test",
+        "300",
+        "--seed",
+        "42",
+        "--out",
+        unseen.to_str().unwrap(),
+    ]);
     let cfg = tmp.path().join("full.toml");
     std::fs::write(
         &cfg,
@@ -159,27 +152,65 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
     )
     .unwrap();
     let run = tmp.path().join("run");
-    triad(&["train", "--config", cfg.to_str().unwrap(), "--out", run.to_str().unwrap()]);
-    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    triad(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
     let ckpt = record["final_checkpoint"].as_str().unwrap().to_string();
     let eval = |train: &std::path::Path, test: &std::path::Path, out: &str| -> serde_json::Value {
         let out = tmp.path().join(out);
         triad(&[
-            "eval", "--base", model.to_str().unwrap(), "--checkpoint", &ckpt, "--train", train.to_str().unwrap(), "--test",
-            test.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--cache-dir", "none",
+            "eval",
+            "--base",
+            model.to_str().unwrap(),
+            "--checkpoint",
+            &ckpt,
+            "--train",
+            train.to_str().unwrap(),
+            "--test",
+            test.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--cache-dir",
+            "none",
         ]);
         serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
     };
-    let seen = eval(&data.join("train.jsonl"), &data.join("test.jsonl"), "seen.json");
+    let seen = eval(
+        &data.join("train.jsonl"),
+        &data.join("test.jsonl"),
+        "seen.json",
+    );
     let pl = seen["privacy_loss"].as_f64().unwrap();
-    let auc = seen["membership_inference"]["loss"]["auc"].as_f64().unwrap();
-    println!("trained set: privacy loss {pl:.3} nats, LOSS AUC {auc:.3}, reference AUC {}", seen["membership_inference"]["reference"]["auc"]);
+    let auc = seen["membership_inference"]["loss"]["auc"]
+        .as_f64()
+        .unwrap();
+    println!(
+        "trained set: privacy loss {pl:.3} nats, LOSS AUC {auc:.3}, reference AUC {}",
+        seen["membership_inference"]["reference"]["auc"]
+    );
     assert!(pl > 1.0, "privacy loss {pl}");
     assert!(auc > 0.9, "MIA AUC {auc}");
-    let never = eval(&unseen.join("train.jsonl"), &unseen.join("test.jsonl"), "unseen.json");
+    let never = eval(
+        &unseen.join("train.jsonl"),
+        &unseen.join("test.jsonl"),
+        "unseen.json",
+    );
     for attack in ["loss", "reference", "min_k"] {
-        let a = never["membership_inference"][attack]["auc"].as_f64().unwrap();
+        let a = never["membership_inference"][attack]["auc"]
+            .as_f64()
+            .unwrap();
         println!("unseen sets: {attack} AUC {a:.3}");
-        assert!((a - 0.5).abs() <= 0.1, "{attack} AUC on data neither model saw: {a}");
+        assert!(
+            (a - 0.5).abs() <= 0.1,
+            "{attack} AUC on data neither model saw: {a}"
+        );
     }
 }

@@ -33,15 +33,7 @@ pub fn time_steps(
     steps: usize,
 ) -> Result<StepTiming> {
     tch::manual_seed(0);
-    let named: Vec<(String, Tensor)> = if method.uses_lora() {
-        crate::lora::attach(&mut model, lora, 0)?
-    } else {
-        model
-            .named_parameters()
-            .iter()
-            .map(|(n, t)| (n.clone(), t.set_requires_grad(true)))
-            .collect()
-    };
+    let named = crate::lora::trainable(&mut model, method, lora, 0)?;
     let trainable = named.iter().map(|(_, t)| t.numel() as i64).sum();
     let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
     let opt_cfg = OptConfig {

@@ -3,7 +3,6 @@
 use crate::config::LossOn;
 use crate::error::{Result, TrainError};
 use std::path::Path;
-use triad_lm::data::check::check_bytes;
 use triad_lm::data::mask::sensitivity_mask;
 use triad_lm::data::rng::Rng;
 use triad_lm::tch::{Device, Kind, Tensor};
@@ -24,21 +23,9 @@ pub fn load(
     max_length: usize,
     loss_on: LossOn,
 ) -> Result<Vec<Example>> {
-    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
-    let checked = check_bytes(&bytes);
-    if let Some(p) = checked.problems.first() {
-        return Err(TrainError::Data {
-            path: path.to_path_buf(),
-            line: p.line,
-            message: format!(
-                "{} ({} problems in all; `triad data check` lists them)",
-                p.message,
-                checked.problems.len()
-            ),
-        });
-    }
-    let mut out = Vec::with_capacity(checked.records.len());
-    for (line, r) in &checked.records {
+    let records = triad_lm::data::check::read_valid(path)?;
+    let mut out = Vec::with_capacity(records.len());
+    for (line, r) in &records {
         let enc = tok.encode(&r.text).map_err(|e| TrainError::Data {
             path: path.to_path_buf(),
             line: *line,

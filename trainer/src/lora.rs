@@ -63,6 +63,25 @@ pub fn attach(model: &mut CausalLm, cfg: &LoraConfig, seed: u64) -> Result<Vec<(
     Ok(params)
 }
 
+/// The tensors a method trains, by name: fresh adapters for LoRA methods, every base weight
+/// (now requiring gradients) otherwise.
+pub fn trainable(
+    model: &mut CausalLm,
+    method: crate::config::Method,
+    cfg: &LoraConfig,
+    seed: u64,
+) -> Result<Vec<(String, Tensor)>> {
+    if method.uses_lora() {
+        attach(model, cfg, seed)
+    } else {
+        Ok(model
+            .named_parameters()
+            .iter()
+            .map(|(n, t)| (n.clone(), t.set_requires_grad(true)))
+            .collect())
+    }
+}
+
 /// Write `adapter_config.json` and `adapter_model.safetensors` as PEFT saves them.
 pub fn save_adapter(model: &CausalLm, cfg: &LoraConfig, base: &Path, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;

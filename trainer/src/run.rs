@@ -136,15 +136,7 @@ pub fn train(
     tch::manual_seed(cfg.seed as i64);
     let mut model = CausalLm::load(&cfg.model, kind, device)?;
     let lora_cfg = cfg.lora_config();
-    let named: Vec<(String, Tensor)> = if cfg.method.uses_lora() {
-        crate::lora::attach(&mut model, &lora_cfg, cfg.seed)?
-    } else {
-        model
-            .named_parameters()
-            .iter()
-            .map(|(n, t)| (n.clone(), t.set_requires_grad(true)))
-            .collect()
-    };
+    let named = crate::lora::trainable(&mut model, cfg.method, &lora_cfg, cfg.seed)?;
     let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
     let trainable: i64 = params.iter().map(|p| p.numel() as i64).sum();
     let total_params = model.num_parameters() + if cfg.method.uses_lora() { trainable } else { 0 };

@@ -18,6 +18,24 @@ pub struct Checked {
     pub problems: Vec<Problem>,
 }
 
+/// Read a dataset file for use: its records with their line numbers, or the first problem as
+/// an error naming the file and line (with the count of all problems).
+pub fn read_valid(path: &std::path::Path) -> crate::Result<Vec<(usize, Record)>> {
+    let checked = check_bytes(&crate::fsutil::read(path)?);
+    match checked.problems.first() {
+        None => Ok(checked.records),
+        Some(p) => Err(crate::LmError::BadLine {
+            path: path.to_path_buf(),
+            line: p.line,
+            message: format!(
+                "{} ({} problems in all; `triad data check` lists them)",
+                p.message,
+                checked.problems.len()
+            ),
+        }),
+    }
+}
+
 /// Check raw file bytes. Blank lines are allowed and skipped.
 pub fn check_bytes(bytes: &[u8]) -> Checked {
     let mut out = Checked::default();
