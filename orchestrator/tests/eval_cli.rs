@@ -146,7 +146,7 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
     std::fs::write(
         &cfg,
         format!(
-            "model = \"{}\"\ntrain_file = \"data/train.jsonl\"\nmethod = \"full\"\nepochs = 40\nbatch_size = 8\nmax_length = 512\ndevice = \"cpu\"\ncheckpoint.every_epoch = false\n[optimizer]\nlr = 3e-3\n",
+            "model = \"{}\"\ntrain_file = \"data/train.jsonl\"\nmethod = \"full\"\nepochs = 20\nbatch_size = 8\nmax_length = 512\ndevice = \"cpu\"\ncheckpoint.every_epoch = false\n[optimizer]\nlr = 5e-3\n",
             model.display()
         ),
     )
