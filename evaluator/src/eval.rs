@@ -30,6 +30,17 @@ pub struct EvalSpec {
     pub cache_dir: Option<PathBuf>,
     /// Min-K% attack fraction.
     pub min_k: f64,
+    /// `canaries.jsonl` from `triad data generate`, for exposure.
+    pub canaries: Option<PathBuf>,
+    /// Candidate spaces up to this size are ranked exactly; larger ones are sampled.
+    pub exposure_exact_max: u64,
+    pub exposure_samples: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExposureReport {
+    pub mean_exposure: f64,
+    pub canaries: Vec<crate::metrics::exposure::Exposure>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +63,8 @@ pub struct Metrics {
     #[serde(flatten)]
     pub cells: Cells,
     pub membership_inference: Mia,
+    /// Canary exposure under the checkpoint (when canaries were given).
+    pub exposure: Option<ExposureReport>,
     /// Whether the base scores came from the cache.
     pub base_scores_cached: bool,
 }
@@ -161,6 +174,10 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     let (test0, c2) = base_scores(spec, &mut base, &spec.test, &test, progress)?;
     drop(base);
     let model = load(spec, true)?;
+    let exposure = match &spec.canaries {
+        None => None,
+        Some(path) => Some(exposures(spec, &model, &tok, path, progress)?),
+    };
     let train1 = nll(&model, &train, spec.batch_size, |d, n| {
         progress("checkpoint train", d, n)
     });
@@ -205,6 +222,44 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
             min_k: results["min_k"].clone(),
             min_k_fraction: k,
         },
+        exposure,
         base_scores_cached: c1 && c2,
+    })
+}
+
+fn exposures(
+    spec: &EvalSpec,
+    model: &CausalLm,
+    tok: &Tokenizer,
+    path: &Path,
+    progress: Progress,
+) -> Result<ExposureReport> {
+    let mut canaries = vec![];
+    for line in triad_lm::jsonl::read_objects(path)? {
+        let c: triad_lm::data::canary::Canary =
+            serde_json::from_value(line.value).map_err(|e| EvalError::Data {
+                path: path.to_path_buf(),
+                line: line.number,
+                message: format!("not a canary description: {e}"),
+            })?;
+        canaries.push(c);
+    }
+    let mut out = vec![];
+    for (i, c) in canaries.iter().enumerate() {
+        progress("canary exposure", i, canaries.len());
+        out.push(crate::metrics::exposure::exposure(
+            model,
+            tok,
+            c,
+            spec.exposure_exact_max,
+            spec.exposure_samples,
+            spec.batch_size,
+        )?);
+    }
+    progress("canary exposure", canaries.len(), canaries.len());
+    let mean = out.iter().map(|e| e.exposure).sum::<f64>() / out.len().max(1) as f64;
+    Ok(ExposureReport {
+        mean_exposure: mean,
+        canaries: out,
     })
 }

@@ -125,6 +125,10 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
         "24",
         "--seed",
         "41",
+        "--canaries",
+        "2",
+        "--canary-repeats",
+        "10",
         "--out",
         data.to_str().unwrap(),
     ]);
@@ -198,6 +202,50 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
     );
     assert!(pl > 1.0, "privacy loss {pl}");
     assert!(auc > 0.9, "MIA AUC {auc}");
+    // Canaries inserted 10 times are exposed; under the base model they are not.
+    let canaries = data.join("canaries.jsonl");
+    let exposure = |checkpoint: &str, out: &str| -> Vec<f64> {
+        let out = tmp.path().join(out);
+        triad(&[
+            "eval",
+            "--base",
+            model.to_str().unwrap(),
+            "--checkpoint",
+            checkpoint,
+            "--train",
+            data.join("train.jsonl").to_str().unwrap(),
+            "--test",
+            data.join("test.jsonl").to_str().unwrap(),
+            "--canaries",
+            canaries.to_str().unwrap(),
+            "--exposure-samples",
+            "500",
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--cache-dir",
+            "none",
+        ]);
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+        m["exposure"]["canaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["exposure"].as_f64().unwrap())
+            .collect()
+    };
+    let trained = exposure(&ckpt, "exposure.json");
+    let base = exposure(model.to_str().unwrap(), "exposure-base.json");
+    println!(
+        "canary exposure (bits of {:.1}): trained {trained:.2?}, base {base:.2?}",
+        1e6f64.log2()
+    );
+    assert!(
+        trained.iter().all(|&e| e > 8.0),
+        "trained exposure {trained:?}"
+    );
+    assert!(base.iter().all(|&e| e < 5.0), "base exposure {base:?}");
     let never = eval(
         &unseen.join("train.jsonl"),
         &unseen.join("test.jsonl"),

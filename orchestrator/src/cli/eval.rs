@@ -36,6 +36,15 @@ pub struct EvalArgs {
     /// Fraction of highest-loss tokens the Min-K% attack averages.
     #[arg(long, default_value_t = 0.2)]
     min_k: f64,
+    /// canaries.jsonl (from `triad data generate --canaries`): report each canary's exposure.
+    #[arg(long)]
+    canaries: Option<PathBuf>,
+    /// Candidate spaces up to this size are ranked exactly; larger ones are estimated by sampling.
+    #[arg(long, default_value_t = 10_000)]
+    exposure_exact_max: u64,
+    /// Candidates sampled per canary when its space is too large to rank exactly.
+    #[arg(long, default_value_t = 2_000)]
+    exposure_samples: usize,
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
@@ -61,6 +70,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
         batch_size: a.batch_size,
         cache_dir,
         min_k: a.min_k,
+        canaries: a.canaries,
+        exposure_exact_max: a.exposure_exact_max,
+        exposure_samples: a.exposure_samples.max(1),
     };
     let mut bars: HashMap<String, Progress> = HashMap::new();
     let metrics = evaluate(&spec, &mut |stage, d, n| {
@@ -71,6 +83,19 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(&metrics)?;
     triad_lm::fsutil::write_atomic(&a.out, &bytes)?;
     let c = &metrics.cells;
+    if let Some(e) = &metrics.exposure {
+        for x in &e.canaries {
+            eprintln!(
+                "canary {} (×{}): exposure {:.2} bits of {:.2} ({}, rank ≈ {:.0})",
+                x.id,
+                x.repeats,
+                x.exposure,
+                (x.space_size as f64).log2(),
+                x.method,
+                x.rank
+            );
+        }
+    }
     eprintln!(
         "privacy loss {:.4} nats, utility NLL {:.4} (base {:.4}), memorisation gap {:.4}, MIA AUC loss {:.3} / reference {:.3} / min-k {:.3}{} → {}",
         c.privacy_loss,
