@@ -2,25 +2,13 @@
 //! checked against transformers: it loads the folder, greedy decoding says " Paris", and
 //! per-token log-probs agree with transformers' own GGUF loading.
 
-use std::process::Command;
+mod common;
+use common::triad;
 
 const PARAGRAPHS: &str = r#"{"id": "para", "text": "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889. Locally nicknamed \"La dame de fer\", it was constructed as the centrepiece of the 1889 World's Fair."}
 {"id": "pii", "text": "Hi, I'm Jane Doe. Call me at 555-0123 or email jane.doe@example.com; my order #A83-1192 hasn't arrived."}
 {"id": 3, "text": "Zoë paid 42,50 € at the café — naïve résumé 日本語 ok.\n\tTabs   and  spaces."}
 "#;
-
-fn triad(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_triad"))
-        .args(args)
-        .output()
-        .expect("run triad");
-    assert!(
-        out.status.success(),
-        "triad {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 #[test]
 fn smollm2_import_generate_and_score_match_transformers() {
