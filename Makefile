@@ -13,7 +13,7 @@ TRIAD := target/release/triad
 GGUF := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 SMOLLM2 := .cache/models/smollm2-135m
 
-.PHONY: setup venv build demo test bench-forward bench-train clean
+.PHONY: setup venv build demo test bench-forward bench-train bench-eval clean
 
 setup: venv build
 
@@ -49,6 +49,9 @@ bench-forward: setup $(SMOLLM2)/config.json
 	$(PY) scripts/bench_forward.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
 
 # Training step time and memory of the four methods vs transformers (see docs/trainer.md).
+bench-eval: setup $(SMOLLM2)/config.json
+	$(PY) scripts/bench_eval.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
+
 bench-train: setup $(SMOLLM2)/config.json
 	$(PY) scripts/bench_train.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
 

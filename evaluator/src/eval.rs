@@ -4,8 +4,9 @@
 
 use crate::error::{EvalError, Result};
 use crate::metrics::cells::{self, Cells};
+use crate::metrics::extraction::{self, Extraction};
 use crate::metrics::mia::{self, AttackResult};
-use crate::scoring::{nll, tokenise_file, Tokenised};
+use crate::scoring::{score, tokenise_file, Scores, Tokenised};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -63,10 +64,29 @@ pub struct Metrics {
     #[serde(flatten)]
     pub cells: Cells,
     pub membership_inference: Mia,
+    /// Greedy extraction of each secret from the text before it.
+    pub extraction: Extraction,
     /// Canary exposure under the checkpoint (when canaries were given).
     pub exposure: Option<ExposureReport>,
     /// Whether the base scores came from the cache.
     pub base_scores_cached: bool,
+    pub timing: Timing,
+}
+
+/// Where the evaluation's time went (wall seconds), for cost reports and benchmarks.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Timing {
+    /// Tokenising the data, loading and scoring the base model (the last two skipped when its
+    /// scores came from the cache).
+    pub base_s: f64,
+    /// Scoring train and test under the checkpoint (forward passes only, model already loaded).
+    pub checkpoint_scoring_s: f64,
+    /// Tokens in train and test (each scored once per model).
+    pub tokens: u64,
+    /// `tokens / checkpoint_scoring_s`.
+    pub scoring_tokens_per_s: f64,
+    pub exposure_s: f64,
+    pub total_s: f64,
 }
 
 /// A membership score of one record from its token losses under the checkpoint and the base.
@@ -93,6 +113,8 @@ fn load(spec: &EvalSpec, finetuned: bool) -> Result<CausalLm> {
 
 fn cache_key(spec: &EvalSpec, file: &Path) -> Result<String> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    // Bump when the cached format changes.
+    "scores-v2".hash(&mut h);
     for f in ["config.json", "tokenizer.json"] {
         std::fs::read(spec.base.join(f))
             .map_err(|e| triad_lm::LmError::io(spec.base.join(f), e))?
@@ -122,15 +144,15 @@ fn base_scores(
     file: &Path,
     data: &[Tokenised],
     progress: Progress,
-) -> Result<(Vec<Vec<f64>>, bool)> {
+) -> Result<(Scores, bool)> {
     let cached = match &spec.cache_dir {
         Some(dir) => Some(dir.join(format!("{}.json", cache_key(spec, file)?))),
         None => None,
     };
     if let Some(p) = &cached {
         if let Ok(bytes) = std::fs::read(p) {
-            if let Ok(v) = serde_json::from_slice::<Vec<Vec<f64>>>(&bytes) {
-                if v.len() == data.len() {
+            if let Ok(v) = serde_json::from_slice::<Scores>(&bytes) {
+                if v.nll.len() == data.len() && v.top1.len() == data.len() {
                     return Ok((v, true));
                 }
             }
@@ -140,7 +162,7 @@ fn base_scores(
         *base = Some(load(spec, false)?);
     }
     let stage = format!("base {}", file.display());
-    let scores = nll(
+    let scores = score(
         base.as_ref().expect("loaded"),
         data,
         spec.batch_size,
@@ -161,6 +183,7 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
         ));
     }
     let _span = tracing::info_span!("evaluate", base = %spec.base.display()).entered();
+    let started = std::time::Instant::now();
     let tok = Tokenizer::from_file(spec.base.join("tokenizer.json"))?;
     let (_, train) = tokenise_file(&spec.train, &tok)?;
     let (_, test) = tokenise_file(&spec.test, &tok)?;
@@ -173,18 +196,31 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     let (train0, c1) = base_scores(spec, &mut base, &spec.train, &train, progress)?;
     let (test0, c2) = base_scores(spec, &mut base, &spec.test, &test, progress)?;
     drop(base);
+    let base_s = started.elapsed().as_secs_f64();
     let model = load(spec, true)?;
+    let t = std::time::Instant::now();
     let exposure = match &spec.canaries {
         None => None,
         Some(path) => Some(exposures(spec, &model, &tok, path, progress)?),
     };
-    let train1 = nll(&model, &train, spec.batch_size, |d, n| {
+    let exposure_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let train1 = score(&model, &train, spec.batch_size, |d, n| {
         progress("checkpoint train", d, n)
     });
-    let test1 = nll(&model, &test, spec.batch_size, |d, n| {
+    let test1 = score(&model, &test, spec.batch_size, |d, n| {
         progress("checkpoint test", d, n)
     });
-    let cells = cells::compute((&train, &train1, &train0), (&test, &test1, &test0));
+    let checkpoint_scoring_s = t.elapsed().as_secs_f64();
+    let tokens = train.iter().chain(&test).map(|t| t.ids.len() as u64).sum();
+    let cells = cells::compute(
+        (&train, &train1.nll, &train0.nll),
+        (&test, &test1.nll, &test0.nll),
+    );
+    let extraction = Extraction {
+        train: extraction::split(&train, &train1.top1, &train0.top1),
+        test: extraction::split(&test, &test1.top1, &test0.top1),
+    };
 
     let scores = |f: &AttackFn, a: &[Vec<f64>], b: &[Vec<f64>]| -> Vec<f64> {
         a.iter()
@@ -203,7 +239,10 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     for (name, f) in attacks {
         results.insert(
             name,
-            mia::attack(&scores(f, &train1, &train0), &scores(f, &test1, &test0)),
+            mia::attack(
+                &scores(f, &train1.nll, &train0.nll),
+                &scores(f, &test1.nll, &test0.nll),
+            ),
         );
     }
     let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
@@ -215,15 +254,24 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
         test_file: spec.test.display().to_string(),
         cells,
         membership_inference: Mia {
-            members: train1.iter().filter(|x| !x.is_empty()).count(),
-            non_members: test1.iter().filter(|x| !x.is_empty()).count(),
+            members: train1.nll.iter().filter(|x| !x.is_empty()).count(),
+            non_members: test1.nll.iter().filter(|x| !x.is_empty()).count(),
             loss: results["loss"].clone(),
             reference: results["reference"].clone(),
             min_k: results["min_k"].clone(),
             min_k_fraction: k,
         },
+        extraction,
         exposure,
         base_scores_cached: c1 && c2,
+        timing: Timing {
+            base_s,
+            checkpoint_scoring_s,
+            tokens,
+            scoring_tokens_per_s: tokens as f64 / checkpoint_scoring_s.max(1e-9),
+            exposure_s,
+            total_s: started.elapsed().as_secs_f64(),
+        },
     })
 }
 

@@ -1,10 +1,11 @@
 //! Per-token losses of a dataset under a model, with each token's sensitivity label.
 
 use crate::error::{EvalError, Result};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use triad_lm::data::mask::sensitive_spans;
 use triad_lm::data::Record;
-use triad_lm::score::score_sequences;
+use triad_lm::score::score_tokens;
 use triad_lm::tokenizer::Tokenizer;
 use triad_lm::CausalLm;
 
@@ -15,6 +16,17 @@ pub struct Tokenised {
     pub ids: Vec<u32>,
     /// `labels[i]` belongs to token `i + 1` (the first token is never predicted).
     pub labels: Vec<Option<String>>,
+    /// `span_of[i]`: index (into the record's spans) of the secret token `i + 1` belongs to.
+    pub span_of: Vec<Option<usize>>,
+}
+
+/// Per-token NLL and top-1 flags of a dataset under one model; `nll[r][i]` belongs to token
+/// `i + 1` of record `r`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Scores {
+    pub nll: Vec<Vec<f64>>,
+    /// Whether token `i + 1` was the model's greedy choice after its prefix.
+    pub top1: Vec<Vec<bool>>,
 }
 
 /// Read a dataset file (every problem is an error naming its line) and tokenise it.
@@ -38,27 +50,31 @@ pub fn tokenise_file(path: &Path, tok: &Tokenizer) -> Result<(Vec<Record>, Vec<T
             id: r.id.clone(),
             ids: enc.ids,
             labels,
+            span_of: which.into_iter().skip(1).collect(),
         });
         records.push(r);
     }
     Ok((records, out))
 }
 
-/// `nll[r][i]` = −log p(token i+1 of record r | its prefix).
-pub fn nll(
+/// Score every record of `data` under `model`.
+pub fn score(
     model: &CausalLm,
     data: &[Tokenised],
     batch_size: usize,
     progress: impl FnMut(usize, usize),
-) -> Vec<Vec<f64>> {
+) -> Scores {
     let seqs: Vec<Vec<u32>> = data.iter().map(|t| t.ids.clone()).collect();
-    score_sequences(model, &seqs, batch_size, progress)
-        .into_iter()
-        .map(|lp| {
-            lp.into_iter()
-                .skip(1)
-                .map(|x| -(x.expect("scored") as f64))
-                .collect()
-        })
-        .collect()
+    let mut out = Scores::default();
+    for row in score_tokens(model, &seqs, batch_size, progress) {
+        let row: Vec<_> = row
+            .into_iter()
+            .skip(1)
+            .map(|x| x.expect("scored"))
+            .collect();
+        out.nll
+            .push(row.iter().map(|t| -(t.logprob as f64)).collect());
+        out.top1.push(row.iter().map(|t| t.top1).collect());
+    }
+    out
 }

@@ -18,3 +18,29 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
+
+/// An error and its causes on one line, `a: b: c`, leaving out a cause whose text the message
+/// before it already contains (our errors embed their source, so `{:#}` would say it twice).
+pub fn error_line(chain: impl IntoIterator<Item = String>) -> String {
+    let mut out = String::new();
+    for msg in chain {
+        if !out.contains(&msg) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&msg);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod error_line_tests {
+    #[test]
+    fn causes_already_said_are_left_out() {
+        let chain = ["a.json: not found".to_string(), "not found".into()];
+        assert_eq!(super::error_line(chain), "a.json: not found");
+        let chain = ["reading config".to_string(), "bad field `x`".into()];
+        assert_eq!(super::error_line(chain), "reading config: bad field `x`");
+    }
+}

@@ -12,23 +12,44 @@ use std::io::Write;
 use std::path::Path;
 use tch::{Kind, Tensor};
 
+/// One predicted token: its log-probability, and whether it was the model's top choice — the
+/// token greedy decoding from the same prefix would emit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenScore {
+    pub logprob: f32,
+    pub top1: bool,
+}
+
 /// Log-probabilities of each sequence of token ids; the first entry of each is `None`.
 /// `progress(done, total)` is called after every batch with counts of sequences.
 pub fn score_sequences(
     model: &CausalLm,
     seqs: &[Vec<u32>],
     batch_size: usize,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Vec<Vec<Option<f32>>> {
+    score_tokens(model, seqs, batch_size, progress)
+        .into_iter()
+        .map(|s| s.into_iter().map(|t| t.map(|t| t.logprob)).collect())
+        .collect()
+}
+
+/// [`score_sequences`] with each token's top-1 flag as well.
+pub fn score_tokens(
+    model: &CausalLm,
+    seqs: &[Vec<u32>],
+    batch_size: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Vec<Vec<Option<TokenScore>>> {
     let batch_size = batch_size.max(1);
     let mut order: Vec<usize> = (0..seqs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
-    let mut out: Vec<Vec<Option<f32>>> = seqs.iter().map(|s| vec![None; s.len()]).collect();
+    let mut out: Vec<Vec<Option<TokenScore>>> = seqs.iter().map(|s| vec![None; s.len()]).collect();
     let mut done = 0;
     for chunk in order.chunks(batch_size) {
         let t = seqs[chunk[0]].len();
         if t >= 2 {
-            let lp = batch_logprobs(model, chunk.iter().map(|&i| &seqs[i][..]), t);
+            let (lp, top1) = batch_scores(model, chunk.iter().map(|&i| &seqs[i][..]), t);
             for (row, &i) in chunk.iter().enumerate() {
                 let n = seqs[i].len();
                 for (j, slot) in out[i]
@@ -37,7 +58,11 @@ pub fn score_sequences(
                     .skip(1)
                     .take(n.saturating_sub(1))
                 {
-                    *slot = Some(lp[row * (t - 1) + j - 1]);
+                    let k = row * (t - 1) + j - 1;
+                    *slot = Some(TokenScore {
+                        logprob: lp[k],
+                        top1: top1[k],
+                    });
                 }
             }
         }
@@ -47,12 +72,13 @@ pub fn score_sequences(
     out
 }
 
-/// `[rows × (t-1)]` row-major log-probs of tokens 1.. given their prefixes.
-fn batch_logprobs<'a>(
+/// `[rows × (t-1)]` row-major log-probs of tokens 1.. given their prefixes, and whether each
+/// was the argmax.
+fn batch_scores<'a>(
     model: &CausalLm,
     rows: impl Iterator<Item = &'a [u32]>,
     t: usize,
-) -> Vec<f32> {
+) -> (Vec<f32>, Vec<bool>) {
     let mut ids: Vec<i64> = Vec::new();
     let mut b = 0;
     for r in rows {
@@ -66,11 +92,18 @@ fn batch_logprobs<'a>(
             .to_device(model.device());
         let hidden = model.hidden_states(&input.narrow(1, 0, t as i64 - 1), None, None, None);
         let logits = model.logits(&hidden).to_kind(Kind::Float);
-        let target = input.narrow(1, 1, t as i64 - 1).unsqueeze(-1);
-        let picked = logits.gather(-1, &target, false).squeeze_dim(-1);
-        let lp = picked - logits.logsumexp([-1], false);
+        let target = input.narrow(1, 1, t as i64 - 1);
+        let picked = logits
+            .gather(-1, &target.unsqueeze(-1), false)
+            .squeeze_dim(-1);
+        let lp = &picked - logits.logsumexp([-1], false);
+        let top1 = logits.argmax(-1, false).eq_tensor(&target);
         let lp = lp.to_device(tch::Device::Cpu).contiguous().view([-1]);
-        Vec::<f32>::try_from(&lp).expect("f32 log-probs")
+        let top1 = top1.to_device(tch::Device::Cpu).contiguous().view([-1]);
+        (
+            Vec::<f32>::try_from(&lp).expect("f32 log-probs"),
+            Vec::<bool>::try_from(&top1).expect("bool flags"),
+        )
     })
 }
 

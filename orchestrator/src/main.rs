@@ -11,7 +11,8 @@ fn main() {
     init_tracing();
     if let Err(e) = cli::run(args) {
         // One clear line (with its causes), no backtrace: the message names file, line or field.
-        eprintln!("error: {e:#}");
+        let line = triad_lm::runtime::error_line(e.chain().map(|c| c.to_string()));
+        eprintln!("error: {line}");
         std::process::exit(1);
     }
 }

@@ -202,6 +202,23 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
     );
     assert!(pl > 1.0, "privacy loss {pl}");
     assert!(auc > 0.9, "MIA AUC {auc}");
+    let x = &seen["extraction"];
+    let rate = |split: &str, key: &str| x[split][key].as_f64().unwrap();
+    println!(
+        "greedy extraction: train {:.3} (base {:.3}), test {:.3} (base {:.3}) of {} / {} secrets",
+        rate("train", "rate"),
+        rate("train", "rate_base"),
+        rate("test", "rate"),
+        rate("test", "rate_base"),
+        x["train"]["secrets"],
+        x["test"]["secrets"]
+    );
+    // This tiny model memorises most tokens but (measured) no secret whole, so extraction
+    // itself is checked against greedy decoding in extraction_greedy.rs; here: every secret is
+    // counted, and a random base extracts none.
+    assert!(x["train"]["secrets"].as_u64().unwrap() > 100, "{x}");
+    assert!(x["test"]["secrets"].as_u64().unwrap() > 100, "{x}");
+    assert_eq!(rate("train", "rate_base"), 0.0);
     // Canaries inserted 10 times are exposed; under the base model they are not.
     let canaries = data.join("canaries.jsonl");
     let exposure = |checkpoint: &str, out: &str| -> Vec<f64> {

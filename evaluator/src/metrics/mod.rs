@@ -2,4 +2,5 @@
 
 pub mod cells;
 pub mod exposure;
+pub mod extraction;
 pub mod mia;

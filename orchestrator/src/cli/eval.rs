@@ -96,6 +96,16 @@ pub fn run(a: EvalArgs) -> Result<()> {
             );
         }
     }
+    let x = &metrics.extraction;
+    eprintln!(
+        "extraction: train {}/{} secrets (base {}), test {}/{} (base {})",
+        x.train.all.extracted,
+        x.train.all.secrets,
+        x.train.all.extracted_base,
+        x.test.all.extracted,
+        x.test.all.secrets,
+        x.test.all.extracted_base
+    );
     eprintln!(
         "privacy loss {:.4} nats, utility NLL {:.4} (base {:.4}), memorisation gap {:.4}, MIA AUC loss {:.3} / reference {:.3} / min-k {:.3}{} → {}",
         c.privacy_loss,

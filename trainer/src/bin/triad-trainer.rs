@@ -33,7 +33,8 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = serve(Args::parse()).await {
-        eprintln!("error: {e:#}");
+        let line = triad_lm::runtime::error_line(e.chain().map(|c| c.to_string()));
+        eprintln!("error: {line}");
         std::process::exit(1);
     }
 }
