@@ -38,6 +38,27 @@ pub struct EvalSpec {
     pub exposure_samples: usize,
 }
 
+impl EvalSpec {
+    /// A spec with the defaults of `triad eval`: checkpoint and adapter unset, batches of 8, no
+    /// cache, Min-K 20%, exact exposure up to 10,000 candidates, else 2,000 samples.
+    pub fn new(base: PathBuf, train: PathBuf, test: PathBuf, device: Device) -> Self {
+        EvalSpec {
+            base,
+            checkpoint: None,
+            adapter: None,
+            train,
+            test,
+            device,
+            batch_size: 8,
+            cache_dir: None,
+            min_k: 0.2,
+            canaries: None,
+            exposure_exact_max: 10_000,
+            exposure_samples: 2_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ExposureReport {
     pub mean_exposure: f64,
@@ -161,7 +182,8 @@ fn base_scores(
     if base.is_none() {
         *base = Some(load(spec, false)?);
     }
-    let stage = format!("base {}", file.display());
+    let split = if file == spec.train { "train" } else { "test" };
+    let stage = format!("base {split}");
     let scores = score(
         base.as_ref().expect("loaded"),
         data,

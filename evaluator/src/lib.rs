@@ -5,10 +5,12 @@
 //! - [`metrics`] — the {train, test} × {sensitive, non-sensitive} cells, privacy loss, utility,
 //!   memorisation gap, per-label breakdown, membership inference.
 //! - [`eval`] — one evaluation end to end, producing METRICS.json.
+//! - [`service`] — the `triad.v1.Evaluator` gRPC service (binary `triad-evaluator`).
 
 pub mod error;
 pub mod eval;
 pub mod metrics;
 pub mod scoring;
+pub mod service;
 
 pub use error::{EvalError, Result};

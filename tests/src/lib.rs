@@ -83,3 +83,41 @@ pub fn neox_tokenizer() -> PathBuf {
     );
     dest
 }
+
+/// A service binary started for a test on a free loopback port; killed when dropped.
+pub struct Service {
+    child: std::process::Child,
+    pub addr: String,
+}
+
+impl Service {
+    /// Start `bin` with `--listen 127.0.0.1:0` and `args`, and wait for its
+    /// `listening on ADDR` line.
+    pub fn start(bin: &str, args: &[&str]) -> Service {
+        use std::io::BufRead;
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {bin}: {e}"));
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the address line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{bin} did not announce its address: {line:?}"))
+            .to_string();
+        Service { child, addr }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,8 +2,6 @@
 //! grpcio stubs): a run watched to completion, cancellations, health, reflection, and bad
 //! requests refused with the right codes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use triad_lm::data::generate::{generate, write, Domain, Spec};
 
 #[test]
@@ -28,34 +26,15 @@ fn trainer_service_through_grpcio_client() {
     write(&root.path().join("data"), &spec, &generate(&spec)).unwrap();
     std::fs::write(root.path().parent().unwrap().join("secret.jsonl"), "{}").ok();
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_triad-trainer"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--data-root",
-            root.path().to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("address line")
-        .to_string();
-
+    let server = triad_tests::Service::start(
+        env!("CARGO_BIN_EXE_triad-trainer"),
+        &["--data-root", root.path().to_str().unwrap()],
+    );
     let proto = triad_tests::workspace_root().join("proto");
-    let out = std::panic::catch_unwind(|| {
-        triad_tests::run_oracle("trainer_grpc_client.py", &[&addr, proto.to_str().unwrap()])
-    });
-    server.kill().ok();
-    server.wait().ok();
-    let out = out.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let out = triad_tests::run_oracle(
+        "trainer_grpc_client.py",
+        &[&server.addr, proto.to_str().unwrap()],
+    );
     let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     println!("{summary:#}");
     assert_eq!(summary["watched"]["steps"], 4);

@@ -28,9 +28,12 @@ pub fn read_valid(path: &std::path::Path) -> crate::Result<Vec<(usize, Record)>>
             path: path.to_path_buf(),
             line: p.line,
             message: format!(
-                "{} ({} problems in all; `triad data check` lists them)",
+                "{} ({} in all; `triad data check` lists them)",
                 p.message,
-                checked.problems.len()
+                match checked.problems.len() {
+                    1 => "1 problem".to_string(),
+                    n => format!("{n} problems"),
+                }
             ),
         }),
     }

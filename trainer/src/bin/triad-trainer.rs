@@ -25,13 +25,7 @@ struct Args {
 #[tokio::main]
 async fn main() {
     triad_lm::runtime::tune_allocator();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRIAD_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    triad_serve::init_tracing();
     if let Err(e) = serve(Args::parse()).await {
         let line = triad_lm::runtime::error_line(e.chain().map(|c| c.to_string()));
         eprintln!("error: {line}");
@@ -49,33 +43,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .data_root
         .canonicalize()
         .with_context(|| format!("--data-root {}", args.data_root.display()))?;
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<TrainerServer<TrainerService>>().await;
-    // Reflection in both versions clients use (grpcurl: v1; grpcio's helpers: v1alpha).
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(triad_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("--listen {}", args.listen))?;
-    // The bound address (port 0 picks one) on stdout, for whoever started us.
-    println!("listening on {}", listener.local_addr()?);
-    tracing::info!(addr = %listener.local_addr()?, root = %root.display(), "triad-trainer serving");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(TrainerServer::new(TrainerService::new(root)))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
-        )
-        .await?;
+    tracing::info!(root = %root.display(), "triad-trainer starting");
+    let service = TrainerService::new(root);
+    triad_serve::serve(args.listen, "triad.v1.Trainer", |router| {
+        router.add_service(TrainerServer::new(service))
+    })
+    .await?;
     Ok(())
 }

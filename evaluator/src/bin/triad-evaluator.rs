@@ -1,0 +1,61 @@
+//! `triad-evaluator --listen ADDR --data-root DIR`: the `triad.v1.Evaluator` gRPC service, with
+//! `grpc.health.v1` health and server reflection.
+
+use anyhow::Context;
+use clap::Parser;
+use std::path::PathBuf;
+use triad_evaluator::service::EvaluatorService;
+use triad_proto::v1::evaluator_server::EvaluatorServer;
+
+#[derive(Parser)]
+#[command(
+    name = "triad-evaluator",
+    version,
+    about = "Triad's memorisation and utility evaluation service (gRPC)."
+)]
+struct Args {
+    /// Address to listen on, e.g. 127.0.0.1:50052 or [::]:50052.
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    listen: std::net::SocketAddr,
+    /// Every path in a request is resolved inside this folder.
+    #[arg(long)]
+    data_root: PathBuf,
+    /// Cache of base-model scores (default: DATA_ROOT/.triad/base-scores; `none` disables).
+    #[arg(long)]
+    cache_dir: Option<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    triad_lm::runtime::tune_allocator();
+    triad_serve::init_tracing();
+    if let Err(e) = serve(Args::parse()).await {
+        let line = triad_lm::runtime::error_line(e.chain().map(|c| c.to_string()));
+        eprintln!("error: {line}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.data_root.is_dir(),
+        "--data-root {}: not a directory",
+        args.data_root.display()
+    );
+    let root = args
+        .data_root
+        .canonicalize()
+        .with_context(|| format!("--data-root {}", args.data_root.display()))?;
+    let cache = match args.cache_dir.as_deref() {
+        Some("none") => None,
+        Some(d) => Some(PathBuf::from(d)),
+        None => Some(root.join(".triad/base-scores")),
+    };
+    tracing::info!(root = %root.display(), "triad-evaluator starting");
+    let service = EvaluatorService::new(root, cache);
+    triad_serve::serve(args.listen, "triad.v1.Evaluator", |router| {
+        router.add_service(EvaluatorServer::new(service))
+    })
+    .await?;
+    Ok(())
+}

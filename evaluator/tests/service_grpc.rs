@@ -1,0 +1,80 @@
+//! The evaluator service through a real gRPC client generated from the .proto files (Python
+//! grpcio stubs): Evaluate's progress stream and metrics (cached the second time), ScoreTexts
+//! against transformers, health, reflection, and bad requests refused with the right codes.
+//! The metrics the service returned equal the library's on the same inputs.
+
+use std::path::Path;
+use triad_evaluator::eval::{evaluate, EvalSpec};
+use triad_lm::data::generate::{generate, write, Domain, Spec};
+use triad_lm::tch::Device;
+
+#[test]
+fn evaluator_service_through_grpcio_client() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    triad_tests::run_oracle(
+        "tiny_lm_with_tokenizer.py",
+        &[
+            r.join("models/tiny").to_str().unwrap(),
+            triad_tests::neox_tokenizer().to_str().unwrap(),
+        ],
+    );
+    let spec = Spec {
+        domain: Domain::CustomerSupport,
+        train: 12,
+        test: 12,
+        canaries: 1,
+        canary_repeats: 2,
+        seed: 3,
+    };
+    write(&r.join("data"), &spec, &generate(&spec)).unwrap();
+
+    let server = triad_tests::Service::start(
+        env!("CARGO_BIN_EXE_triad-evaluator"),
+        &["--data-root", r.to_str().unwrap()],
+    );
+    let proto = triad_tests::workspace_root().join("proto");
+    let out = triad_tests::run_oracle(
+        "evaluator_grpc_client.py",
+        &[&server.addr, proto.to_str().unwrap(), r.to_str().unwrap()],
+    );
+    drop(server);
+    let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    println!("{:#}", summary["bad_requests"]);
+    println!(
+        "stages {}, ScoreTexts max |Δ| vs transformers {}",
+        summary["stages"], summary["score_texts_max_abs_diff"]
+    );
+
+    // The same evaluation through the library.
+    let p = |rel: &str| r.join(rel);
+    let mut lib = EvalSpec::new(
+        p("models/tiny"),
+        p("data/train.jsonl"),
+        p("data/test.jsonl"),
+        Device::Cpu,
+    );
+    lib.checkpoint = Some(p("models/tuned"));
+    lib.canaries = Some(p("data/canaries.jsonl"));
+    let want = serde_json::to_value(evaluate(&lib, &mut |_, _, _| {}).unwrap()).unwrap();
+    let got = &summary["metrics"];
+    for key in [
+        "train",
+        "test",
+        "privacy_loss",
+        "utility",
+        "memorisation_gap",
+        "extraction",
+    ] {
+        assert_eq!(got[key], want[key], "{key}");
+    }
+    assert_eq!(
+        got["membership_inference"]["loss"],
+        want["membership_inference"]["loss"]
+    );
+    assert_eq!(
+        got["exposure"]["mean_exposure"],
+        want["exposure"]["mean_exposure"]
+    );
+    assert!(!Path::new(got["base"].as_str().unwrap()).is_absolute());
+}

@@ -1,0 +1,74 @@
+//! What `triad-trainer` and `triad-evaluator` share: logging set-up, `grpc.health.v1` health,
+//! server reflection (v1 for grpcurl, v1alpha for grpcio's helpers), binding, announcing the
+//! bound address, and shutdown on Ctrl-C.
+
+use std::net::SocketAddr;
+use tonic::transport::server::Router;
+use tonic::transport::Server;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("--listen {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("serving: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Log to stderr, filtered by `TRIAD_LOG` (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRIAD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Serve health, reflection and the services `add` puts on the router, on `listen`, until
+/// Ctrl-C. `service` (e.g. `triad.v1.Evaluator`) is reported SERVING. The bound address is
+/// printed on stdout as `listening on ADDR` (port 0 picks one) for whoever started us.
+pub async fn serve(
+    listen: SocketAddr,
+    service: &str,
+    add: impl FnOnce(Router) -> Router,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(service, tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(triad_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    println!("listening on {addr}");
+    tracing::info!(%addr, service, "serving");
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?);
+    add(router)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        )
+        .await?;
+    Ok(())
+}

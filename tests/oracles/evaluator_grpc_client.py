@@ -1,0 +1,137 @@
+"""Drive triad-evaluator through stubs generated from Triad's .proto files (grpcio-tools).
+
+usage: evaluator_grpc_client.py ADDR PROTO_DIR DATA_ROOT
+The data root holds models/tiny, data/{train,test,canaries}.jsonl. The client writes
+models/tuned (tiny with perturbed weights) and data/bad.jsonl itself. Checks ScoreTexts against
+transformers' per-token log-probs. Exits non-zero on the first failed check; prints a JSON
+summary (including the metrics Evaluate returned) on success.
+"""
+import json
+import math
+import shutil
+import sys
+import tempfile
+
+import grpc
+import torch
+import transformers as T
+from grpc_tools import protoc
+from tokenizers import Tokenizer
+
+addr, proto_dir, root = sys.argv[1:4]
+gen = tempfile.mkdtemp()
+for f in ("common", "evaluator"):
+    rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={gen}", f"--grpc_python_out={gen}",
+                      f"{proto_dir}/triad/v1/{f}.proto"])
+    assert rc == 0, f"protoc failed on {f}.proto"
+sys.path.insert(0, gen)
+from triad.v1 import common_pb2, evaluator_pb2 as pb, evaluator_pb2_grpc as rpc  # noqa: E402
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase  # noqa: E402
+
+# A "fine-tuned" checkpoint: the tiny model with perturbed weights.
+torch.manual_seed(1)
+tuned = T.AutoModelForCausalLM.from_pretrained(f"{root}/models/tiny", dtype=torch.float32)
+with torch.no_grad():
+    for p in tuned.parameters():
+        p.add_(torch.randn_like(p) * 0.05)
+tuned.save_pretrained(f"{root}/models/tuned")
+shutil.copy(f"{root}/models/tiny/tokenizer.json", f"{root}/models/tuned/tokenizer.json")
+with open(f"{root}/data/bad.jsonl", "w") as f:
+    f.write(open(f"{root}/data/train.jsonl").readline())
+    f.write("{not json\n")
+
+channel = grpc.insecure_channel(addr)
+stub = rpc.EvaluatorStub(channel)
+summary = {}
+
+health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="triad.v1.Evaluator"))
+assert health.status == health_pb2.HealthCheckResponse.SERVING, health
+services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+assert "triad.v1.Evaluator" in services, services
+summary["reflection"] = sorted(services)
+
+
+def request(**kw):
+    base = dict(base_model="models/tiny", checkpoint="models/tuned", train_file="data/train.jsonl",
+                test_file="data/test.jsonl", canaries_file="data/canaries.jsonl", device=common_pb2.DEVICE_CPU)
+    base.update(kw)
+    return pb.EvaluateRequest(**base)
+
+
+def evaluate(req):
+    stages, metrics = [], None
+    for ev in stub.Evaluate(req, timeout=600):
+        kind = ev.WhichOneof("event")
+        if kind == "progress":
+            assert metrics is None, "progress after the metrics"
+            assert ev.progress.done <= ev.progress.total, ev.progress
+            if not stages or stages[-1] != ev.progress.stage:
+                stages.append(ev.progress.stage)
+        else:
+            metrics = json.loads(ev.metrics_json)
+    assert metrics is not None, "the stream ended without metrics"
+    return stages, metrics
+
+
+stages, first = evaluate(request())
+assert first["base_scores_cached"] is False, first["base_scores_cached"]
+assert first["base"] == "models/tiny" and first["checkpoint"] == "models/tuned", (first["base"], first["checkpoint"])
+assert first["exposure"] and first["exposure"]["canaries"], first.get("exposure")
+assert any(s.startswith("checkpoint") for s in stages), stages
+_, second = evaluate(request())
+assert second["base_scores_cached"] is True
+assert second["privacy_loss"] == first["privacy_loss"], (second["privacy_loss"], first["privacy_loss"])
+summary["stages"] = stages
+summary["metrics"] = first
+
+# ScoreTexts against transformers.
+texts = ["Customer: my email is ana@example.com, thanks.", "Agent: Your order ships on Monday.", "Hi"]
+resp = stub.ScoreTexts(pb.ScoreTextsRequest(model="models/tuned", texts=[pb.TextInput(id=f"t{i}", text=t) for i, t in enumerate(texts)],
+                                            device=common_pb2.DEVICE_CPU), timeout=120)
+tok = Tokenizer.from_file(f"{root}/models/tuned/tokenizer.json")
+worst = 0.0
+for i, (t, s) in enumerate(zip(texts, resp.scores)):
+    enc = tok.encode(t)
+    assert s.id == f"t{i}" and list(s.tokens) == enc.ids, (s.id, list(s.tokens), enc.ids)
+    assert list(zip(s.offset_starts, s.offset_ends)) == [tuple(o) for o in enc.offsets]
+    assert math.isnan(s.logprobs[0])
+    with torch.no_grad():
+        lp = torch.log_softmax(tuned(input_ids=torch.tensor([enc.ids])).logits[0].float(), -1)
+    for j in range(1, len(enc.ids)):
+        worst = max(worst, abs(s.logprobs[j] - lp[j - 1, enc.ids[j]].item()))
+assert worst < 1e-4, worst
+summary["score_texts_max_abs_diff"] = worst
+
+
+def expect(code, fragment, call, *args):
+    try:
+        out = call(*args, timeout=120)
+        if hasattr(out, "__iter__") and not hasattr(out, "scores"):
+            for _ in out:  # errors found during an evaluation arrive on the stream
+                pass
+    except grpc.RpcError as e:
+        assert e.code() == code, (e.code(), e.details())
+        assert fragment in e.details(), (fragment, e.details())
+        assert root not in e.details(), f"server path leaked: {e.details()}"
+        return e.details()
+    raise AssertionError(f"expected {code} for {fragment}")
+
+
+I, NF = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
+bad = {}
+bad["both"] = expect(I, "adapter", stub.Evaluate, request(adapter="models/tiny"))
+bad["neither"] = expect(I, "checkpoint", stub.Evaluate, request(checkpoint=""))
+bad["escape"] = expect(I, "base_model", stub.Evaluate, request(base_model="../models/tiny"))
+bad["absolute"] = expect(I, "train_file", stub.Evaluate, request(train_file="/etc/passwd"))
+bad["missing"] = expect(NF, "test_file", stub.Evaluate, request(test_file="data/nope.jsonl"))
+bad["device"] = expect(I, "device", stub.Evaluate, request(device=7))
+bad["batch"] = expect(I, "batch_size", stub.Evaluate, request(batch_size=100000))
+bad["bad_line"] = expect(I, "data/bad.jsonl:2", stub.Evaluate, request(train_file="data/bad.jsonl"))
+bad["no_texts"] = expect(I, "texts", stub.ScoreTexts, pb.ScoreTextsRequest(model="models/tiny"))
+bad["empty_text"] = expect(I, "texts[1].text", stub.ScoreTexts,
+                           pb.ScoreTextsRequest(model="models/tiny", texts=[pb.TextInput(id="a", text="x"), pb.TextInput(id="b", text="")]))
+bad["model_escape"] = expect(I, "model", stub.ScoreTexts,
+                             pb.ScoreTextsRequest(model="models/../../x", texts=[pb.TextInput(id="a", text="x")]))
+summary["bad_requests"] = bad
+print(json.dumps(summary))
