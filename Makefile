@@ -13,7 +13,7 @@ TRIAD := target/release/triad
 GGUF := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 SMOLLM2 := .cache/models/smollm2-135m
 
-.PHONY: setup venv build demo test bench-forward bench-train bench-eval clean
+.PHONY: setup venv build chromium demo test bench-forward bench-train bench-eval clean
 
 setup: venv build
 
@@ -35,11 +35,18 @@ $(GGUF): | $(STAMP)
 $(SMOLLM2)/config.json: $(GGUF) | build
 	$(TRIAD) model import-gguf $(GGUF) $(SMOLLM2)
 
-# The main job on its embedded defaults. (Until the study runner lands: the model core on SmolLM2.)
-demo: setup $(SMOLLM2)/config.json
-	scripts/demo.sh $(TRIAD) $(SMOLLM2)
+# The main job on its embedded defaults: `triad demo` (full, LoRA, DP, DP-LoRA on SmolLM2-135M),
+# report in studies/demo/report.html. DEMO_ARGS passes options (e.g. --device cpu, --preset paper).
+demo: setup $(GGUF)
+	$(TRIAD) demo --gguf $(GGUF) --dir studies/demo $${DEMO_ARGS:-}
 
-test: setup
+# Debian's Chromium, for the test that renders the report (installed once).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+test: setup chromium
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cargo test --release --workspace
@@ -48,10 +55,11 @@ test: setup
 bench-forward: setup $(SMOLLM2)/config.json
 	$(PY) scripts/bench_forward.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
 
-# Training step time and memory of the four methods vs transformers (see docs/trainer.md).
+# Evaluator scoring throughput vs transformers, and the cached second evaluation (docs/evaluator.md).
 bench-eval: setup $(SMOLLM2)/config.json
 	$(PY) scripts/bench_eval.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
 
+# Training step time and memory of the four methods vs transformers (see docs/trainer.md).
 bench-train: setup $(SMOLLM2)/config.json
 	$(PY) scripts/bench_train.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
 

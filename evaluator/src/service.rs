@@ -138,6 +138,12 @@ impl EvaluatorService {
         if req.batch_size > 0 {
             spec.batch_size = req.batch_size as usize;
         }
+        if req.exposure_exact_max > 0 {
+            spec.exposure_exact_max = req.exposure_exact_max;
+        }
+        if req.exposure_samples > 0 {
+            spec.exposure_samples = req.exposure_samples as usize;
+        }
         spec.cache_dir = self.cache_dir.clone();
         Ok(spec)
     }

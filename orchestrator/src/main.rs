@@ -2,6 +2,7 @@
 
 mod cli;
 mod progress;
+mod study;
 
 use clap::Parser;
 

@@ -40,6 +40,27 @@ pub async fn serve(
     service: &str,
     add: impl FnOnce(Router) -> Router,
 ) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    println!("listening on {addr}");
+    serve_on(listener, service, add, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// [`serve`] on a bound listener until `shutdown` completes (embedded services use this).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    service: &str,
+    add: impl FnOnce(Router) -> Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status(service, tonic_health::ServingStatus::Serving)
@@ -49,15 +70,7 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(triad_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener.local_addr()?;
-    println!("listening on {addr}");
-    tracing::info!(%addr, service, "serving");
+    tracing::info!(addr = %listener.local_addr()?, service, "serving");
     let router = Server::builder()
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
@@ -65,9 +78,7 @@ pub async fn serve(
     add(router)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
+            shutdown,
         )
         .await?;
     Ok(())

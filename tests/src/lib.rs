@@ -121,3 +121,24 @@ impl Drop for Service {
         let _ = self.child.wait();
     }
 }
+
+/// A workspace binary (`triad-trainer`, `triad-evaluator`) next to the running test's build
+/// profile, built with cargo first when the test run did not build it (`-p` of another crate).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    if !path.exists() {
+        let release = dir.file_name().is_some_and(|d| d == "release");
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(workspace_root())
+            .args(["build", "--bin", name]);
+        if release {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().expect("run cargo build");
+        assert!(st.success(), "cargo build --bin {name} failed");
+    }
+    path
+}

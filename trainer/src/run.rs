@@ -82,6 +82,11 @@ pub struct RunRecord {
     pub final_checkpoint: Option<String>,
 }
 
+/// Reset the process's peak-RSS mark, so a service's second run reports its own peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -122,6 +127,7 @@ pub fn train(
             return Ok(p.clone());
         }
     }
+    reset_peak_rss();
 
     let device = parse_device(&cfg.device)?;
     let kind = match cfg.dtype.as_str() {

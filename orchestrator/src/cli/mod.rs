@@ -4,6 +4,7 @@ mod data;
 mod dp;
 mod eval;
 mod model;
+mod study;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -66,6 +67,23 @@ enum Command {
     /// The DP-SGD privacy accountant (RDP, as Opacus).
     #[command(subcommand)]
     Dp(dp::DpCommand),
+    /// Run a study: train every method of a spec, evaluate every checkpoint, write the report.
+    #[command(subcommand)]
+    Study(StudyCommand),
+    /// Re-render a study's report (report.html, report.md, results.csv) from its ledger.
+    Report {
+        /// The study folder.
+        dir: std::path::PathBuf,
+    },
+    /// The default study: full, LoRA, DP and DP-LoRA fine-tuning of SmolLM2-135M on generated
+    /// customer-support dialogues with canaries, evaluated every epoch, reported.
+    Demo(study::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum StudyCommand {
+    /// Run (or resume) the study a spec describes.
+    Run(study::StudyArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -78,6 +96,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(c) => data::run(c),
         Command::Dp(c) => dp::run(c),
         Command::Eval(a) => eval::run(a),
+        Command::Study(StudyCommand::Run(a)) => study::run_study(&a.spec, a.dir, a.place),
+        Command::Report { dir } => study::report(&dir),
+        Command::Demo(a) => study::demo(a),
         Command::Train { config, out } => train::run(&config, out),
         Command::BenchTrain {
             model,

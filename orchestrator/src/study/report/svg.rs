@@ -1,0 +1,285 @@
+//! Minimal inline-SVG charts: scatter with a front line, bars, lines; axes with nice ticks.
+
+const W: f64 = 560.0;
+const H: f64 = 320.0;
+const L: f64 = 64.0; // left margin
+const R: f64 = 16.0;
+const T: f64 = 16.0;
+const B: f64 = 48.0;
+
+pub const PALETTE: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+];
+
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// About five round tick values covering [lo, hi].
+fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let span = (hi - lo).max(1e-12);
+    let raw = span / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= 6.0)
+        .unwrap_or(10.0 * mag);
+    let mut t = (lo / step).ceil() * step;
+    let mut out = vec![];
+    while t <= hi + step * 1e-9 {
+        out.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
+        t += step;
+    }
+    out
+}
+
+fn fmt_tick(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+struct Frame {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Frame {
+    fn new(xs: &[f64], ys: &[f64], zero_y: bool) -> Frame {
+        let fin = |v: &[f64]| -> (f64, f64) {
+            let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+            if v.is_empty() {
+                return (0.0, 1.0);
+            }
+            let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let pad = ((hi - lo) * 0.08).max(1e-3 * hi.abs().max(1.0));
+            (lo - pad, hi + pad)
+        };
+        let (x0, x1) = fin(xs);
+        let (mut y0, y1) = fin(ys);
+        if zero_y && y0 > 0.0 {
+            y0 = 0.0;
+        }
+        Frame { x0, x1, y0, y1 }
+    }
+    fn x(&self, v: f64) -> f64 {
+        L + (v - self.x0) / (self.x1 - self.x0) * (W - L - R)
+    }
+    fn y(&self, v: f64) -> f64 {
+        H - B - (v - self.y0) / (self.y1 - self.y0) * (H - T - B)
+    }
+    fn axes(&self, xlabel: &str, ylabel: &str, xticks: bool) -> String {
+        let mut s = format!(
+            r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#999"/>"##,
+            W - L - R,
+            H - T - B
+        );
+        for t in ticks(self.y0, self.y1) {
+            let y = self.y(t);
+            s += &format!(
+                r##"<line x1="{L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
+                W - R,
+                L - 4.0,
+                y + 4.0,
+                fmt_tick(t)
+            );
+        }
+        if xticks {
+            for t in ticks(self.x0, self.x1) {
+                let x = self.x(t);
+                s += &format!(
+                    r##"<line x1="{x:.1}" x2="{x:.1}" y1="{T}" y2="{}" stroke="#eee"/><text x="{x:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"##,
+                    H - B,
+                    H - B + 14.0,
+                    fmt_tick(t)
+                );
+            }
+        }
+        s += &format!(
+            r##"<text x="{}" y="{}" text-anchor="middle" font-size="12">{}</text><text transform="translate(14 {}) rotate(-90)" text-anchor="middle" font-size="12">{}</text>"##,
+            (L + W - R) / 2.0,
+            H - 8.0,
+            esc(xlabel),
+            (T + H - B) / 2.0,
+            esc(ylabel)
+        );
+        s
+    }
+}
+
+fn svg(title: &str, body: String) -> String {
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}"><title>{t}</title>{body}</svg>"##,
+        t = esc(title)
+    )
+}
+
+/// A named line: (label, colour index, (x, y) points).
+pub type Series = (String, usize, Vec<(f64, f64)>);
+
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    pub label: String,
+    pub color: usize,
+    pub front: bool,
+}
+
+/// Scatter; front members drawn larger and joined by a dashed line (sorted by x).
+pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[Point]) -> String {
+    let f = Frame::new(
+        &pts.iter().map(|p| p.x).collect::<Vec<_>>(),
+        &pts.iter().map(|p| p.y).collect::<Vec<_>>(),
+        false,
+    );
+    let mut body = f.axes(xlabel, ylabel, true);
+    let mut front: Vec<&Point> = pts.iter().filter(|p| p.front).collect();
+    front.sort_by(|a, b| a.x.total_cmp(&b.x));
+    if front.len() > 1 {
+        let path: Vec<String> = front
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", f.x(p.x), f.y(p.y)))
+            .collect();
+        body += &format!(
+            r##"<polyline points="{}" fill="none" stroke="#444" stroke-dasharray="5 4"/>"##,
+            path.join(" ")
+        );
+    }
+    for p in pts.iter().filter(|p| p.x.is_finite() && p.y.is_finite()) {
+        let (x, y) = (f.x(p.x), f.y(p.y));
+        body += &format!(
+            r##"<circle cx="{x:.1}" cy="{y:.1}" r="{}" fill="{}" stroke="#222" stroke-width="{}"><title>{}</title></circle><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
+            if p.front { 7 } else { 5 },
+            PALETTE[p.color % PALETTE.len()],
+            if p.front { 2 } else { 0 },
+            esc(&p.label),
+            x + 9.0,
+            y - 6.0,
+            esc(&p.label)
+        );
+    }
+    svg(title, body)
+}
+
+/// Vertical bars, one per (label, value); an optional dashed reference line.
+pub fn bars(
+    title: &str,
+    ylabel: &str,
+    items: &[(String, f64, usize)],
+    reference: Option<f64>,
+) -> String {
+    let mut ys: Vec<f64> = items.iter().map(|i| i.1).collect();
+    ys.extend(reference);
+    let mut f = Frame::new(&[0.0, items.len() as f64], &ys, true);
+    f.x0 = 0.0;
+    f.x1 = items.len().max(1) as f64;
+    let mut body = f.axes("", ylabel, false);
+    if let Some(r) = reference {
+        let y = f.y(r);
+        body += &format!(
+            r##"<line x1="{L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#444" stroke-dasharray="5 4"/>"##,
+            W - R
+        );
+    }
+    for (i, (label, v, color)) in items.iter().enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
+        let (xa, xb) = (f.x(i as f64 + 0.15), f.x(i as f64 + 0.85));
+        let (ya, yb) = (f.y(*v), f.y(f.y0.max(0.0)));
+        body += &format!(
+            r##"<rect x="{xa:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {}</title></rect><text x="{:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"##,
+            ya.min(yb),
+            xb - xa,
+            (yb - ya).abs(),
+            PALETTE[color % PALETTE.len()],
+            esc(label),
+            fmt_tick(*v),
+            (xa + xb) / 2.0,
+            H - B + 14.0,
+            esc(label)
+        );
+    }
+    svg(title, body)
+}
+
+/// One line per series over integer x (epochs).
+pub fn lines(title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> String {
+    let xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.0))
+        .collect();
+    let ys: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .collect();
+    let f = Frame::new(&xs, &ys, false);
+    let mut body = f.axes(xlabel, ylabel, true);
+    for (k, (label, color, pts)) in series.iter().enumerate() {
+        let c = PALETTE[color % PALETTE.len()];
+        let path: Vec<String> = pts
+            .iter()
+            .filter(|p| p.1.is_finite())
+            .map(|p| format!("{:.1},{:.1}", f.x(p.0), f.y(p.1)))
+            .collect();
+        body += &format!(
+            r##"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"/>"##,
+            path.join(" ")
+        );
+        for p in pts.iter().filter(|p| p.1.is_finite()) {
+            body += &format!(
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{c}"><title>{}: epoch {} → {}</title></circle>"##,
+                f.x(p.0),
+                f.y(p.1),
+                esc(label),
+                p.0,
+                fmt_tick(p.1)
+            );
+        }
+        body += &format!(
+            r##"<rect x="{}" y="{}" width="10" height="10" fill="{c}"/><text x="{}" y="{}" font-size="11">{}</text>"##,
+            L + 8.0,
+            T + 6.0 + 14.0 * k as f64,
+            L + 22.0,
+            T + 15.0 + 14.0 * k as f64,
+            esc(label)
+        );
+    }
+    svg(title, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(
+            ticks(0.0, 1.0),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
+        let t = ticks(2.31, 2.79);
+        assert!(
+            t.len() >= 3 && t[0] >= 2.31 && *t.last().unwrap() <= 2.79,
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        let s = bars("t", "y", &[("<a&b>".into(), 1.0, 0)], None);
+        assert!(s.contains("&lt;a&amp;b&gt;") && !s.contains("<a&b>"));
+    }
+}

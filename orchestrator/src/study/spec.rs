@@ -1,0 +1,347 @@
+//! The study spec (TOML): base model, datasets, methods with grids, evaluation settings.
+//! Errors name the file, line and field.
+
+use super::StudyError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudySpec {
+    pub name: String,
+    pub model: ModelSpec,
+    pub data: DataSpec,
+    /// Defaults for every run: any RUN.toml field (docs/trainer.md).
+    #[serde(default)]
+    pub train: toml::Table,
+    #[serde(rename = "method")]
+    pub methods: Vec<MethodSpec>,
+    #[serde(default)]
+    pub eval: EvalSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// A model folder (config.json, tokenizer.json, *.safetensors).
+    pub path: Option<Spanned<PathBuf>>,
+    /// A llama GGUF file, imported into the study folder on first use.
+    pub gguf: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// `customer-support` or `biographies`: generate the splits into the study folder.
+    pub generate: Option<Spanned<String>>,
+    #[serde(default = "d_train")]
+    pub train: usize,
+    #[serde(default = "d_test")]
+    pub test: usize,
+    #[serde(default)]
+    pub canaries: usize,
+    #[serde(default = "d_repeats")]
+    pub canary_repeats: usize,
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+    /// Or existing files.
+    pub train_file: Option<Spanned<PathBuf>>,
+    pub test_file: Option<Spanned<PathBuf>>,
+    pub canaries_file: Option<Spanned<PathBuf>>,
+}
+
+fn d_train() -> usize {
+    64
+}
+fn d_test() -> usize {
+    32
+}
+fn d_repeats() -> usize {
+    8
+}
+fn d_seed() -> u64 {
+    1
+}
+
+/// One method and its grid; every list is a grid axis (a single value is a one-point axis).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodSpec {
+    /// Label in reports (default: the method).
+    pub name: Option<String>,
+    /// full, lora, dp or dp-lora.
+    pub method: Spanned<String>,
+    pub lr: Option<Spanned<Vec<f64>>>,
+    pub epochs: Option<Spanned<Vec<u64>>>,
+    pub lora_r: Option<Spanned<Vec<i64>>>,
+    pub target_epsilon: Option<Spanned<Vec<f64>>>,
+    /// Extra RUN.toml fields for this method only (e.g. `lora.target_modules`, `dp.max_grad_norm`).
+    #[serde(default)]
+    pub train: toml::Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSettings {
+    /// Evaluate the checkpoint of every epoch (else only the last).
+    #[serde(default = "yes")]
+    pub every_epoch: bool,
+    #[serde(default = "d_batch")]
+    pub batch_size: u32,
+    #[serde(default = "d_samples")]
+    pub exposure_samples: u32,
+    #[serde(default = "d_exact")]
+    pub exposure_exact_max: u64,
+}
+
+impl Default for EvalSettings {
+    fn default() -> Self {
+        EvalSettings {
+            every_epoch: true,
+            batch_size: d_batch(),
+            exposure_samples: d_samples(),
+            exposure_exact_max: d_exact(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn d_batch() -> u32 {
+    8
+}
+fn d_samples() -> u32 {
+    2000
+}
+fn d_exact() -> u64 {
+    10_000
+}
+
+pub const METHODS: [&str; 4] = ["full", "lora", "dp", "dp-lora"];
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl StudySpec {
+    pub fn from_file(path: &Path) -> Result<(Self, String), StudyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| StudyError::io(path, e))?;
+        Ok((Self::parse(&text, path)?, text))
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, StudyError> {
+        let spec: StudySpec = toml::from_str(text).map_err(|e| StudyError::Spec {
+            path: path.to_path_buf(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim_end().replace('\n', " "),
+        })?;
+        let bad = |span: Option<std::ops::Range<usize>>, msg: String| StudyError::Spec {
+            path: path.to_path_buf(),
+            line: span.map(|s| line_of(text, s.start)),
+            message: msg,
+        };
+        if spec.name.trim().is_empty()
+            || !spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(bad(
+                None,
+                format!(
+                    "field `name`: `{}` must be non-empty letters, digits, - _ .",
+                    spec.name
+                ),
+            ));
+        }
+        match (&spec.model.path, &spec.model.gguf) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return Err(bad(
+                    None,
+                    "table `model`: set exactly one of `path` and `gguf`".into(),
+                ))
+            }
+        }
+        let d = &spec.data;
+        match (&d.generate, &d.train_file, &d.test_file) {
+            (Some(g), None, None) => {
+                if !["customer-support", "biographies"].contains(&g.get_ref().as_str()) {
+                    return Err(bad(
+                        Some(g.span()),
+                        format!(
+                            "field `data.generate`: `{}` is not customer-support or biographies",
+                            g.get_ref()
+                        ),
+                    ));
+                }
+                if d.train == 0 || d.test == 0 {
+                    return Err(bad(
+                        None,
+                        "fields `data.train` and `data.test`: must be positive".into(),
+                    ));
+                }
+            }
+            (None, Some(_), Some(_)) => {}
+            _ => {
+                return Err(bad(
+                    None,
+                    "table `data`: set `generate`, or both `train_file` and `test_file`".into(),
+                ))
+            }
+        }
+        if spec.methods.is_empty() {
+            return Err(bad(
+                None,
+                "no `[[method]]` tables: name at least one method".into(),
+            ));
+        }
+        let mut labels = std::collections::HashSet::new();
+        for (i, m) in spec.methods.iter().enumerate() {
+            let field = |f: &str| format!("field `method[{i}].{f}`");
+            let name = m.method.get_ref();
+            if !METHODS.contains(&name.as_str()) {
+                return Err(bad(
+                    Some(m.method.span()),
+                    format!(
+                        "{}: `{name}` is not one of {}",
+                        field("method"),
+                        METHODS.join(", ")
+                    ),
+                ));
+            }
+            if !labels.insert(m.label()) {
+                return Err(bad(
+                    Some(m.method.span()),
+                    format!(
+                        "{}: the label `{}` is used twice; give each method a distinct `name`",
+                        field("name"),
+                        m.label()
+                    ),
+                ));
+            }
+            if axis(&m.lr).iter().any(|x| x.is_nan() || *x <= 0.0) {
+                return Err(bad(
+                    span(&m.lr),
+                    format!("{}: every value must be positive", field("lr")),
+                ));
+            }
+            if axis(&m.epochs).contains(&0) {
+                return Err(bad(
+                    span(&m.epochs),
+                    format!("{}: every value must be positive", field("epochs")),
+                ));
+            }
+            let private = name.starts_with("dp");
+            let lora = name.ends_with("lora");
+            if private && axis(&m.target_epsilon).is_empty() && !m.train.contains_key("dp") {
+                return Err(bad(
+                    Some(m.method.span()),
+                    format!(
+                        "{}: `{name}` needs `target_epsilon = [..]`",
+                        field("target_epsilon")
+                    ),
+                ));
+            }
+            if !private && !axis(&m.target_epsilon).is_empty() {
+                return Err(bad(
+                    span(&m.target_epsilon),
+                    format!("{}: only dp and dp-lora take ε", field("target_epsilon")),
+                ));
+            }
+            if axis(&m.target_epsilon)
+                .iter()
+                .any(|x| x.is_nan() || *x <= 0.0)
+            {
+                return Err(bad(
+                    span(&m.target_epsilon),
+                    format!("{}: every value must be positive", field("target_epsilon")),
+                ));
+            }
+            if !lora && !axis(&m.lora_r).is_empty() {
+                return Err(bad(
+                    span(&m.lora_r),
+                    format!("{}: only lora and dp-lora take a rank", field("lora_r")),
+                ));
+            }
+            if axis(&m.lora_r).iter().any(|&r| r <= 0) {
+                return Err(bad(
+                    span(&m.lora_r),
+                    format!("{}: every rank must be positive", field("lora_r")),
+                ));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// A grid axis' values (empty when absent).
+pub fn axis<T: Clone>(v: &Option<Spanned<Vec<T>>>) -> Vec<T> {
+    v.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default()
+}
+
+fn span<T>(v: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
+    v.as_ref().map(|s| s.span())
+}
+
+impl MethodSpec {
+    pub fn label(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.method.get_ref().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+name = "s"
+[model]
+path = "m"
+[data]
+generate = "customer-support"
+[[method]]
+method = "lora"
+lora_r = [4, 8]
+lr = [1e-3]
+"#;
+
+    fn err(text: &str) -> String {
+        StudySpec::parse(text, Path::new("study.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_valid_spec_parses() {
+        let s = StudySpec::parse(OK, Path::new("study.toml")).unwrap();
+        assert_eq!(axis(&s.methods[0].lora_r), vec![4, 8]);
+        assert_eq!(s.data.train, 64);
+        assert!(s.eval.every_epoch);
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let e = err(&OK.replace("\"lora\"", "\"lorax\""));
+        assert!(
+            e.contains("study.toml:8") && e.contains("method[0].method"),
+            "{e}"
+        );
+        let e = err(&OK.replace("lr = [1e-3]", "lr = [-1.0]"));
+        assert!(
+            e.contains("study.toml:10") && e.contains("method[0].lr"),
+            "{e}"
+        );
+        let e = err(&OK.replace("lora_r = [4, 8]", "lora_r = \"big\""));
+        assert!(e.contains("study.toml:9"), "{e}");
+        let e = err(&OK.replace("generate =", "generat ="));
+        assert!(e.contains("study.toml:6") && e.contains("generat"), "{e}");
+        let e = err(&OK.replace("method = \"lora\"", "method = \"dp\""));
+        assert!(e.contains("target_epsilon"), "{e}");
+    }
+}

@@ -1,0 +1,330 @@
+//! Studies end to end on a tiny model: a study killed with SIGKILL mid-run resumes without
+//! redoing finished work and ends with the results of an uninterrupted study; remote mode
+//! against `triad-trainer` and `triad-evaluator` started as separate processes; the report
+//! renders in headless Chromium.
+
+mod common;
+use common::triad;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tiny_model(dir: &Path) -> PathBuf {
+    let model = dir.join("tiny");
+    triad_tests::run_oracle(
+        "tiny_lm_with_tokenizer.py",
+        &[
+            model.to_str().unwrap(),
+            triad_tests::neox_tokenizer().to_str().unwrap(),
+        ],
+    );
+    model
+}
+
+const SPEC: &str = r#"
+name = "tiny"
+[model]
+path = "tiny"
+[data]
+generate = "customer-support"
+train = 16
+test = 16
+canaries = 1
+canary_repeats = 4
+[train]
+epochs = 3
+batch_size = 4
+max_length = 128
+device = "cpu"
+[[method]]
+method = "full"
+lr = [1e-3]
+[[method]]
+method = "dp-lora"
+lora_r = [4]
+target_epsilon = [8.0]
+lr = [1e-2]
+[eval]
+exposure_samples = 100
+"#;
+
+/// results.csv without the columns that measure time or memory.
+fn results(dir: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let keep: Vec<usize> = head
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            ![
+                "train_seconds",
+                "train_tokens_per_s",
+                "peak_memory_gib",
+                "eval_seconds",
+            ]
+            .contains(h)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&i| f[i].to_string()).collect()
+        })
+        .collect()
+}
+
+type RunRows = Vec<(String, String, f64)>;
+type EvalRows = Vec<(String, i64, f64)>;
+
+/// (run id, state, updated) and (run id, epoch, updated) from the ledger.
+fn ledger(dir: &Path) -> (RunRows, EvalRows) {
+    let c = rusqlite::Connection::open(dir.join("ledger.sqlite")).unwrap();
+    let runs = c
+        .prepare("SELECT id, state, updated FROM runs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let evals = c
+        .prepare("SELECT run_id, epoch, updated FROM evals ORDER BY run_id, epoch")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (runs, evals)
+}
+
+#[test]
+fn a_study_killed_with_sigkill_resumes_to_the_same_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_model(tmp.path());
+    let spec = tmp.path().join("study.toml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    triad(&[
+        "study",
+        "run",
+        spec.to_str().unwrap(),
+        "--dir",
+        a.to_str().unwrap(),
+    ]);
+    let want = results(&a);
+    assert_eq!(want.len(), 6, "2 runs × 3 epochs");
+
+    // Kill once the first evaluation is in the ledger: one run part-way, evaluations pending.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args([
+            "study",
+            "run",
+            spec.to_str().unwrap(),
+            "--dir",
+            b.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "no evaluation recorded"
+        );
+        if b.join("ledger.sqlite").exists() && !ledger(&b).1.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (runs_before, evals_before) = ledger(&b);
+    println!(
+        "killed with {} evaluation(s) recorded, runs {runs_before:?}",
+        evals_before.len()
+    );
+    assert!(
+        evals_before.len() < 6,
+        "the study finished before it was killed"
+    );
+
+    let out = triad(&[
+        "study",
+        "run",
+        spec.to_str().unwrap(),
+        "--dir",
+        b.to_str().unwrap(),
+    ]);
+    let (runs_after, evals_after) = ledger(&b);
+    // Finished work is not redone: its ledger rows were not touched again.
+    for e in &evals_before {
+        assert!(evals_after.contains(e), "evaluation {e:?} was redone");
+    }
+    for r in runs_before.iter().filter(|r| r.1 == "done") {
+        assert!(runs_after.contains(r), "run {r:?} was redone");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (run, epoch, _) in &evals_before {
+        assert!(
+            !stderr.contains(&format!("eval {run} epoch {epoch}: started")),
+            "{run} epoch {epoch} evaluated again"
+        );
+    }
+    assert_eq!(
+        results(&b),
+        want,
+        "resumed study differs from the uninterrupted one"
+    );
+}
+
+#[test]
+fn remote_mode_against_separate_trainer_and_evaluator_processes() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().canonicalize().unwrap();
+    tiny_model(&r);
+    let spec = r.join("study.toml");
+    std::fs::write(
+        &spec,
+        SPEC.replace("epochs = 3", "epochs = 1")
+            .replace(
+                "[[method]]\nmethod = \"dp-lora\"",
+                "[[method]]\nmethod = \"lora\"",
+            )
+            .replace("target_epsilon = [8.0]\n", ""),
+    )
+    .unwrap();
+    let root_arg = r.to_str().unwrap();
+    let t1 = triad_tests::Service::start(
+        triad_tests::binary("triad-trainer").to_str().unwrap(),
+        &["--data-root", root_arg],
+    );
+    let t2 = triad_tests::Service::start(
+        triad_tests::binary("triad-trainer").to_str().unwrap(),
+        &["--data-root", root_arg],
+    );
+    let ev = triad_tests::Service::start(
+        triad_tests::binary("triad-evaluator").to_str().unwrap(),
+        &["--data-root", root_arg],
+    );
+    let dir = r.join("studies/remote");
+    let out = triad(&[
+        "study",
+        "run",
+        spec.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--trainer",
+        &t1.addr,
+        "--trainer",
+        &t2.addr,
+        "--evaluator",
+        &ev.addr,
+        "--data-root",
+        root_arg,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Both runs ran, one on each trainer.
+    for addr in [&t1.addr, &t2.addr] {
+        assert!(stderr.contains(&format!("started on {addr}")), "{stderr}");
+    }
+    let rows = results(&dir);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        // privacy loss and utility NLL are numbers.
+        assert!(
+            row[6].parse::<f64>().is_ok() && row[7].parse::<f64>().is_ok(),
+            "{row:?}"
+        );
+    }
+    // The evaluator cached base scores inside its own data root.
+    assert!(r.join(".triad/base-scores").is_dir());
+    // A trainer that is not there is a clear error naming it, not a hang.
+    let t = Instant::now();
+    let bad = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args([
+            "study",
+            "run",
+            spec.to_str().unwrap(),
+            "--dir",
+            r.join("studies/unreachable").to_str().unwrap(),
+            "--trainer",
+            "127.0.0.1:1",
+            "--evaluator",
+            &ev.addr,
+            "--data-root",
+            root_arg,
+        ])
+        .output()
+        .unwrap();
+    let msg = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        msg.contains("trainer at 127.0.0.1:1: cannot connect"),
+        "{msg}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn the_report_renders_in_headless_chromium() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("Debian chromium is missing: `make setup` installs it");
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_model(tmp.path());
+    let spec = tmp.path().join("study.toml");
+    std::fs::write(&spec, SPEC.replace("epochs = 3", "epochs = 2")).unwrap();
+    let dir = tmp.path().join("s");
+    triad(&[
+        "study",
+        "run",
+        spec.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let html = dir.join("report.html");
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let profile = tmp.path().join("chromium-profile");
+    let url = format!("file://{}", html.display());
+    let dom = Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", &url])
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    // Chromium parsed the page: its SVG charts and every run's row are in the live DOM.
+    assert!(dom.matches("<svg").count() >= 7, "{dom}");
+    assert!(dom.contains("full") && dom.contains("dp-lora") && dom.contains("★"));
+    let png = tmp.path().join("report.png");
+    let shot = Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .args(["--window-size=1200,2400", &url])
+        .output()
+        .unwrap();
+    assert!(png.exists(), "{}", String::from_utf8_lossy(&shot.stderr));
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 50_000,
+        "{} bytes",
+        bytes.len()
+    );
+    if let Some(dest) = std::env::var_os("TRIAD_REPORT_SCREENSHOT") {
+        std::fs::copy(&png, dest).unwrap();
+    }
+}
