@@ -206,7 +206,7 @@ pub fn report(dir: &Path) -> Result<()> {
 /// four methods (full, LoRA r = 8, DP ε = 8, DP-LoRA ε = 8), evaluated every epoch.
 pub fn demo_spec(gguf: &Path, preset: Preset) -> String {
     let (train, test, canaries, epochs, samples) = match preset {
-        Preset::Small => (64, 32, 4, 2, 500),
+        Preset::Small => (64, 32, 4, 2, 200),
         Preset::Paper => (10_000, 1_000, 10, 3, 2_000),
     };
     format!(

@@ -20,6 +20,14 @@ pub fn render(r: &Report) -> String {
         }
     };
     let done: Vec<_> = r.runs.iter().filter(|x| x.last().is_some()).collect();
+    // Chart labels: the method label, with the grid point when the label is not unique.
+    let short = |run: &super::RunSummary| {
+        if r.runs.iter().filter(|x| x.label == run.label).count() > 1 {
+            name(run)
+        } else {
+            run.label.clone()
+        }
+    };
     let pts: Vec<Point> = done
         .iter()
         .map(|run| {
@@ -27,7 +35,7 @@ pub fn render(r: &Report) -> String {
             Point {
                 x: x.privacy_loss,
                 y: x.utility_nll,
-                label: run.label.clone(),
+                label: short(run),
                 color: color(&run.label),
                 front: run.pareto,
             }
@@ -43,11 +51,7 @@ pub fn render(r: &Report) -> String {
         done.iter()
             .map(|run| {
                 let x = run.last().expect("evaluated");
-                (
-                    run.label.clone(),
-                    f(x).unwrap_or(f64::NAN),
-                    color(&run.label),
-                )
+                (short(run), f(x).unwrap_or(f64::NAN), color(&run.label))
             })
             .collect()
     };
@@ -69,7 +73,7 @@ pub fn render(r: &Report) -> String {
         done.iter()
             .map(|run| {
                 (
-                    run.label.clone(),
+                    short(run),
                     color(&run.label),
                     run.rows.iter().map(|x| (x.epoch as f64, f(x))).collect(),
                 )

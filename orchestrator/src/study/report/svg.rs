@@ -80,7 +80,8 @@ impl Frame {
     fn y(&self, v: f64) -> f64 {
         H - B - (v - self.y0) / (self.y1 - self.y0) * (H - T - B)
     }
-    fn axes(&self, xlabel: &str, ylabel: &str, xticks: bool) -> String {
+    /// `xticks`: label the x axis; `int_x`: only at whole numbers (epochs).
+    fn axes(&self, xlabel: &str, ylabel: &str, xticks: bool, int_x: bool) -> String {
         let mut s = format!(
             r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#999"/>"##,
             W - L - R,
@@ -98,6 +99,9 @@ impl Frame {
         }
         if xticks {
             for t in ticks(self.x0, self.x1) {
+                if int_x && t.fract() != 0.0 {
+                    continue;
+                }
                 let x = self.x(t);
                 s += &format!(
                     r##"<line x1="{x:.1}" x2="{x:.1}" y1="{T}" y2="{}" stroke="#eee"/><text x="{x:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"##,
@@ -144,7 +148,7 @@ pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[Point]) -> String
         &pts.iter().map(|p| p.y).collect::<Vec<_>>(),
         false,
     );
-    let mut body = f.axes(xlabel, ylabel, true);
+    let mut body = f.axes(xlabel, ylabel, true, false);
     let mut front: Vec<&Point> = pts.iter().filter(|p| p.front).collect();
     front.sort_by(|a, b| a.x.total_cmp(&b.x));
     if front.len() > 1 {
@@ -185,7 +189,7 @@ pub fn bars(
     let mut f = Frame::new(&[0.0, items.len() as f64], &ys, true);
     f.x0 = 0.0;
     f.x1 = items.len().max(1) as f64;
-    let mut body = f.axes("", ylabel, false);
+    let mut body = f.axes("", ylabel, false, false);
     if let Some(r) = reference {
         let y = f.y(r);
         body += &format!(
@@ -226,7 +230,7 @@ pub fn lines(title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Stri
         .flat_map(|s| s.2.iter().map(|p| p.1))
         .collect();
     let f = Frame::new(&xs, &ys, false);
-    let mut body = f.axes(xlabel, ylabel, true);
+    let mut body = f.axes(xlabel, ylabel, true, xs.iter().all(|x| x.fract() == 0.0));
     for (k, (label, color, pts)) in series.iter().enumerate() {
         let c = PALETTE[color % PALETTE.len()];
         let path: Vec<String> = pts
