@@ -3,6 +3,7 @@
 //! bound address, and shutdown on Ctrl-C.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use tonic::transport::server::Router;
 use tonic::transport::Server;
 
@@ -17,8 +18,23 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("--data-root {path}: {message}")]
+    DataRoot { path: PathBuf, message: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The `--data-root` folder, absolute and with links resolved (paths in requests are
+/// confined to it).
+pub fn data_root(path: &Path) -> Result<PathBuf, ServeError> {
+    let bad = |message: String| ServeError::DataRoot {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.is_dir() {
+        return Err(bad("not a directory".into()));
+    }
+    path.canonicalize().map_err(|e| bad(e.to_string()))
 }
 
 /// Log to stderr, filtered by `TRIAD_LOG` (default `info`).

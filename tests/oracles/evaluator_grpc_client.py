@@ -10,24 +10,16 @@ import json
 import math
 import shutil
 import sys
-import tempfile
 
 import grpc
 import torch
 import transformers as T
-from grpc_tools import protoc
+import grpc_stubs
 from tokenizers import Tokenizer
 
 addr, proto_dir, root = sys.argv[1:4]
-gen = tempfile.mkdtemp()
-for f in ("common", "evaluator"):
-    rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={gen}", f"--grpc_python_out={gen}",
-                      f"{proto_dir}/triad/v1/{f}.proto"])
-    assert rc == 0, f"protoc failed on {f}.proto"
-sys.path.insert(0, gen)
-from triad.v1 import common_pb2, evaluator_pb2 as pb, evaluator_pb2_grpc as rpc  # noqa: E402
-from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase  # noqa: E402
+pb, rpc = grpc_stubs.load(proto_dir, "evaluator")
+from triad.v1 import common_pb2  # noqa: E402
 
 # A "fine-tuned" checkpoint: the tiny model with perturbed weights.
 torch.manual_seed(1)
@@ -45,11 +37,7 @@ channel = grpc.insecure_channel(addr)
 stub = rpc.EvaluatorStub(channel)
 summary = {}
 
-health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="triad.v1.Evaluator"))
-assert health.status == health_pb2.HealthCheckResponse.SERVING, health
-services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
-assert "triad.v1.Evaluator" in services, services
-summary["reflection"] = sorted(services)
+summary["reflection"] = grpc_stubs.check_health_and_reflection(channel, "triad.v1.Evaluator")
 
 
 def request(**kw):

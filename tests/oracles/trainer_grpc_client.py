@@ -5,35 +5,21 @@ The data root holds models/tiny and data/train.jsonl. Exits non-zero on the firs
 prints a JSON summary on success.
 """
 import json
-import os
 import sys
-import tempfile
 import time
 
 import grpc
-from grpc_tools import protoc
+import grpc_stubs
 
 addr, proto_dir = sys.argv[1:3]
-gen = tempfile.mkdtemp()
-for f in ("common", "trainer"):
-    rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={gen}", f"--grpc_python_out={gen}",
-                      f"{proto_dir}/triad/v1/{f}.proto"])
-    assert rc == 0, f"protoc failed on {f}.proto"
-sys.path.insert(0, gen)
-from triad.v1 import trainer_pb2 as pb, trainer_pb2_grpc as rpc  # noqa: E402
-from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase  # noqa: E402
+pb, rpc = grpc_stubs.load(proto_dir, "trainer")
 
 channel = grpc.insecure_channel(addr)
 stub = rpc.TrainerStub(channel)
 summary = {}
 
 # Health and reflection.
-health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="triad.v1.Trainer"))
-assert health.status == health_pb2.HealthCheckResponse.SERVING, health
-services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
-assert "triad.v1.Trainer" in services, services
-summary["reflection"] = sorted(services)
+summary["reflection"] = grpc_stubs.check_health_and_reflection(channel, "triad.v1.Trainer")
 
 def config(steps, method="lora"):
     return f'''model = "models/tiny"

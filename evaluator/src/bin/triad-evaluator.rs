@@ -1,7 +1,6 @@
 //! `triad-evaluator --listen ADDR --data-root DIR`: the `triad.v1.Evaluator` gRPC service, with
 //! `grpc.health.v1` health and server reflection.
 
-use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
 use triad_evaluator::service::EvaluatorService;
@@ -37,15 +36,7 @@ async fn main() {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.data_root.is_dir(),
-        "--data-root {}: not a directory",
-        args.data_root.display()
-    );
-    let root = args
-        .data_root
-        .canonicalize()
-        .with_context(|| format!("--data-root {}", args.data_root.display()))?;
+    let root = triad_serve::data_root(&args.data_root)?;
     let cache = match args.cache_dir.as_deref() {
         Some("none") => None,
         Some(d) => Some(PathBuf::from(d)),

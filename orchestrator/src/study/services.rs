@@ -12,6 +12,7 @@ use triad_proto::v1::trainer_server::TrainerServer;
 use triad_trainer::service::TrainerService;
 
 pub type Channel = tonic::transport::Channel;
+type Router = tonic::transport::server::Router;
 
 /// A trainer and an evaluator served by this process on loopback ports; stopped on drop.
 pub struct Embedded {
@@ -28,53 +29,42 @@ impl Drop for Embedded {
     }
 }
 
-async fn loopback() -> Result<(tokio::net::TcpListener, String), StudyError> {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// Serve `add`'s service on a fresh loopback port until the returned sender fires (or drops).
+async fn spawn_on_loopback(
+    name: &'static str,
+    add: impl FnOnce(Router) -> Router + Send + 'static,
+) -> Result<(String, oneshot::Sender<()>), StudyError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| StudyError::Invalid(format!("binding a loopback port: {e}")))?;
-    let addr = l
+    let addr = listener
         .local_addr()
         .map_err(|e| StudyError::Invalid(format!("loopback address: {e}")))?
         .to_string();
-    Ok((l, addr))
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = triad_serve::serve_on(listener, name, add, shutdown).await {
+            tracing::error!(error = %e, service = name, "embedded service stopped");
+        }
+    });
+    Ok((addr, stop))
 }
 
 /// Start both services over `root`, caching base-model scores under `root/.triad/base-scores`.
 pub async fn embedded(root: &Path) -> Result<Embedded, StudyError> {
-    let (tl, trainer) = loopback().await?;
-    let (el, evaluator) = loopback().await?;
-    let (ts, tr) = oneshot::channel::<()>();
-    let (es, er) = oneshot::channel::<()>();
     let trainer_svc = TrainerService::new(root.to_path_buf());
-    tokio::spawn(async move {
-        let r = triad_serve::serve_on(
-            tl,
-            "triad.v1.Trainer",
-            |router| router.add_service(TrainerServer::new(trainer_svc)),
-            async {
-                let _ = tr.await;
-            },
-        )
-        .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "embedded trainer stopped");
-        }
-    });
+    let (trainer, ts) = spawn_on_loopback("triad.v1.Trainer", |router| {
+        router.add_service(TrainerServer::new(trainer_svc))
+    })
+    .await?;
     let eval_svc = EvaluatorService::new(root.to_path_buf(), Some(root.join(".triad/base-scores")));
-    tokio::spawn(async move {
-        let r = triad_serve::serve_on(
-            el,
-            "triad.v1.Evaluator",
-            |router| router.add_service(EvaluatorServer::new(eval_svc)),
-            async {
-                let _ = er.await;
-            },
-        )
-        .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "embedded evaluator stopped");
-        }
-    });
+    let (evaluator, es) = spawn_on_loopback("triad.v1.Evaluator", |router| {
+        router.add_service(EvaluatorServer::new(eval_svc))
+    })
+    .await?;
     Ok(Embedded {
         trainer,
         evaluator,

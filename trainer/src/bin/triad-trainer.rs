@@ -1,7 +1,6 @@
 //! `triad-trainer --listen ADDR --data-root DIR`: the `triad.v1.Trainer` gRPC service, with
 //! `grpc.health.v1` health and server reflection.
 
-use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
 use triad_proto::v1::trainer_server::TrainerServer;
@@ -34,15 +33,7 @@ async fn main() {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.data_root.is_dir(),
-        "--data-root {}: not a directory",
-        args.data_root.display()
-    );
-    let root = args
-        .data_root
-        .canonicalize()
-        .with_context(|| format!("--data-root {}", args.data_root.display()))?;
+    let root = triad_serve::data_root(&args.data_root)?;
     tracing::info!(root = %root.display(), "triad-trainer starting");
     let service = TrainerService::new(root);
     triad_serve::serve(args.listen, "triad.v1.Trainer", |router| {

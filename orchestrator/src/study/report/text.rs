@@ -150,14 +150,14 @@ pub fn table(r: &Report) -> String {
     out
 }
 
+fn md_head() -> String {
+    format!("| {} |\n|{}\n", HEAD.join(" | "), "---|".repeat(HEAD.len()))
+}
+
 pub fn markdown(r: &Report) -> String {
     let mut out = format!("# Study `{}`\n\n", r.name);
     out.push_str("Each run's last evaluated checkpoint; **bold** rows are on the privacy–utility Pareto front (no other run has both lower privacy loss and lower utility NLL).\n\n");
-    out.push_str(&format!(
-        "| {} |\n|{}\n",
-        HEAD.join(" | "),
-        "---|".repeat(HEAD.len())
-    ));
+    out.push_str(&md_head());
     for run in &r.runs {
         if let Some(x) = run.last() {
             let c = cells(x);
@@ -185,11 +185,7 @@ pub fn markdown(r: &Report) -> String {
         }
     }
     out.push_str("\n## Per epoch\n\n");
-    out.push_str(&format!(
-        "| {} |\n|{}\n",
-        HEAD.join(" | "),
-        "---|".repeat(HEAD.len())
-    ));
+    out.push_str(&md_head());
     for run in &r.runs {
         for x in &run.rows {
             out.push_str(&format!("| {} |\n", cells(x).join(" | ")));
