@@ -13,7 +13,7 @@ TRIAD := target/release/triad
 GGUF := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 SMOLLM2 := .cache/models/smollm2-135m
 
-.PHONY: setup venv build chromium demo test bench-forward bench-train bench-eval clean
+.PHONY: setup venv build chromium checkov demo test bench-forward bench-train bench-eval clean
 
 setup: venv build
 
@@ -46,7 +46,14 @@ chromium:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
-test: setup chromium
+# checkov, in its own venv (its pins would fight the oracles'), for the deployment test.
+CHECKOV := .venv-checkov/bin/checkov
+checkov: $(CHECKOV)
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q --disable-pip-version-check checkov==3.3.30
+
+test: setup chromium checkov
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cargo test --release --workspace

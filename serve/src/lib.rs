@@ -16,8 +16,10 @@ pub enum ServeError {
     },
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    #[error("serving: {0}")]
+    #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("probe: {0}")]
+    Probe(String),
     #[error("--data-root {path}: {message}")]
     DataRoot { path: PathBuf, message: String },
     #[error("{0}")]
@@ -98,4 +100,39 @@ pub async fn serve_on(
         )
         .await?;
     Ok(())
+}
+
+/// Ask the server listening on `listen` whether `service` is SERVING (for container health
+/// checks: `triad-trainer --probe`). An unspecified address (`[::]`, `0.0.0.0`) is probed on
+/// loopback.
+pub async fn probe(listen: SocketAddr, service: &str) -> Result<(), ServeError> {
+    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        });
+    }
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(ServeError::Transport)?
+        .timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await?;
+    let status = HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.to_string(),
+        })
+        .await
+        .map_err(|s| ServeError::Probe(format!("{addr}: {}", s.message())))?
+        .into_inner()
+        .status;
+    if status == ServingStatus::Serving as i32 {
+        Ok(())
+    } else {
+        Err(ServeError::Probe(format!(
+            "{addr}: {service} is not serving"
+        )))
+    }
 }

@@ -17,8 +17,11 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:50052")]
     listen: std::net::SocketAddr,
     /// Every path in a request is resolved inside this folder.
+    #[arg(long, required_unless_present = "probe")]
+    data_root: Option<PathBuf>,
+    /// Check that the server on --listen is serving, and exit 0 (yes) or 1 (container health check).
     #[arg(long)]
-    data_root: PathBuf,
+    probe: bool,
     /// Cache of base-model scores (default: DATA_ROOT/.triad/base-scores; `none` disables).
     #[arg(long)]
     cache_dir: Option<String>,
@@ -36,7 +39,11 @@ async fn main() {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let root = triad_serve::data_root(&args.data_root)?;
+    if args.probe {
+        triad_serve::probe(args.listen, "triad.v1.Evaluator").await?;
+        return Ok(());
+    }
+    let root = triad_serve::data_root(args.data_root.as_deref().expect("required by clap"))?;
     let cache = match args.cache_dir.as_deref() {
         Some("none") => None,
         Some(d) => Some(PathBuf::from(d)),

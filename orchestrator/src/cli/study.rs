@@ -23,7 +23,9 @@ pub struct StudyArgs {
 #[derive(Args, Clone)]
 pub struct PlaceArgs {
     /// A remote trainer (repeatable); runs spread over them, one run per trainer at a time.
-    /// Without it, a trainer and an evaluator run inside this process on loopback.
+    /// `dns:NAME:PORT` stands for every address NAME resolves to (a Kubernetes headless
+    /// Service: one per ready replica). Without it, a trainer and an evaluator run inside this
+    /// process on loopback.
     #[arg(long = "trainer", value_name = "ADDR")]
     pub trainers: Vec<String>,
     /// The remote evaluator (with --trainer).
@@ -145,7 +147,7 @@ pub fn run_study(spec_path: &Path, dir: Option<PathBuf>, place: PlaceArgs) -> Re
         let (embedded, trainers, evaluator) = if remote {
             (
                 None,
-                place.trainers.clone(),
+                services::expand_dns(&place.trainers).await?,
                 place.evaluator.clone().expect("checked"),
             )
         } else {

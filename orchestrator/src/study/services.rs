@@ -72,6 +72,34 @@ pub async fn embedded(root: &Path) -> Result<Embedded, StudyError> {
     })
 }
 
+/// Expand `dns:NAME:PORT` entries into every address NAME resolves to (sorted, deduplicated);
+/// other entries pass through.
+pub async fn expand_dns(addrs: &[String]) -> Result<Vec<String>, StudyError> {
+    let mut out = vec![];
+    for a in addrs {
+        match a.strip_prefix("dns:") {
+            None => out.push(a.clone()),
+            Some(name) => {
+                let mut found: Vec<String> = tokio::net::lookup_host(name)
+                    .await
+                    .map_err(|e| StudyError::Invalid(format!("--trainer {a}: {e}")))?
+                    .map(|sa| sa.to_string())
+                    .collect();
+                found.sort();
+                found.dedup();
+                if found.is_empty() {
+                    return Err(StudyError::Invalid(format!(
+                        "--trainer {a}: resolves to no address"
+                    )));
+                }
+                tracing::info!(name, replicas = found.len(), "trainers found through DNS");
+                out.extend(found);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn endpoint(addr: &str) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
     let uri = if addr.contains("://") {
         addr.to_string()
@@ -101,4 +129,19 @@ pub async fn evaluator(addr: &str) -> Result<EvaluatorClient<Channel>, StudyErro
     };
     let ch = endpoint(addr).map_err(err)?.connect().await.map_err(err)?;
     Ok(EvaluatorClient::new(ch).max_decoding_message_size(64 << 20))
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn dns_entries_expand_to_every_address() {
+        let got = super::expand_dns(&["dns:localhost:50051".into(), "10.0.0.1:1".into()])
+            .await
+            .unwrap();
+        assert!(got.contains(&"127.0.0.1:50051".to_string()), "{got:?}");
+        assert_eq!(got.last().unwrap(), "10.0.0.1:1");
+        assert!(super::expand_dns(&["dns:no-such-host.invalid:1".into()])
+            .await
+            .is_err());
+    }
 }

@@ -17,8 +17,11 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:50051")]
     listen: std::net::SocketAddr,
     /// Every path in a request is resolved inside this folder.
+    #[arg(long, required_unless_present = "probe")]
+    data_root: Option<PathBuf>,
+    /// Check that the server on --listen is serving, and exit 0 (yes) or 1 (container health check).
     #[arg(long)]
-    data_root: PathBuf,
+    probe: bool,
 }
 
 #[tokio::main]
@@ -33,7 +36,11 @@ async fn main() {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let root = triad_serve::data_root(&args.data_root)?;
+    if args.probe {
+        triad_serve::probe(args.listen, "triad.v1.Trainer").await?;
+        return Ok(());
+    }
+    let root = triad_serve::data_root(args.data_root.as_deref().expect("required by clap"))?;
     tracing::info!(root = %root.display(), "triad-trainer starting");
     let service = TrainerService::new(root);
     triad_serve::serve(args.listen, "triad.v1.Trainer", |router| {
