@@ -2,10 +2,18 @@
 //! server reflection (v1 for grpcurl, v1alpha for grpcio's helpers), binding, announcing the
 //! bound address, and shutdown on Ctrl-C.
 
+pub mod auth;
+pub mod security;
+
+pub use auth::BearerAuth;
+pub use security::{ClientArgs, ClientSecurity, Security, SecurityArgs};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use tonic::transport::server::Router;
 use tonic::transport::Server;
+use tower::layer::util::{Identity, Stack};
+
+/// The router services are added to: every call passes the bearer-token layer first.
+pub type Routes = tonic::transport::server::Router<Stack<BearerAuth, Identity>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -18,6 +26,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Security(String),
     #[error("probe: {0}")]
     Probe(String),
     #[error("--data-root {path}: {message}")]
@@ -56,7 +66,8 @@ pub fn init_tracing() {
 pub async fn serve(
     listen: SocketAddr,
     service: &str,
-    add: impl FnOnce(Router) -> Router,
+    security: &Security,
+    add: impl FnOnce(Routes) -> Routes,
 ) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -66,7 +77,7 @@ pub async fn serve(
         })?;
     let addr = listener.local_addr()?;
     println!("listening on {addr}");
-    serve_on(listener, service, add, async {
+    serve_on(listener, service, security, add, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
@@ -76,7 +87,8 @@ pub async fn serve(
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     service: &str,
-    add: impl FnOnce(Router) -> Router,
+    security: &Security,
+    add: impl FnOnce(Routes) -> Routes,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -88,8 +100,37 @@ pub async fn serve_on(
             .register_encoded_file_descriptor_set(triad_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    tracing::info!(addr = %listener.local_addr()?, service, "serving");
-    let router = Server::builder()
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        service,
+        tls = security.tls.is_some(),
+        tokens = security.tokens.len(),
+        "serving"
+    );
+    if let Some(addr) = security.health_listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let health_only = health_service.clone();
+        tokio::spawn(async move {
+            let r = Server::builder()
+                .add_service(health_only)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l))
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "health endpoint stopped");
+            }
+        });
+    }
+    let mut builder = Server::builder();
+    if let Some(tls) = &security.tls {
+        builder = builder.tls_config(tls.clone())?;
+    }
+    if let Some(t) = security.request_timeout {
+        builder = builder.timeout(t);
+    }
+    let router = builder
+        .layer(BearerAuth::new(security.tokens.clone()))
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);

@@ -19,9 +19,11 @@ struct Args {
     /// Every path in a request is resolved inside this folder.
     #[arg(long, required_unless_present = "probe")]
     data_root: Option<PathBuf>,
-    /// Check that the server on --listen is serving, and exit 0 (yes) or 1 (container health check).
+    /// Check that the server on --health-listen (else --listen) is serving; exit 0 (yes) or 1.
     #[arg(long)]
     probe: bool,
+    #[command(flatten)]
+    security: triad_serve::SecurityArgs,
     /// Cache of base-model scores (default: DATA_ROOT/.triad/base-scores; `none` disables).
     #[arg(long)]
     cache_dir: Option<String>,
@@ -40,7 +42,11 @@ async fn main() {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     if args.probe {
-        triad_serve::probe(args.listen, "triad.v1.Evaluator").await?;
+        triad_serve::probe(
+            args.security.health_listen.unwrap_or(args.listen),
+            "triad.v1.Evaluator",
+        )
+        .await?;
         return Ok(());
     }
     let root = triad_serve::data_root(args.data_root.as_deref().expect("required by clap"))?;
@@ -51,8 +57,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     tracing::info!(root = %root.display(), "triad-evaluator starting");
     let service = EvaluatorService::new(root, cache);
-    triad_serve::serve(args.listen, "triad.v1.Evaluator", |router| {
-        router.add_service(EvaluatorServer::new(service))
+    let security = args.security.load()?;
+    let max = security.max_request_bytes;
+    triad_serve::serve(args.listen, "triad.v1.Evaluator", &security, |router| {
+        router.add_service(EvaluatorServer::new(service).max_decoding_message_size(max))
     })
     .await?;
     Ok(())

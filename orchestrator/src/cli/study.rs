@@ -37,6 +37,8 @@ pub struct PlaceArgs {
     /// cpu, cuda or auto (default: what the spec says, else auto).
     #[arg(long)]
     pub device: Option<String>,
+    #[command(flatten)]
+    pub client: triad_serve::ClientArgs,
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -139,6 +141,7 @@ pub fn run_study(spec_path: &Path, dir: Option<PathBuf>, place: PlaceArgs) -> Re
         Some(d) => device_code(d)?,
         None => device_code("auto")?,
     };
+    let client = place.client.load()?;
     let ledger = Arc::new(Mutex::new(ledger));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -166,6 +169,7 @@ pub fn run_study(spec_path: &Path, dir: Option<PathBuf>, place: PlaceArgs) -> Re
                 evaluator,
                 root: root.clone(),
                 device,
+                client: client.clone(),
             },
         )
         .await;

@@ -25,6 +25,8 @@ pub struct Placement {
     /// The data root the services resolve paths in (absolute); the study folder is inside it.
     pub root: PathBuf,
     pub device: i32,
+    /// TLS and token for remote services.
+    pub client: triad_serve::ClientSecurity,
 }
 
 #[derive(Debug, Clone)]
@@ -163,9 +165,10 @@ pub async fn run(
     let evaluator_addr = place.evaluator.clone();
     let (l2, lines2, inputs2) = (ledger.clone(), lines.clone(), inputs.clone());
     let device = place.device;
+    let client_security = place.client.clone();
     let eval_task =
         tokio::spawn(async move {
-            let mut client = services::evaluator(&evaluator_addr).await?;
+            let mut client = services::evaluator(&evaluator_addr, &client_security).await?;
             let mut failures = vec![];
             while let Some(job) = eval_rx.recv().await {
                 if l2.lock().expect("lock").has_eval(&job.run_id, job.epoch)? {
@@ -257,12 +260,13 @@ pub async fn run(
             lines.clone(),
         );
         let (study_dir, root, finished) = (study_dir.clone(), place.root.clone(), finished.clone());
+        let security = place.client.clone();
         workers.push(tokio::spawn(async move {
             let mut failures = vec![];
             if queue.lock().expect("lock").is_empty() {
                 return Ok(failures);
             }
-            let mut client = services::trainer(&addr).await?;
+            let mut client = services::trainer(&addr, &security).await?;
             loop {
                 let Some(run) = queue.lock().expect("lock").pop_front() else {
                     break;

@@ -9,10 +9,14 @@ use triad_proto::v1::evaluator_client::EvaluatorClient;
 use triad_proto::v1::evaluator_server::EvaluatorServer;
 use triad_proto::v1::trainer_client::TrainerClient;
 use triad_proto::v1::trainer_server::TrainerServer;
+use triad_serve::ClientSecurity;
 use triad_trainer::service::TrainerService;
 
-pub type Channel = tonic::transport::Channel;
-type Router = tonic::transport::server::Router;
+/// A channel whose calls carry the bearer token, if any.
+pub type Channel = tonic::service::interceptor::InterceptedService<
+    tonic::transport::Channel,
+    triad_serve::security::TokenInterceptor,
+>;
 
 /// A trainer and an evaluator served by this process on loopback ports; stopped on drop.
 pub struct Embedded {
@@ -32,7 +36,7 @@ impl Drop for Embedded {
 /// Serve `add`'s service on a fresh loopback port until the returned sender fires (or drops).
 async fn spawn_on_loopback(
     name: &'static str,
-    add: impl FnOnce(Router) -> Router + Send + 'static,
+    add: impl FnOnce(triad_serve::Routes) -> triad_serve::Routes + Send + 'static,
 ) -> Result<(String, oneshot::Sender<()>), StudyError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -46,7 +50,9 @@ async fn spawn_on_loopback(
         let shutdown = async {
             let _ = stopped.await;
         };
-        if let Err(e) = triad_serve::serve_on(listener, name, add, shutdown).await {
+        // Loopback only, inside this process: no TLS, no tokens.
+        let security = triad_serve::Security::default();
+        if let Err(e) = triad_serve::serve_on(listener, name, &security, add, shutdown).await {
             tracing::error!(error = %e, service = name, "embedded service stopped");
         }
     });
@@ -100,35 +106,45 @@ pub async fn expand_dns(addrs: &[String]) -> Result<Vec<String>, StudyError> {
     Ok(out)
 }
 
-fn endpoint(addr: &str) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
+async fn connect(
+    service: &'static str,
+    addr: &str,
+    security: &ClientSecurity,
+) -> Result<Channel, StudyError> {
+    let err = |message: String| StudyError::Service {
+        service,
+        addr: addr.to_string(),
+        message,
     };
-    Ok(tonic::transport::Endpoint::from_shared(uri)?
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .tcp_keepalive(Some(std::time::Duration::from_secs(30))))
+    let channel = security
+        .endpoint(addr)
+        .map_err(|e| err(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| err(format!("cannot connect: {e}")))?;
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        security.interceptor(),
+    ))
 }
 
-pub async fn trainer(addr: &str) -> Result<TrainerClient<Channel>, StudyError> {
-    let err = |e: tonic::transport::Error| StudyError::Service {
-        service: "trainer",
-        addr: addr.to_string(),
-        message: format!("cannot connect: {e}"),
-    };
-    let ch = endpoint(addr).map_err(err)?.connect().await.map_err(err)?;
-    Ok(TrainerClient::new(ch))
+pub async fn trainer(
+    addr: &str,
+    security: &ClientSecurity,
+) -> Result<TrainerClient<Channel>, StudyError> {
+    Ok(TrainerClient::new(
+        connect("trainer", addr, security).await?,
+    ))
 }
 
-pub async fn evaluator(addr: &str) -> Result<EvaluatorClient<Channel>, StudyError> {
-    let err = |e: tonic::transport::Error| StudyError::Service {
-        service: "evaluator",
-        addr: addr.to_string(),
-        message: format!("cannot connect: {e}"),
-    };
-    let ch = endpoint(addr).map_err(err)?.connect().await.map_err(err)?;
-    Ok(EvaluatorClient::new(ch).max_decoding_message_size(64 << 20))
+pub async fn evaluator(
+    addr: &str,
+    security: &ClientSecurity,
+) -> Result<EvaluatorClient<Channel>, StudyError> {
+    Ok(
+        EvaluatorClient::new(connect("evaluator", addr, security).await?)
+            .max_decoding_message_size(64 << 20),
+    )
 }
 
 #[cfg(test)]

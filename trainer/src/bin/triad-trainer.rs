@@ -19,9 +19,11 @@ struct Args {
     /// Every path in a request is resolved inside this folder.
     #[arg(long, required_unless_present = "probe")]
     data_root: Option<PathBuf>,
-    /// Check that the server on --listen is serving, and exit 0 (yes) or 1 (container health check).
+    /// Check that the server on --health-listen (else --listen) is serving; exit 0 (yes) or 1.
     #[arg(long)]
     probe: bool,
+    #[command(flatten)]
+    security: triad_serve::SecurityArgs,
 }
 
 #[tokio::main]
@@ -37,14 +39,20 @@ async fn main() {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     if args.probe {
-        triad_serve::probe(args.listen, "triad.v1.Trainer").await?;
+        triad_serve::probe(
+            args.security.health_listen.unwrap_or(args.listen),
+            "triad.v1.Trainer",
+        )
+        .await?;
         return Ok(());
     }
     let root = triad_serve::data_root(args.data_root.as_deref().expect("required by clap"))?;
     tracing::info!(root = %root.display(), "triad-trainer starting");
     let service = TrainerService::new(root);
-    triad_serve::serve(args.listen, "triad.v1.Trainer", |router| {
-        router.add_service(TrainerServer::new(service))
+    let security = args.security.load()?;
+    let max = security.max_request_bytes;
+    triad_serve::serve(args.listen, "triad.v1.Trainer", &security, |router| {
+        router.add_service(TrainerServer::new(service).max_decoding_message_size(max))
     })
     .await?;
     Ok(())
