@@ -80,22 +80,27 @@ type EvalRows = Vec<(String, i64, f64)>;
 
 /// (run id, state, updated) and (run id, epoch, updated) from the ledger.
 fn ledger(dir: &Path) -> (RunRows, EvalRows) {
-    let c = rusqlite::Connection::open(dir.join("ledger.sqlite")).unwrap();
+    try_ledger(dir).unwrap()
+}
+
+/// As `ledger`, but an error (no file yet, schema not written yet, busy) while the
+/// study is starting up is returned rather than a panic.
+fn try_ledger(dir: &Path) -> rusqlite::Result<(RunRows, EvalRows)> {
+    let c = rusqlite::Connection::open_with_flags(
+        dir.join("ledger.sqlite"),
+        // No CREATE flag: the study makes the file, the test only looks.
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )?;
+    c.busy_timeout(Duration::from_secs(10))?;
     let runs = c
-        .prepare("SELECT id, state, updated FROM runs ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+        .prepare("SELECT id, state, updated FROM runs ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
     let evals = c
-        .prepare("SELECT run_id, epoch, updated FROM evals ORDER BY run_id, epoch")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    (runs, evals)
+        .prepare("SELECT run_id, epoch, updated FROM evals ORDER BY run_id, epoch")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((runs, evals))
 }
 
 #[test]
@@ -134,7 +139,7 @@ fn a_study_killed_with_sigkill_resumes_to_the_same_results() {
             t.elapsed() < Duration::from_secs(300),
             "no evaluation recorded"
         );
-        if b.join("ledger.sqlite").exists() && !ledger(&b).1.is_empty() {
+        if try_ledger(&b).is_ok_and(|(_, evals)| !evals.is_empty()) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -65,10 +65,15 @@ impl Ledger {
     pub fn open(path: &Path) -> Result<Self, StudyError> {
         let conn = Connection::open(path)
             .map_err(|e| StudyError::Ledger(format!("{}: {e}", path.display())))?;
+        // The busy timeout comes first: switching to WAL needs a lock that a reader
+        // (`triad report` on a running study) may hold for a moment.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+            .map_err(db)?;
+        // One transaction, so a reader never sees a ledger with only some tables.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=FULL;
-             PRAGMA busy_timeout=10000;
+            "BEGIN IMMEDIATE;
              CREATE TABLE IF NOT EXISTS runs(
                  id TEXT PRIMARY KEY, label TEXT NOT NULL, method TEXT NOT NULL,
                  params TEXT NOT NULL, run_toml TEXT NOT NULL, position INTEGER NOT NULL,
@@ -78,7 +83,8 @@ impl Ledger {
                  run_id TEXT NOT NULL, epoch INTEGER NOT NULL, checkpoint TEXT NOT NULL,
                  metrics TEXT NOT NULL, updated REAL,
                  PRIMARY KEY(run_id, epoch));
-             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             COMMIT;",
         )
         .map_err(db)?;
         Ok(Ledger { conn })
