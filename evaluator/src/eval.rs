@@ -104,7 +104,7 @@ pub struct Timing {
     pub checkpoint_scoring_s: f64,
     /// Tokens in train and test (each scored once per model).
     pub tokens: u64,
-    /// `tokens / checkpoint_scoring_s`.
+    /// `tokens / checkpoint_scoring_s`; 0 when the checkpoint is the base itself (not rescored).
     pub scoring_tokens_per_s: f64,
     pub exposure_s: f64,
     pub total_s: f64,
@@ -198,6 +198,17 @@ fn base_scores(
     Ok((scores, false))
 }
 
+/// Whether the checkpoint is the base model itself (same folder, no adapter).
+fn is_base(spec: &EvalSpec) -> bool {
+    match (&spec.checkpoint, &spec.adapter) {
+        (Some(c), None) => match (c.canonicalize(), spec.base.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     if spec.checkpoint.is_some() == spec.adapter.is_some() {
         return Err(EvalError::Invalid(
@@ -219,21 +230,38 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     let (test0, c2) = base_scores(spec, &mut base, &spec.test, &test, progress)?;
     drop(base);
     let base_s = started.elapsed().as_secs_f64();
-    let model = load(spec, true)?;
+    // The base evaluated as its own checkpoint (a study's reference row): its scores are the
+    // base scores already at hand; the model is loaded only to rank canaries.
+    let reuse_base = is_base(spec);
+    let model = if reuse_base && spec.canaries.is_none() {
+        None
+    } else {
+        Some(load(spec, true)?)
+    };
     let t = std::time::Instant::now();
-    let exposure = match &spec.canaries {
-        None => None,
-        Some(path) => Some(exposures(spec, &model, &tok, path, progress)?),
+    let exposure = match (&spec.canaries, &model) {
+        (Some(path), Some(model)) => Some(exposures(spec, model, &tok, path, progress)?),
+        _ => None,
     };
     let exposure_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
-    let train1 = score(&model, &train, spec.batch_size, |d, n| {
-        progress("checkpoint train", d, n)
-    });
-    let test1 = score(&model, &test, spec.batch_size, |d, n| {
-        progress("checkpoint test", d, n)
-    });
-    let checkpoint_scoring_s = t.elapsed().as_secs_f64();
+    let (train1, test1) = match &model {
+        Some(model) if !reuse_base => {
+            let train1 = score(model, &train, spec.batch_size, |d, n| {
+                progress("checkpoint train", d, n)
+            });
+            let test1 = score(model, &test, spec.batch_size, |d, n| {
+                progress("checkpoint test", d, n)
+            });
+            (train1, test1)
+        }
+        _ => (train0.clone(), test0.clone()),
+    };
+    let checkpoint_scoring_s = if reuse_base {
+        0.0
+    } else {
+        t.elapsed().as_secs_f64()
+    };
     let tokens = train.iter().chain(&test).map(|t| t.ids.len() as u64).sum();
     let cells = cells::compute(
         (&train, &train1.nll, &train0.nll),
@@ -290,7 +318,11 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
             base_s,
             checkpoint_scoring_s,
             tokens,
-            scoring_tokens_per_s: tokens as f64 / checkpoint_scoring_s.max(1e-9),
+            scoring_tokens_per_s: if reuse_base {
+                0.0
+            } else {
+                tokens as f64 / checkpoint_scoring_s.max(1e-9)
+            },
             exposure_s,
             total_s: started.elapsed().as_secs_f64(),
         },

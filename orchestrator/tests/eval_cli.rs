@@ -263,6 +263,22 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
         "trained exposure {trained:?}"
     );
     assert!(base.iter().all(|&e| e < 5.0), "base exposure {base:?}");
+    // The base as its own checkpoint (a study's reference row): its scores are reused, so
+    // nothing moved and the calibrated attack is at chance exactly.
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("exposure-base.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["privacy_loss"].as_f64(), Some(0.0), "{m}");
+    assert_eq!(m["utility"]["gain"].as_f64(), Some(0.0));
+    assert_eq!(
+        m["membership_inference"]["reference"]["auc"].as_f64(),
+        Some(0.5)
+    );
+    assert_eq!(m["timing"]["checkpoint_scoring_s"].as_f64(), Some(0.0));
+    assert_eq!(
+        m["extraction"]["train"]["rate"],
+        m["extraction"]["train"]["rate_base"]
+    );
     let never = eval(
         &unseen.join("train.jsonl"),
         &unseen.join("test.jsonl"),

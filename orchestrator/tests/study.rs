@@ -118,9 +118,29 @@ fn a_study_killed_with_sigkill_resumes_to_the_same_results() {
         a.to_str().unwrap(),
     ]);
     let want = results(&a);
-    assert_eq!(want.len(), 6, "2 runs × 3 epochs");
+    assert_eq!(want.len(), 7, "the base reference row + 2 runs × 3 epochs");
+    assert_eq!(want[0][0], "@base");
+    let col = |name: &str| {
+        let head = std::fs::read_to_string(a.join("results.csv")).unwrap();
+        let head: Vec<&str> = head.lines().next().unwrap().split(',').collect();
+        head.iter()
+            .filter(|h| {
+                ![
+                    "train_seconds",
+                    "train_tokens_per_s",
+                    "peak_memory_gib",
+                    "eval_seconds",
+                ]
+                .contains(h)
+            })
+            .position(|h| *h == name)
+            .unwrap()
+    };
+    assert_eq!(want[0][col("privacy_loss")], "0.000000");
+    assert_eq!(want[0][col("mia_auc_reference")], "0.500000");
 
-    // Kill once the first evaluation is in the ledger: one run part-way, evaluations pending.
+    // Kill once the first checkpoint's evaluation is in the ledger (the base reference comes
+    // before it): one run part-way, evaluations pending.
     let mut child = Command::new(env!("CARGO_BIN_EXE_triad"))
         .args([
             "study",
@@ -139,7 +159,7 @@ fn a_study_killed_with_sigkill_resumes_to_the_same_results() {
             t.elapsed() < Duration::from_secs(300),
             "no evaluation recorded"
         );
-        if try_ledger(&b).is_ok_and(|(_, evals)| !evals.is_empty()) {
+        if try_ledger(&b).is_ok_and(|(_, evals)| evals.iter().any(|e| e.0 != "@base")) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -152,7 +172,7 @@ fn a_study_killed_with_sigkill_resumes_to_the_same_results() {
         evals_before.len()
     );
     assert!(
-        evals_before.len() < 6,
+        evals_before.len() < 7,
         "the study finished before it was killed"
     );
 
@@ -236,7 +256,8 @@ fn remote_mode_against_separate_trainer_and_evaluator_processes() {
         assert!(stderr.contains(&format!("started on {addr}")), "{stderr}");
     }
     let rows = results(&dir);
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows.len(), 3, "the base reference and two runs: {rows:?}");
+    assert_eq!(rows[0][0], "@base");
     for row in &rows {
         // privacy loss and utility NLL are numbers.
         assert!(
@@ -314,6 +335,10 @@ fn the_report_renders_in_headless_chromium() {
     // Chromium parsed the page: its SVG charts and every run's row are in the live DOM.
     assert!(dom.matches("<svg").count() >= 7, "{dom}");
     assert!(dom.contains("full") && dom.contains("dp-lora") && dom.contains("★"));
+    assert!(
+        dom.contains("base (before fine-tuning)"),
+        "no base reference row"
+    );
     let png = tmp.path().join("report.png");
     let shot = Command::new(chromium)
         .args(flags)

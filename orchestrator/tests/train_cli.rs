@@ -281,6 +281,17 @@ fn a_killed_run_resumes_to_the_same_result() {
         "the kill came too late to test anything"
     );
     let done_before = r["steps_done"].as_u64().unwrap();
+    // The checkpoint a resume reads keeps its optimizer state.
+    let newest = PathBuf::from(
+        r["epochs"].as_array().unwrap().last().unwrap()["checkpoint"]
+            .as_str()
+            .unwrap(),
+    );
+    assert!(
+        newest.join("optimizer.safetensors").is_file(),
+        "{}",
+        newest.display()
+    );
 
     triad(&[
         "train",
@@ -320,6 +331,12 @@ fn a_killed_run_resumes_to_the_same_result() {
     )
     .unwrap();
     assert_eq!(fa.len(), fb.len());
+    // A completed run keeps no optimizer state (not asked to), every checkpoint its weights.
+    for e in b["epochs"].as_array().unwrap() {
+        let c = PathBuf::from(e["checkpoint"].as_str().unwrap());
+        assert!(c.join("adapter_model.safetensors").is_file());
+        assert!(!c.join("optimizer.safetensors").exists(), "{}", c.display());
+    }
     let st_a = safetensors_f32(&fa);
     let st_b = safetensors_f32(&fb);
     let worst = st_a

@@ -151,6 +151,10 @@ pub struct Checkpoints {
     /// Keep a checkpoint at the end of every epoch (otherwise only the last).
     #[serde(default = "yes")]
     pub every_epoch: bool,
+    /// Keep every checkpoint's optimizer state (AdamW moments: twice the trainable weights).
+    /// Otherwise only the newest checkpoint keeps it, for resuming, until the run completes.
+    #[serde(default)]
+    pub keep_optimizer_state: bool,
 }
 
 fn yes() -> bool {
@@ -159,7 +163,10 @@ fn yes() -> bool {
 
 impl Default for Checkpoints {
     fn default() -> Self {
-        Checkpoints { every_epoch: true }
+        Checkpoints {
+            every_epoch: true,
+            keep_optimizer_state: false,
+        }
     }
 }
 
@@ -340,6 +347,13 @@ lr = 1e-4
         assert_eq!(c.lora_config().r, 8);
         assert_eq!(c.batch_size, 8);
         assert_eq!(c.optimizer.betas, [0.9, 0.999]);
+        assert!(c.checkpoint.every_epoch && !c.checkpoint.keep_optimizer_state);
+        let c = RunConfig::from_toml(
+            &format!("{OK}[checkpoint]\nkeep_optimizer_state = true\n"),
+            Path::new("run.toml"),
+        )
+        .unwrap();
+        assert!(c.checkpoint.keep_optimizer_state);
     }
 
     #[test]

@@ -331,13 +331,39 @@ pub fn train(
         record.tokens_per_second = record.tokens_seen as f64 / record.wall_time_s.max(1e-9);
         record.peak_memory_bytes = peak_rss_bytes();
         write_record(out, &record)?;
+        if !cfg.checkpoint.keep_optimizer_state {
+            // run.json now names the newest checkpoint, the only one a resume reads.
+            let newest = record.final_checkpoint.clone();
+            prune_optimizer_state(&record, newest.as_deref());
+        }
         if last {
             break;
         }
     }
     record.status = "completed".into();
     write_record(out, &record)?;
+    if !cfg.checkpoint.keep_optimizer_state {
+        prune_optimizer_state(&record, None);
+    }
     Ok(record)
+}
+
+/// Remove `optimizer.safetensors` from the run's checkpoints except `keep`. A failure costs
+/// only disk space, so it is logged, not raised.
+fn prune_optimizer_state(record: &RunRecord, keep: Option<&str>) {
+    for c in record.epochs.iter().filter_map(|e| e.checkpoint.as_deref()) {
+        if Some(c) == keep {
+            continue;
+        }
+        let file = Path::new(c).join("optimizer.safetensors");
+        match std::fs::remove_file(&file) {
+            Ok(()) => tracing::debug!(file = %file.display(), "optimizer state pruned"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %file.display(), "could not prune optimizer state: {e}")
+            }
+        }
+    }
 }
 
 /// Optimizer moments and step, next to the checkpoint (HF and PEFT ignore the extra file).

@@ -61,6 +61,10 @@ fn db(e: rusqlite::Error) -> StudyError {
     StudyError::Ledger(e.to_string())
 }
 
+/// The `evals.run_id` of the base model evaluated as its own checkpoint: the study's reference
+/// row (what the model shows before fine-tuning). `@` cannot start a planned run id.
+pub const BASE_RUN: &str = "@base";
+
 impl Ledger {
     pub fn open(path: &Path) -> Result<Self, StudyError> {
         let conn = Connection::open(path)

@@ -3,7 +3,7 @@
 //! skips finished runs and evaluations; an interrupted run resumes from its last checkpoint
 //! (the trainer's own resume), and checkpoints left unevaluated are evaluated.
 
-use super::ledger::{Ledger, RunState};
+use super::ledger::{Ledger, RunState, BASE_RUN};
 use super::plan::{Inputs, PlannedRun};
 use super::services;
 use super::spec::EvalSettings;
@@ -131,6 +131,17 @@ pub async fn run(
     let mut pending_evals = 0u64;
     {
         let l = ledger.lock().expect("lock");
+        // The reference row first: the evaluator is idle while the first run trains, and the
+        // base scores it computes are cached for every checkpoint after it.
+        if !l.has_eval(BASE_RUN, 0)? {
+            pending_evals += 1;
+            let _ = eval_tx.send(EvalJob {
+                run_id: BASE_RUN.into(),
+                method: "base".into(),
+                epoch: 0,
+                checkpoint: inputs.model.clone(),
+            });
+        }
         let states: std::collections::HashMap<String, RunState> =
             l.runs()?.into_iter().map(|r| (r.id, r.state)).collect();
         for r in &runs {
@@ -195,7 +206,11 @@ pub async fn run(
                     exposure_exact_max: settings.exposure_exact_max,
                     exposure_samples: settings.exposure_samples,
                 };
-                let what = format!("eval {} epoch {}", job.run_id, job.epoch);
+                let what = if job.run_id == BASE_RUN {
+                    "eval base model (reference)".to_string()
+                } else {
+                    format!("eval {} epoch {}", job.run_id, job.epoch)
+                };
                 lines2.say(&what, true, || format!("{what}: started"));
                 let started = Instant::now();
                 let result: Result<String, tonic::Status> = async {

@@ -213,6 +213,23 @@ impl StudySpec {
                     ),
                 ));
             }
+            // The label starts every run id, and run ids are folder names.
+            if let Some(n) = &m.name {
+                if n.is_empty()
+                    || n.starts_with('.')
+                    || !n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(bad(
+                        Some(m.method.span()),
+                        format!(
+                            "{}: `{n}` must be letters, digits, - _ . (not starting with .)",
+                            field("name")
+                        ),
+                    ));
+                }
+            }
             if !labels.insert(m.label()) {
                 return Err(bad(
                     Some(m.method.span()),
@@ -343,5 +360,10 @@ lr = [1e-3]
         assert!(e.contains("study.toml:6") && e.contains("generat"), "{e}");
         let e = err(&OK.replace("method = \"lora\"", "method = \"dp\""));
         assert!(e.contains("target_epsilon"), "{e}");
+        let e = err(&OK.replace("method = \"lora\"", "name = \"../x\"\nmethod = \"lora\""));
+        assert!(
+            e.contains("study.toml:9") && e.contains("method[0].name") && e.contains("../x"),
+            "{e}"
+        );
     }
 }

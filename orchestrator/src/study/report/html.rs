@@ -41,6 +41,18 @@ pub fn render(r: &Report) -> String {
             }
         })
         .collect();
+    let base = r.base.as_ref();
+    let base_label = "base (before fine-tuning)";
+    let mut pts = pts;
+    if let Some(b) = base {
+        pts.push(Point {
+            x: b.privacy_loss,
+            y: b.utility_nll,
+            label: base_label.into(),
+            color: svg::BASE_COLOR,
+            front: false,
+        });
+    }
     let scatter = svg::scatter(
         "Privacy loss against utility",
         "privacy loss (nats, lower is more private)",
@@ -55,16 +67,31 @@ pub fn render(r: &Report) -> String {
             })
             .collect()
     };
+    // Memorisation bars start with the base model's, the level before any fine-tuning.
+    let with_base = |f: &dyn Fn(&super::Row) -> Option<f64>| -> Vec<(String, f64, usize)> {
+        let mut v: Vec<_> = base
+            .map(|b| {
+                (
+                    "base".to_string(),
+                    f(b).unwrap_or(f64::NAN),
+                    svg::BASE_COLOR,
+                )
+            })
+            .into_iter()
+            .collect();
+        v.extend(bar(f));
+        v
+    };
     let exposure = svg::bars(
         "Canary exposure",
         "mean exposure (bits)",
-        &bar(&|x| x.exposure),
+        &with_base(&|x| x.exposure),
         None,
     );
     let auc = svg::bars(
         "Membership inference (LOSS attack)",
         "AUC (0.5 = chance)",
-        &bar(&|x| Some(x.auc_loss)),
+        &with_base(&|x| Some(x.auc_loss)),
         Some(0.5),
     );
     let cost = svg::bars("Training time", "seconds", &bar(&|x| x.train_s), None);
@@ -75,7 +102,11 @@ pub fn render(r: &Report) -> String {
                 (
                     short(run),
                     color(&run.label),
-                    run.rows.iter().map(|x| (x.epoch as f64, f(x))).collect(),
+                    // Every trajectory starts from the base model at epoch 0.
+                    base.into_iter()
+                        .chain(&run.rows)
+                        .map(|x| (x.epoch as f64, f(x)))
+                        .collect(),
                 )
             })
             .collect()
@@ -94,6 +125,22 @@ pub fn render(r: &Report) -> String {
     );
 
     let mut table = String::from("<table><thead><tr><th>run</th><th>ε</th><th>privacy loss</th><th>utility NLL</th><th>gain</th><th>memorisation gap</th><th>exposure (bits)</th><th>AUC LOSS / ref / Min-K</th><th>TPR @1% FPR</th><th>extracted (train / test)</th><th>train time</th><th>tokens/s</th><th>peak GiB</th><th>trainable params</th></tr></thead><tbody>");
+    if let Some(x) = base {
+        table += &format!(
+            "<tr class=\"base\"><td>{base_label}</td><td>0</td><td>{:.3}</td><td>{:.3}</td><td>{:+.3}</td><td>{:.3}</td><td>{}</td><td>{:.3} / {:.3} / {:.3}</td><td>{:.3}</td><td>{:.1}% / {:.1}%</td><td colspan=\"4\">reference: the model before fine-tuning</td></tr>",
+            x.privacy_loss,
+            x.utility_nll,
+            x.utility_gain,
+            x.memorisation_gap,
+            x.exposure.map(|e| format!("{e:.2}")).unwrap_or("–".into()),
+            x.auc_loss,
+            x.auc_reference,
+            x.auc_min_k,
+            x.tpr_1pct,
+            100.0 * x.extraction_train,
+            100.0 * x.extraction_test,
+        );
+    }
     for run in &r.runs {
         match run.last() {
             Some(x) => {
@@ -145,19 +192,20 @@ table {{ border-collapse: collapse; font-size: 13px; }}
 th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 tr.front {{ background: #f3f8ee; font-weight: 600; }}
+tr.base {{ color: #666; font-style: italic; }}
 p.note {{ font-size: 13px; color: #555; }}
 </style></head><body>
 <h1>Triad study <code>{name}</code></h1>
 <p class="note">Each run's last evaluated checkpoint. ★ marks the privacy–utility Pareto front: no other run has both lower privacy loss and lower utility NLL. Definitions of every number: docs/evaluator.md.</p>
 {table}
 <h2>Privacy against utility</h2>
-<div class="grid"><figure>{scatter}<figcaption>Each point is a run; the dashed line joins the Pareto front.</figcaption></figure></div>
+<div class="grid"><figure>{scatter}<figcaption>Each point is a run; the dashed line joins the Pareto front; grey: the base model before fine-tuning.</figcaption></figure></div>
 <h2>Memorisation</h2>
-<div class="grid"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019).</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance.</figcaption></figure></div>
+<div class="grid"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model.</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model.</figcaption></figure></div>
 <h2>Cost</h2>
 <div class="grid"><figure>{cost}<figcaption>Wall time of training.</figcaption></figure><figure>{memory}<figcaption>Peak resident memory of the trainer process.</figcaption></figure></div>
 <h2>Per epoch</h2>
-<div class="grid"><figure>{traj_pl}</figure><figure>{traj_u}</figure></div>
+<div class="grid"><figure>{traj_pl}<figcaption>Epoch 0 is the base model, when the study evaluated it.</figcaption></figure><figure>{traj_u}</figure></div>
 </body></html>
 "##,
         name = esc(&r.name)

@@ -6,7 +6,7 @@ mod html;
 mod svg;
 mod text;
 
-use super::ledger::{Ledger, RunState};
+use super::ledger::{Ledger, RunState, BASE_RUN};
 use super::StudyError;
 use std::path::Path;
 
@@ -59,6 +59,9 @@ impl RunSummary {
 pub struct Report {
     pub name: String,
     pub runs: Vec<RunSummary>,
+    /// The base model before fine-tuning, when the study evaluated it (reference, not a run:
+    /// it is not on the Pareto front).
+    pub base: Option<Row>,
 }
 
 fn f(v: &serde_json::Value) -> f64 {
@@ -72,6 +75,42 @@ fn params_text(json: &str) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A row's metrics from METRICS.json; the run's costs are filled in by the caller.
+fn row(
+    run: &str,
+    label: &str,
+    method: &str,
+    params: &str,
+    epoch: u64,
+    m: &serde_json::Value,
+) -> Row {
+    Row {
+        run: run.to_string(),
+        label: label.to_string(),
+        method: method.to_string(),
+        params: params.to_string(),
+        epoch,
+        epsilon: None,
+        privacy_loss: f(&m["privacy_loss"]),
+        utility_nll: f(&m["utility"]["nll"]),
+        utility_ppl: f(&m["utility"]["perplexity"]),
+        utility_gain: f(&m["utility"]["gain"]),
+        memorisation_gap: f(&m["memorisation_gap"]),
+        exposure: m["exposure"]["mean_exposure"].as_f64(),
+        auc_loss: f(&m["membership_inference"]["loss"]["auc"]),
+        auc_reference: f(&m["membership_inference"]["reference"]["auc"]),
+        auc_min_k: f(&m["membership_inference"]["min_k"]["auc"]),
+        tpr_1pct: f(&m["membership_inference"]["loss"]["tpr_at_1pct_fpr"]),
+        extraction_train: f(&m["extraction"]["train"]["rate"]),
+        extraction_test: f(&m["extraction"]["test"]["rate"]),
+        train_s: None,
+        tokens_per_s: None,
+        peak_gib: None,
+        trainable: None,
+        eval_s: f(&m["timing"]["total_s"]),
+    }
 }
 
 /// Read the ledger into a report; the Pareto front is over each run's last evaluation,
@@ -94,33 +133,22 @@ pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
         let mut rows = vec![];
         for e in ledger.evals(&r.id)? {
             let m: serde_json::Value = serde_json::from_str(&e.metrics).unwrap_or_default();
-            rows.push(Row {
-                run: r.id.clone(),
-                label: r.label.clone(),
-                method: r.method.clone(),
-                params: params_text(&r.params),
-                epoch: e.epoch,
-                epsilon: eps_at(e.epoch).or_else(|| record["epsilon"].as_f64()),
-                privacy_loss: f(&m["privacy_loss"]),
-                utility_nll: f(&m["utility"]["nll"]),
-                utility_ppl: f(&m["utility"]["perplexity"]),
-                utility_gain: f(&m["utility"]["gain"]),
-                memorisation_gap: f(&m["memorisation_gap"]),
-                exposure: m["exposure"]["mean_exposure"].as_f64(),
-                auc_loss: f(&m["membership_inference"]["loss"]["auc"]),
-                auc_reference: f(&m["membership_inference"]["reference"]["auc"]),
-                auc_min_k: f(&m["membership_inference"]["min_k"]["auc"]),
-                tpr_1pct: f(&m["membership_inference"]["loss"]["tpr_at_1pct_fpr"]),
-                extraction_train: f(&m["extraction"]["train"]["rate"]),
-                extraction_test: f(&m["extraction"]["test"]["rate"]),
-                train_s: record["wall_time_s"].as_f64(),
-                tokens_per_s: record["tokens_per_second"].as_f64(),
-                peak_gib: record["peak_memory_bytes"]
-                    .as_f64()
-                    .map(|b| b / (1u64 << 30) as f64),
-                trainable: record["trainable_parameters"].as_i64(),
-                eval_s: f(&m["timing"]["total_s"]),
-            });
+            let mut row = row(
+                &r.id,
+                &r.label,
+                &r.method,
+                &params_text(&r.params),
+                e.epoch,
+                &m,
+            );
+            row.epsilon = eps_at(e.epoch).or_else(|| record["epsilon"].as_f64());
+            row.train_s = record["wall_time_s"].as_f64();
+            row.tokens_per_s = record["tokens_per_second"].as_f64();
+            row.peak_gib = record["peak_memory_bytes"]
+                .as_f64()
+                .map(|b| b / (1u64 << 30) as f64);
+            row.trainable = record["trainable_parameters"].as_i64();
+            rows.push(row);
         }
         runs.push(RunSummary {
             id: r.id,
@@ -144,9 +172,17 @@ pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
             .any(|&(j, c, d)| j != i && c <= a && d <= b && (c < a || d < b));
         runs[i].pareto = !dominated;
     }
+    // The base model as its own checkpoint: nothing learned from the private data (ε = 0).
+    let base = ledger.evals(BASE_RUN)?.into_iter().next().map(|e| {
+        let m: serde_json::Value = serde_json::from_str(&e.metrics).unwrap_or_default();
+        let mut r = row(BASE_RUN, "base", "base", "", 0, &m);
+        r.epsilon = Some(0.0);
+        r
+    });
     Ok(Report {
         name: name.to_string(),
         runs,
+        base,
     })
 }
 

@@ -11,6 +11,17 @@ pub const PALETTE: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
 ];
 
+/// Colour index of the base model's reference marks (grey).
+pub const BASE_COLOR: usize = usize::MAX;
+
+fn colour(i: usize) -> &'static str {
+    if i == BASE_COLOR {
+        "#8a8a8a"
+    } else {
+        PALETTE[i % PALETTE.len()]
+    }
+}
+
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -166,7 +177,7 @@ pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[Point]) -> String
         body += &format!(
             r##"<circle cx="{x:.1}" cy="{y:.1}" r="{}" fill="{}" stroke="#222" stroke-width="{}"><title>{}</title></circle><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
             if p.front { 7 } else { 5 },
-            PALETTE[p.color % PALETTE.len()],
+            colour(p.color),
             if p.front { 2 } else { 0 },
             esc(&p.label),
             x + 9.0,
@@ -208,7 +219,7 @@ pub fn bars(
             ya.min(yb),
             xb - xa,
             (yb - ya).abs(),
-            PALETTE[color % PALETTE.len()],
+            colour(*color),
             esc(label),
             fmt_tick(*v),
             (xa + xb) / 2.0,
@@ -232,7 +243,7 @@ pub fn lines(title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Stri
     let f = Frame::new(&xs, &ys, false);
     let mut body = f.axes(xlabel, ylabel, true, xs.iter().all(|x| x.fract() == 0.0));
     for (k, (label, color, pts)) in series.iter().enumerate() {
-        let c = PALETTE[color % PALETTE.len()];
+        let c = colour(*color);
         let path: Vec<String> = pts
             .iter()
             .filter(|p| p.1.is_finite())

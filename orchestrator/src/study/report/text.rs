@@ -26,9 +26,15 @@ fn quote(s: &str) -> String {
 
 pub fn csv(r: &Report) -> String {
     let mut out = format!("{CSV_HEADER}\n");
-    for run in &r.runs {
-        for (i, x) in run.rows.iter().enumerate() {
-            let last = i + 1 == run.rows.len();
+    let base = r.base.iter().map(|x| (x, false));
+    let rows = r.runs.iter().flat_map(|run| {
+        run.rows
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (x, i + 1 == run.rows.len() && run.pareto))
+    });
+    {
+        for (x, pareto) in base.chain(rows) {
             out.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 quote(&x.run),
@@ -54,7 +60,7 @@ pub fn csv(r: &Report) -> String {
                 opt(x.peak_gib),
                 x.trainable.map(|t| t.to_string()).unwrap_or_default(),
                 num(x.eval_s),
-                last && run.pareto
+                pareto
             ));
         }
     }
@@ -87,6 +93,14 @@ fn cells(x: &Row) -> Vec<String> {
     ]
 }
 
+/// The reference row: the base model before fine-tuning (no training, nothing learned: ε 0).
+fn base_cells(x: &Row) -> Vec<String> {
+    let mut c = cells(x);
+    c[0] = "base (before fine-tuning)".into();
+    c[3] = "0".into();
+    c
+}
+
 const HEAD: [&str; 13] = [
     "method",
     "grid point",
@@ -106,6 +120,7 @@ const HEAD: [&str; 13] = [
 /// Each run's last evaluation, front members marked with `*`.
 pub fn table(r: &Report) -> String {
     let mut rows: Vec<Vec<String>> = vec![HEAD.iter().map(|s| s.to_string()).collect()];
+    rows.extend(r.base.iter().map(base_cells));
     for run in &r.runs {
         match run.last() {
             Some(x) => {
@@ -156,8 +171,11 @@ fn md_head() -> String {
 
 pub fn markdown(r: &Report) -> String {
     let mut out = format!("# Study `{}`\n\n", r.name);
-    out.push_str("Each run's last evaluated checkpoint; **bold** rows are on the privacy–utility Pareto front (no other run has both lower privacy loss and lower utility NLL).\n\n");
+    out.push_str("Each run's last evaluated checkpoint; **bold** rows are on the privacy–utility Pareto front (no other run has both lower privacy loss and lower utility NLL); the first row, when present, is the base model before fine-tuning.\n\n");
     out.push_str(&md_head());
+    if let Some(b) = &r.base {
+        out.push_str(&format!("| {} |\n", base_cells(b).join(" | ")));
+    }
     for run in &r.runs {
         if let Some(x) = run.last() {
             let c = cells(x);
