@@ -172,8 +172,18 @@ pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[Point]) -> String
             path.join(" ")
         );
     }
+    // Labels of points close together are pushed down until they no longer overlap.
+    let mut placed: Vec<(f64, f64, f64)> = vec![];
     for p in pts.iter().filter(|p| p.x.is_finite() && p.y.is_finite()) {
         let (x, y) = (f.x(p.x), f.y(p.y));
+        let width = 6.0 * p.label.chars().count() as f64;
+        let mut ly = y - 6.0;
+        while placed.iter().any(|&(px, py, pw)| {
+            (ly - py).abs() < 12.0 && x + 9.0 < px + pw && px < x + 9.0 + width
+        }) {
+            ly += 13.0;
+        }
+        placed.push((x + 9.0, ly, width));
         body += &format!(
             r##"<circle cx="{x:.1}" cy="{y:.1}" r="{}" fill="{}" stroke="#222" stroke-width="{}"><title>{}</title></circle><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
             if p.front { 7 } else { 5 },
@@ -181,7 +191,7 @@ pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[Point]) -> String
             if p.front { 2 } else { 0 },
             esc(&p.label),
             x + 9.0,
-            y - 6.0,
+            ly,
             esc(&p.label)
         );
     }
