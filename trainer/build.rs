@@ -3,6 +3,7 @@ use std::path::PathBuf;
 fn main() {
     triad_build::link_libtorch();
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    println!("cargo:rerun-if-changed=csrc/memory.cpp");
     let lib = PathBuf::from(
         std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys exports its lib dir"),
     );
@@ -17,5 +18,6 @@ fn main() {
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .file("csrc/autocast.cpp")
-        .compile("triad_autocast");
+        .file("csrc/memory.cpp")
+        .compile("triad_csrc");
 }

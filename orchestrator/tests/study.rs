@@ -61,6 +61,7 @@ fn results(dir: &Path) -> Vec<Vec<String>> {
                 "train_seconds",
                 "train_tokens_per_s",
                 "peak_memory_gib",
+                "peak_gpu_memory_gib",
                 "eval_seconds",
             ]
             .contains(h)
@@ -129,6 +130,7 @@ fn a_study_killed_with_sigkill_resumes_to_the_same_results() {
                     "train_seconds",
                     "train_tokens_per_s",
                     "peak_memory_gib",
+                    "peak_gpu_memory_gib",
                     "eval_seconds",
                 ]
                 .contains(h)

@@ -4,6 +4,7 @@
 //! - [`config`] — RUN.toml.
 //! - [`data`] — tokenised examples, loss masks, batches.
 //! - [`lora`] — adapters and PEFT's file format.
+//! - [`memory`] — peak resident and CUDA memory of a run.
 //! - [`optim`] — AdamW / SGD and the learning-rate schedule.
 //! - [`run`] — the training loop, checkpoints, `run.json`, resume.
 //! - [`dp`] — the RDP accountant (ε from σ, σ from a target ε).
@@ -16,6 +17,7 @@ pub mod data;
 pub mod dp;
 pub mod error;
 pub mod lora;
+pub mod memory;
 pub mod optim;
 pub mod run;
 pub mod service;

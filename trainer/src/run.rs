@@ -71,7 +71,11 @@ pub struct RunRecord {
     pub tokens_seen: u64,
     pub wall_time_s: f64,
     pub tokens_per_second: f64,
+    /// Peak resident memory of the process (RSS high-water mark).
     pub peak_memory_bytes: Option<u64>,
+    /// Peak bytes allocated by libtorch's CUDA allocator (on CUDA only).
+    #[serde(default)]
+    pub peak_device_memory_bytes: Option<u64>,
     pub epsilon: Option<f64>,
     pub delta: Option<f64>,
     pub noise_multiplier: Option<f64>,
@@ -80,21 +84,6 @@ pub struct RunRecord {
     pub loss_curve: Vec<LossPoint>,
     pub epochs: Vec<EpochRecord>,
     pub final_checkpoint: Option<String>,
-}
-
-/// Reset the process's peak-RSS mark, so a service's second run reports its own peak.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace()
-        .nth(1)?
-        .parse::<u64>()
-        .ok()
-        .map(|kb| kb * 1024)
 }
 
 fn write_record(out: &Path, r: &RunRecord) -> Result<()> {
@@ -127,9 +116,9 @@ pub fn train(
             return Ok(p.clone());
         }
     }
-    reset_peak_rss();
-
     let device = parse_device(&cfg.device)?;
+    // Peaks per run, so a service's second run reports its own.
+    crate::memory::reset_peaks(device);
     let kind = match cfg.dtype.as_str() {
         "auto" => Kind::Float,
         s => parse_kind(s).ok_or_else(|| {
@@ -194,6 +183,7 @@ pub fn train(
         wall_time_s: 0.0,
         tokens_per_second: 0.0,
         peak_memory_bytes: None,
+        peak_device_memory_bytes: None,
         epsilon: None,
         delta: private.as_ref().map(|p| p.delta),
         noise_multiplier: private.as_ref().map(|p| p.sigma),
@@ -329,7 +319,8 @@ pub fn train(
         record.final_checkpoint = checkpoint.or(record.final_checkpoint.take());
         record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
         record.tokens_per_second = record.tokens_seen as f64 / record.wall_time_s.max(1e-9);
-        record.peak_memory_bytes = peak_rss_bytes();
+        record.peak_memory_bytes = crate::memory::peak_rss_bytes();
+        record.peak_device_memory_bytes = crate::memory::peak_device_bytes(device);
         write_record(out, &record)?;
         if !cfg.checkpoint.keep_optimizer_state {
             // run.json now names the newest checkpoint, the only one a resume reads.

@@ -56,11 +56,15 @@ pub fn run(config: &Path, out: Option<PathBuf>) -> Result<()> {
     }
     })?;
     eprintln!(
-        "done: {} steps, {:.1}s, {:.0} tokens/s, peak memory {:.2} GiB; run record {}",
+        "done: {} steps, {:.1}s, {:.0} tokens/s, peak memory {:.2} GiB{}; run record {}",
         record.steps_done,
         record.wall_time_s,
         record.tokens_per_second,
         record.peak_memory_bytes.unwrap_or(0) as f64 / (1u64 << 30) as f64,
+        record
+            .peak_device_memory_bytes
+            .map(|b| format!(" (GPU {:.2} GiB)", b as f64 / (1u64 << 30) as f64))
+            .unwrap_or_default(),
         out.join("run.json").display()
     );
     Ok(())
@@ -97,18 +101,7 @@ pub fn bench(
     let mut v = serde_json::to_value(&t)?;
     v["impl"] = "triad".into();
     v["threads"] = triad_lm::tch::get_num_threads().into();
-    v["peak_rss_bytes"] = peak_rss().into();
+    v["peak_rss_bytes"] = triad_trainer::memory::peak_rss_bytes().unwrap_or(0).into();
     println!("{v}");
     Ok(())
-}
-
-fn peak_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }

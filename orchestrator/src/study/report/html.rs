@@ -95,7 +95,20 @@ pub fn render(r: &Report) -> String {
         Some(0.5),
     );
     let cost = svg::bars("Training time", "seconds", &bar(&|x| x.train_s), None);
-    let memory = svg::bars("Peak memory", "GiB", &bar(&|x| x.peak_gib), None);
+    // GPU runs: the device's peak allocation is the memory that limits them.
+    let gpu = done
+        .iter()
+        .any(|run| run.last().is_some_and(|x| x.peak_gpu_gib.is_some()));
+    let memory = if gpu {
+        svg::bars("Peak GPU memory", "GiB", &bar(&|x| x.peak_gpu_gib), None)
+    } else {
+        svg::bars("Peak memory", "GiB", &bar(&|x| x.peak_gib), None)
+    };
+    let memory_caption = if gpu {
+        "Peak allocation of libtorch's CUDA allocator during training (torch.cuda.max_memory_allocated)."
+    } else {
+        "Peak resident memory of the trainer process."
+    };
     let series = |f: &dyn Fn(&super::Row) -> f64| -> Vec<svg::Series> {
         done.iter()
             .map(|run| {
@@ -163,7 +176,12 @@ pub fn render(r: &Report) -> String {
                     100.0 * x.extraction_test,
                     x.train_s.map(crate::study::runner::human).unwrap_or("–".into()),
                     x.tokens_per_s.map(|t| format!("{t:.0}")).unwrap_or("–".into()),
-                    x.peak_gib.map(|g| format!("{g:.2}")).unwrap_or("–".into()),
+                    match (x.peak_gpu_gib, x.peak_gib) {
+                        (Some(g), Some(h)) => format!("{g:.2} GPU / {h:.2} host"),
+                        (Some(g), None) => format!("{g:.2} GPU"),
+                        (None, Some(h)) => format!("{h:.2}"),
+                        (None, None) => "–".into(),
+                    },
                     x.trainable.map(|t| t.to_string()).unwrap_or("–".into()),
                 )
             }
@@ -203,7 +221,7 @@ p.note {{ font-size: 13px; color: #555; }}
 <h2>Memorisation</h2>
 <div class="grid"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model.</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model.</figcaption></figure></div>
 <h2>Cost</h2>
-<div class="grid"><figure>{cost}<figcaption>Wall time of training.</figcaption></figure><figure>{memory}<figcaption>Peak resident memory of the trainer process.</figcaption></figure></div>
+<div class="grid"><figure>{cost}<figcaption>Wall time of training.</figcaption></figure><figure>{memory}<figcaption>{memory_caption}</figcaption></figure></div>
 <h2>Per epoch</h2>
 <div class="grid"><figure>{traj_pl}<figcaption>Epoch 0 is the base model, when the study evaluated it.</figcaption></figure><figure>{traj_u}</figure></div>
 </body></html>

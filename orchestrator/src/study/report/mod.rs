@@ -34,6 +34,8 @@ pub struct Row {
     pub train_s: Option<f64>,
     pub tokens_per_s: Option<f64>,
     pub peak_gib: Option<f64>,
+    /// Peak CUDA allocation (GPU runs only).
+    pub peak_gpu_gib: Option<f64>,
     pub trainable: Option<i64>,
     pub eval_s: f64,
 }
@@ -108,6 +110,7 @@ fn row(
         train_s: None,
         tokens_per_s: None,
         peak_gib: None,
+        peak_gpu_gib: None,
         trainable: None,
         eval_s: f(&m["timing"]["total_s"]),
     }
@@ -144,9 +147,9 @@ pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
             row.epsilon = eps_at(e.epoch).or_else(|| record["epsilon"].as_f64());
             row.train_s = record["wall_time_s"].as_f64();
             row.tokens_per_s = record["tokens_per_second"].as_f64();
-            row.peak_gib = record["peak_memory_bytes"]
-                .as_f64()
-                .map(|b| b / (1u64 << 30) as f64);
+            let gib = |k: &str| record[k].as_f64().map(|b| b / (1u64 << 30) as f64);
+            row.peak_gib = gib("peak_memory_bytes");
+            row.peak_gpu_gib = gib("peak_device_memory_bytes");
             row.trainable = record["trainable_parameters"].as_i64();
             rows.push(row);
         }

@@ -2,7 +2,7 @@
 
 use super::{Report, Row};
 
-pub const CSV_HEADER: &str = "run,label,method,params,epoch,epsilon,privacy_loss,utility_nll,utility_perplexity,utility_gain,memorisation_gap,exposure_bits,mia_auc_loss,mia_auc_reference,mia_auc_min_k,mia_tpr_at_1pct_fpr_loss,extraction_rate_train,extraction_rate_test,train_seconds,train_tokens_per_s,peak_memory_gib,trainable_parameters,eval_seconds,pareto";
+pub const CSV_HEADER: &str = "run,label,method,params,epoch,epsilon,privacy_loss,utility_nll,utility_perplexity,utility_gain,memorisation_gap,exposure_bits,mia_auc_loss,mia_auc_reference,mia_auc_min_k,mia_tpr_at_1pct_fpr_loss,extraction_rate_train,extraction_rate_test,train_seconds,train_tokens_per_s,peak_memory_gib,peak_gpu_memory_gib,trainable_parameters,eval_seconds,pareto";
 
 fn num(x: f64) -> String {
     if x.is_finite() {
@@ -36,7 +36,7 @@ pub fn csv(r: &Report) -> String {
     {
         for (x, pareto) in base.chain(rows) {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 quote(&x.run),
                 quote(&x.label),
                 x.method,
@@ -58,6 +58,7 @@ pub fn csv(r: &Report) -> String {
                 opt(x.train_s),
                 opt(x.tokens_per_s),
                 opt(x.peak_gib),
+                opt(x.peak_gpu_gib),
                 x.trainable.map(|t| t.to_string()).unwrap_or_default(),
                 num(x.eval_s),
                 pareto
@@ -89,7 +90,12 @@ fn cells(x: &Row) -> Vec<String> {
         x.train_s
             .map(super::super::runner::human)
             .unwrap_or("–".into()),
-        x.peak_gib.map(|g| format!("{g:.1}")).unwrap_or("–".into()),
+        // On a GPU the device's peak is what limits a run; the host's is in the CSV.
+        match (x.peak_gpu_gib, x.peak_gib) {
+            (Some(g), _) => format!("{g:.1} GPU"),
+            (None, Some(g)) => format!("{g:.1}"),
+            (None, None) => "–".into(),
+        },
     ]
 }
 
