@@ -199,3 +199,31 @@ fn bad_gguf_files() {
         "nothing written for a bad file"
     );
 }
+
+#[test]
+fn a_cuda_study_without_cuda_stops_before_any_work() {
+    if Path::new("/dev/nvidia0").exists() {
+        return; // a GPU machine: CUDA is there
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write(
+        tmp.path(),
+        "s.toml",
+        b"name = \"s\"\n[model]\npath = \"m\"\n[data]\ngenerate = \"customer-support\"\n[[method]]\nmethod = \"lora\"\n",
+    );
+    let dir = tmp.path().join("out");
+    let e = fails(&[
+        "study",
+        "run",
+        &spec,
+        "--dir",
+        dir.to_str().unwrap(),
+        "--device",
+        "cuda",
+    ]);
+    must_contain(&e, &["device cuda", "no CUDA device", "--device cpu"]);
+    assert!(
+        !dir.join("data").exists(),
+        "data was generated before the check"
+    );
+}

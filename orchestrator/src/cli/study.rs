@@ -127,12 +127,6 @@ pub fn run_study(spec_path: &Path, dir: Option<PathBuf>, place: PlaceArgs) -> Re
         })
         .unwrap_or(Path::new("."))
         .canonicalize()?;
-    let started = std::time::Instant::now();
-    let inputs = inputs::prepare(&spec, &spec_dir, &dir, &root)?;
-    let runs = plan::plan(&spec, &inputs, spec_path)?;
-    let ledger = Ledger::open(&dir.join("ledger.sqlite"))?;
-    ledger.plan(&runs)?;
-    ledger.set_meta("name", &spec.name)?;
     let device = match place
         .device
         .as_deref()
@@ -141,6 +135,22 @@ pub fn run_study(spec_path: &Path, dir: Option<PathBuf>, place: PlaceArgs) -> Re
         Some(d) => device_code(d)?,
         None => device_code("auto")?,
     };
+    // Embedded services run here: refuse a CUDA study on a machine without CUDA before any
+    // import or data generation (remote services check their own devices).
+    if !remote
+        && device == triad_proto::v1::Device::Cuda as i32
+        && !triad_lm::tch::Cuda::is_available()
+    {
+        anyhow::bail!(
+            "device cuda: no CUDA device is available here (the study runs its services in this process); use --device cpu or auto"
+        );
+    }
+    let started = std::time::Instant::now();
+    let inputs = inputs::prepare(&spec, &spec_dir, &dir, &root)?;
+    let runs = plan::plan(&spec, &inputs, spec_path)?;
+    let ledger = Ledger::open(&dir.join("ledger.sqlite"))?;
+    ledger.plan(&runs)?;
+    ledger.set_meta("name", &spec.name)?;
     let client = place.client.load()?;
     let ledger = Arc::new(Mutex::new(ledger));
     let rt = tokio::runtime::Builder::new_multi_thread()
