@@ -177,7 +177,9 @@ fn secured_services_run_a_study_and_refuse_what_they_must() {
         String::from_utf8_lossy(&out.stderr)
     );
     let csv = std::fs::read_to_string(root.join("studies/secure/results.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 2, "{csv}");
+    // Header, the base model's reference row, the one run's row.
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with("@base,"), "{csv}");
 
     // The same study without a token (and a fresh folder, so it must call the trainer).
     std::fs::write(
