@@ -129,12 +129,13 @@ pub async fn run(
     let (eval_tx, mut eval_rx) = mpsc::unbounded_channel::<EvalJob>();
     let mut todo = VecDeque::new();
     let mut pending_evals = 0u64;
+    let mut base_pending = false;
     {
         let l = ledger.lock().expect("lock");
         // The reference row first: the evaluator is idle while the first run trains, and the
         // base scores it computes are cached for every checkpoint after it.
         if !l.has_eval(BASE_RUN, 0)? {
-            pending_evals += 1;
+            base_pending = true;
             let _ = eval_tx.send(EvalJob {
                 run_id: BASE_RUN.into(),
                 method: "base".into(),
@@ -164,8 +165,13 @@ pub async fn run(
     let total_runs = runs.len() as u64;
     let done_runs = total_runs - todo.len() as u64;
     eprintln!(
-        "study: {total_runs} runs ({done_runs} already done, {} to train), {pending_evals} checkpoint evaluations left over; {} trainer(s), evaluator {}",
+        "study: {total_runs} runs ({done_runs} already done, {} to train), {pending_evals} checkpoint evaluations left over{}; {} trainer(s), evaluator {}",
         todo.len(),
+        if base_pending {
+            " (+ the base model's reference evaluation)"
+        } else {
+            ""
+        },
         place.trainers.len(),
         place.evaluator
     );
