@@ -48,27 +48,33 @@ lr = [1e-2]
 exposure_samples = 100
 "#;
 
+/// results.csv columns that measure time or memory (they differ between equal studies).
+const COST_COLUMNS: [&str; 5] = [
+    "train_seconds",
+    "train_tokens_per_s",
+    "peak_memory_gib",
+    "peak_gpu_memory_gib",
+    "eval_seconds",
+];
+
+/// The indices of results.csv's header that `results` keeps, with their names.
+fn kept_columns(text: &str) -> Vec<(usize, String)> {
+    text.lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .enumerate()
+        .filter(|(_, h)| !COST_COLUMNS.contains(h))
+        .map(|(i, h)| (i, h.to_string()))
+        .collect()
+}
+
 /// results.csv without the columns that measure time or memory.
 fn results(dir: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
-    let mut lines = text.lines();
-    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let keep: Vec<usize> = head
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| {
-            ![
-                "train_seconds",
-                "train_tokens_per_s",
-                "peak_memory_gib",
-                "peak_gpu_memory_gib",
-                "eval_seconds",
-            ]
-            .contains(h)
-        })
-        .map(|(i, _)| i)
-        .collect();
-    lines
+    let keep: Vec<usize> = kept_columns(&text).into_iter().map(|(i, _)| i).collect();
+    text.lines()
+        .skip(1)
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
             keep.iter().map(|&i| f[i].to_string()).collect()
@@ -121,23 +127,8 @@ fn a_study_killed_with_sigkill_resumes_to_the_same_results() {
     let want = results(&a);
     assert_eq!(want.len(), 7, "the base reference row + 2 runs × 3 epochs");
     assert_eq!(want[0][0], "@base");
-    let col = |name: &str| {
-        let head = std::fs::read_to_string(a.join("results.csv")).unwrap();
-        let head: Vec<&str> = head.lines().next().unwrap().split(',').collect();
-        head.iter()
-            .filter(|h| {
-                ![
-                    "train_seconds",
-                    "train_tokens_per_s",
-                    "peak_memory_gib",
-                    "peak_gpu_memory_gib",
-                    "eval_seconds",
-                ]
-                .contains(h)
-            })
-            .position(|h| *h == name)
-            .unwrap()
-    };
+    let head = kept_columns(&std::fs::read_to_string(a.join("results.csv")).unwrap());
+    let col = |name: &str| head.iter().position(|(_, h)| h == name).unwrap();
     assert_eq!(want[0][col("privacy_loss")], "0.000000");
     assert_eq!(want[0][col("mia_auc_reference")], "0.500000");
 

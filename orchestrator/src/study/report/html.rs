@@ -3,6 +3,24 @@
 use super::svg::{self, esc, Point};
 use super::Report;
 
+/// The table cells from privacy loss to extraction, shared by the base row and the runs' rows.
+fn metric_cells(x: &super::Row) -> String {
+    format!(
+        "<td>{:.3}</td><td>{:.3}</td><td>{:+.3}</td><td>{:.3}</td><td>{}</td><td>{:.3} / {:.3} / {:.3}</td><td>{:.3}</td><td>{:.1}% / {:.1}%</td>",
+        x.privacy_loss,
+        x.utility_nll,
+        x.utility_gain,
+        x.memorisation_gap,
+        x.exposure.map(|e| format!("{e:.2}")).unwrap_or("–".into()),
+        x.auc_loss,
+        x.auc_reference,
+        x.auc_min_k,
+        x.tpr_1pct,
+        100.0 * x.extraction_train,
+        100.0 * x.extraction_test,
+    )
+}
+
 pub fn render(r: &Report) -> String {
     // One colour per method label, in plan order.
     let mut labels: Vec<String> = vec![];
@@ -140,57 +158,44 @@ pub fn render(r: &Report) -> String {
     let mut table = String::from("<table><thead><tr><th>run</th><th>ε</th><th>privacy loss</th><th>utility NLL</th><th>gain</th><th>memorisation gap</th><th>exposure (bits)</th><th>AUC LOSS / ref / Min-K</th><th>TPR @1% FPR</th><th>extracted (train / test)</th><th>train time</th><th>tokens/s</th><th>peak GiB</th><th>trainable params</th></tr></thead><tbody>");
     if let Some(x) = base {
         table += &format!(
-            "<tr class=\"base\"><td>{base_label}</td><td>0</td><td>{:.3}</td><td>{:.3}</td><td>{:+.3}</td><td>{:.3}</td><td>{}</td><td>{:.3} / {:.3} / {:.3}</td><td>{:.3}</td><td>{:.1}% / {:.1}%</td><td colspan=\"4\">reference: the model before fine-tuning</td></tr>",
-            x.privacy_loss,
-            x.utility_nll,
-            x.utility_gain,
-            x.memorisation_gap,
-            x.exposure.map(|e| format!("{e:.2}")).unwrap_or("–".into()),
-            x.auc_loss,
-            x.auc_reference,
-            x.auc_min_k,
-            x.tpr_1pct,
-            100.0 * x.extraction_train,
-            100.0 * x.extraction_test,
+            "<tr class=\"base\"><td>{base_label}</td><td>0</td>{}<td colspan=\"4\">reference: the model before fine-tuning</td></tr>",
+            metric_cells(x)
         );
     }
     for run in &r.runs {
         match run.last() {
             Some(x) => {
                 table += &format!(
-                    "<tr{}><td>{}{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:+.3}</td><td>{:.3}</td><td>{}</td><td>{:.3} / {:.3} / {:.3}</td><td>{:.3}</td><td>{:.1}% / {:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    if run.pareto { " class=\"front\"" } else { "" },
-                    esc(&name(run)),
-                    if run.pareto { " ★" } else { "" },
-                    x.epsilon.map(|e| format!("{e:.2}")).unwrap_or("∞".into()),
-                    x.privacy_loss,
-                    x.utility_nll,
-                    x.utility_gain,
-                    x.memorisation_gap,
-                    x.exposure.map(|e| format!("{e:.2}")).unwrap_or("–".into()),
-                    x.auc_loss,
-                    x.auc_reference,
-                    x.auc_min_k,
-                    x.tpr_1pct,
-                    100.0 * x.extraction_train,
-                    100.0 * x.extraction_test,
-                    x.train_s.map(crate::study::runner::human).unwrap_or("–".into()),
-                    x.tokens_per_s.map(|t| format!("{t:.0}")).unwrap_or("–".into()),
-                    match (x.peak_gpu_gib, x.peak_gib) {
-                        (Some(g), Some(h)) => format!("{g:.2} GPU / {h:.2} host"),
-                        (Some(g), None) => format!("{g:.2} GPU"),
-                        (None, Some(h)) => format!("{h:.2}"),
-                        (None, None) => "–".into(),
-                    },
-                    x.trainable.map(|t| t.to_string()).unwrap_or("–".into()),
-                )
+                "<tr{}><td>{}{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if run.pareto { " class=\"front\"" } else { "" },
+                esc(&name(run)),
+                if run.pareto { " ★" } else { "" },
+                x.epsilon.map(|e| format!("{e:.2}")).unwrap_or("∞".into()),
+                metric_cells(x),
+                x.train_s
+                    .map(crate::study::runner::human)
+                    .unwrap_or("–".into()),
+                x.tokens_per_s
+                    .map(|t| format!("{t:.0}"))
+                    .unwrap_or("–".into()),
+                match (x.peak_gpu_gib, x.peak_gib) {
+                    (Some(g), Some(h)) => format!("{g:.2} GPU / {h:.2} host"),
+                    (Some(g), None) => format!("{g:.2} GPU"),
+                    (None, Some(h)) => format!("{h:.2}"),
+                    (None, None) => "–".into(),
+                },
+                x.trainable.map(|t| t.to_string()).unwrap_or("–".into()),
+            )
             }
             None => {
                 table += &format!(
                     "<tr><td>{}</td><td colspan=\"13\">{}{}</td></tr>",
                     esc(&name(run)),
                     run.state.as_str(),
-                    run.error.as_deref().map(|e| format!(": {}", esc(e))).unwrap_or_default()
+                    run.error
+                        .as_deref()
+                        .map(|e| format!(": {}", esc(e)))
+                        .unwrap_or_default()
                 )
             }
         }
