@@ -4,11 +4,13 @@
 
 use crate::error::{EvalError, Result};
 use crate::metrics::cells::{self, Cells};
+use crate::metrics::exposure::{self as exp, Exposure};
 use crate::metrics::extraction::{self, Extraction};
+use crate::metrics::interval::{self, Ci};
 use crate::metrics::mia::{self, AttackResult};
+use crate::metrics::records::{self, RecordStat};
 use crate::scoring::{score, tokenise_file, Scores, Tokenised};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use triad_lm::tch::{Device, Kind};
@@ -31,11 +33,17 @@ pub struct EvalSpec {
     pub cache_dir: Option<PathBuf>,
     /// Min-K% attack fraction.
     pub min_k: f64,
-    /// `canaries.jsonl` from `triad data generate`, for exposure.
+    /// `canaries.jsonl` from `triad data generate`, for exposure. Records holding a canary are
+    /// scored apart: never members, never in the cells or the dialogue extraction rates.
     pub canaries: Option<PathBuf>,
-    /// Candidate spaces up to this size are ranked exactly; larger ones are sampled.
+    /// Candidate spaces up to this size are enumerated; larger ones are searched or sampled.
     pub exposure_exact_max: u64,
     pub exposure_samples: usize,
+    /// Tree nodes the exact exposure search may expand per canary.
+    pub exposure_search_budget: usize,
+    /// Tokens of each record scored: what training saw (`max_length` of its RUN.toml).
+    /// `None`: read from the checkpoint's `run.json` when there is one, else whole records.
+    pub max_length: Option<usize>,
 }
 
 impl EvalSpec {
@@ -55,6 +63,8 @@ impl EvalSpec {
             canaries: None,
             exposure_exact_max: 10_000,
             exposure_samples: 2_000,
+            exposure_search_budget: 8_192,
+            max_length: None,
         }
     }
 }
@@ -62,7 +72,24 @@ impl EvalSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExposureReport {
     pub mean_exposure: f64,
-    pub canaries: Vec<crate::metrics::exposure::Exposure>,
+    /// 95% bootstrap interval of the mean (canaries resampled).
+    pub mean_exposure_ci95: Ci,
+    /// The mean and its standard deviation for a model that never saw the canaries (uniform
+    /// rank): a mean within ±3 sd of `null_mean` shows no measurable memorisation.
+    pub null_mean: f64,
+    pub null_sd_of_mean: f64,
+    /// Canaries whose secret greedy decoding from their prefix reproduces.
+    pub extracted: usize,
+    pub extraction_rate: f64,
+    pub extraction_rate_ci95: Ci,
+    pub canaries: Vec<Exposure>,
+}
+
+/// Records left out of the member and non-member sets because they hold a canary.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Excluded {
+    pub train: usize,
+    pub test: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,6 +116,12 @@ pub struct Metrics {
     pub extraction: Extraction,
     /// Canary exposure under the checkpoint (when canaries were given).
     pub exposure: Option<ExposureReport>,
+    /// Canary records scored apart (see `canaries`).
+    pub canary_records_excluded: Excluded,
+    /// Tokens of each record scored (`null`: whole records).
+    pub max_length: Option<usize>,
+    /// How every `*_ci95` interval was computed.
+    pub intervals: interval::Method,
     /// Whether the base scores came from the cache.
     pub base_scores_cached: bool,
     pub timing: Timing,
@@ -110,9 +143,6 @@ pub struct Timing {
     pub total_s: f64,
 }
 
-/// A membership score of one record from its token losses under the checkpoint and the base.
-type AttackFn<'a> = dyn Fn(&[f64], &[f64]) -> f64 + 'a;
-
 /// Progress: (stage, done, total).
 pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
 
@@ -132,10 +162,17 @@ fn load(spec: &EvalSpec, finetuned: bool) -> Result<CausalLm> {
     Ok(CausalLm::from_weights(cfg, w, kind, spec.device)?)
 }
 
-fn cache_key(spec: &EvalSpec, file: &Path) -> Result<String> {
+fn cache_key(
+    spec: &EvalSpec,
+    file: &Path,
+    max_length: Option<usize>,
+    excluded: &[String],
+) -> Result<String> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     // Bump when the cached format changes.
-    "scores-v2".hash(&mut h);
+    "scores-v3".hash(&mut h);
+    max_length.hash(&mut h);
+    excluded.hash(&mut h);
     for f in ["config.json", "tokenizer.json"] {
         std::fs::read(spec.base.join(f))
             .map_err(|e| triad_lm::LmError::io(spec.base.join(f), e))?
@@ -159,15 +196,26 @@ fn cache_key(spec: &EvalSpec, file: &Path) -> Result<String> {
     Ok(format!("{:016x}", h.finish()))
 }
 
+/// A split as evaluated: its tokenised records (canary records removed) and the ids removed.
+struct SplitData {
+    file: PathBuf,
+    data: Vec<Tokenised>,
+    excluded: Vec<String>,
+}
+
 fn base_scores(
     spec: &EvalSpec,
     base: &mut Option<CausalLm>,
-    file: &Path,
-    data: &[Tokenised],
+    split: &SplitData,
+    max_length: Option<usize>,
     progress: Progress,
 ) -> Result<(Scores, bool)> {
+    let (file, data) = (&split.file, &split.data);
     let cached = match &spec.cache_dir {
-        Some(dir) => Some(dir.join(format!("{}.json", cache_key(spec, file)?))),
+        Some(dir) => Some(dir.join(format!(
+            "{}.json",
+            cache_key(spec, file, max_length, &split.excluded)?
+        ))),
         None => None,
     };
     if let Some(p) = &cached {
@@ -182,7 +230,7 @@ fn base_scores(
     if base.is_none() {
         *base = Some(load(spec, false)?);
     }
-    let split = if file == spec.train { "train" } else { "test" };
+    let split = if *file == spec.train { "train" } else { "test" };
     let stage = format!("base {split}");
     let scores = score(
         base.as_ref().expect("loaded"),
@@ -218,39 +266,51 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     let _span = tracing::info_span!("evaluate", base = %spec.base.display()).entered();
     let started = std::time::Instant::now();
     let tok = Tokenizer::from_file(spec.base.join("tokenizer.json"))?;
-    let (_, train) = tokenise_file(&spec.train, &tok)?;
-    let (_, test) = tokenise_file(&spec.test, &tok)?;
-    if train.is_empty() || test.is_empty() {
-        return Err(EvalError::Invalid(
-            "train and test files must each hold at least one record".into(),
-        ));
+    let canaries = match &spec.canaries {
+        Some(p) => read_canaries(p)?,
+        None => vec![],
+    };
+    let max_length = spec.max_length.or_else(|| trained_max_length(spec));
+    let train = split_data(&spec.train, &tok, max_length, &canaries)?;
+    let test = split_data(&spec.test, &tok, max_length, &canaries)?;
+    if train.data.is_empty() || test.data.is_empty() {
+        return Err(EvalError::Invalid(format!(
+            "train and test files must each hold at least one record that is not a canary \
+             ({} has {}, {} has {})",
+            spec.train.display(),
+            train.data.len(),
+            spec.test.display(),
+            test.data.len()
+        )));
     }
     let mut base = None;
-    let (train0, c1) = base_scores(spec, &mut base, &spec.train, &train, progress)?;
-    let (test0, c2) = base_scores(spec, &mut base, &spec.test, &test, progress)?;
+    let (train0, c1) = base_scores(spec, &mut base, &train, max_length, progress)?;
+    let (test0, c2) = base_scores(spec, &mut base, &test, max_length, progress)?;
     drop(base);
     let base_s = started.elapsed().as_secs_f64();
     // The base evaluated as its own checkpoint (a study's reference row): its scores are the
     // base scores already at hand; the model is loaded only to rank canaries.
     let reuse_base = is_base(spec);
-    let model = if reuse_base && spec.canaries.is_none() {
+    let model = if reuse_base && canaries.is_empty() {
         None
     } else {
         Some(load(spec, true)?)
     };
     let t = std::time::Instant::now();
-    let exposure = match (&spec.canaries, &model) {
-        (Some(path), Some(model)) => Some(exposures(spec, model, &tok, path, progress)?),
+    let exposure = match &model {
+        Some(model) if !canaries.is_empty() => {
+            Some(exposures(spec, model, &tok, &canaries, progress)?)
+        }
         _ => None,
     };
     let exposure_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
     let (train1, test1) = match &model {
         Some(model) if !reuse_base => {
-            let train1 = score(model, &train, spec.batch_size, |d, n| {
+            let train1 = score(model, &train.data, spec.batch_size, |d, n| {
                 progress("checkpoint train", d, n)
             });
-            let test1 = score(model, &test, spec.batch_size, |d, n| {
+            let test1 = score(model, &test.data, spec.batch_size, |d, n| {
                 progress("checkpoint test", d, n)
             });
             (train1, test1)
@@ -262,39 +322,36 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     } else {
         t.elapsed().as_secs_f64()
     };
-    let tokens = train.iter().chain(&test).map(|t| t.ids.len() as u64).sum();
-    let cells = cells::compute(
-        (&train, &train1.nll, &train0.nll),
-        (&test, &test1.nll, &test0.nll),
+    let (train_d, test_d) = (&train.data, &test.data);
+    let tokens = train_d
+        .iter()
+        .chain(test_d)
+        .map(|t| t.ids.len() as u64)
+        .sum();
+    let mut cells = cells::compute(
+        (train_d, &train1.nll, &train0.nll),
+        (test_d, &test1.nll, &test0.nll),
     );
-    let extraction = Extraction {
-        train: extraction::split(&train, &train1.top1, &train0.top1),
-        test: extraction::split(&test, &test1.top1, &test0.top1),
-    };
-
-    let scores = |f: &AttackFn, a: &[Vec<f64>], b: &[Vec<f64>]| -> Vec<f64> {
-        a.iter()
-            .zip(b)
-            .filter(|(x, _)| !x.is_empty())
-            .map(|(x, y)| f(x, y))
-            .collect()
+    let mut extraction = Extraction {
+        train: extraction::split(train_d, &train1.top1, &train0.top1),
+        test: extraction::split(test_d, &test1.top1, &test0.top1),
     };
     let k = spec.min_k;
-    let attacks: [(&str, &AttackFn); 3] = [
-        ("loss", &|l, _| mia::loss_score(l)),
-        ("reference", &|l, l0| mia::reference_score(l, l0)),
-        ("min_k", &move |l, _| mia::min_k_score(l, k)),
-    ];
-    let mut results: BTreeMap<&str, AttackResult> = BTreeMap::new();
-    for (name, f) in attacks {
-        results.insert(
-            name,
-            mia::attack(
-                &scores(f, &train1.nll, &train0.nll),
-                &scores(f, &test1.nll, &test0.nll),
-            ),
-        );
-    }
+    let stats = |d: &[Tokenised], s1: &Scores, s0: &Scores| -> Vec<RecordStat> {
+        d.iter()
+            .enumerate()
+            .map(|(i, t)| record_stat(t, s1, s0, i, k))
+            .collect()
+    };
+    let (train_stats, test_stats) = (
+        stats(train_d, &train1, &train0),
+        stats(test_d, &test1, &test0),
+    );
+    let mut mia = attacks(&train_stats, &test_stats, k);
+    progress("intervals", 0, 1);
+    let ci = records::intervals(&train_stats, &test_stats);
+    progress("intervals", 1, 1);
+    fill_intervals(&ci, &mut cells, &mut mia, &mut extraction);
     let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     Ok(Metrics {
         base: spec.base.display().to_string(),
@@ -303,16 +360,15 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
         train_file: spec.train.display().to_string(),
         test_file: spec.test.display().to_string(),
         cells,
-        membership_inference: Mia {
-            members: train1.nll.iter().filter(|x| !x.is_empty()).count(),
-            non_members: test1.nll.iter().filter(|x| !x.is_empty()).count(),
-            loss: results["loss"].clone(),
-            reference: results["reference"].clone(),
-            min_k: results["min_k"].clone(),
-            min_k_fraction: k,
-        },
+        membership_inference: mia,
         extraction,
         exposure,
+        canary_records_excluded: Excluded {
+            train: train.excluded.len(),
+            test: test.excluded.len(),
+        },
+        max_length,
+        intervals: interval::Method::default(),
         base_scores_cached: c1 && c2,
         timing: Timing {
             base_s,
@@ -329,14 +385,17 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     })
 }
 
-fn exposures(
-    spec: &EvalSpec,
-    model: &CausalLm,
-    tok: &Tokenizer,
-    path: &Path,
-    progress: Progress,
-) -> Result<ExposureReport> {
-    let mut canaries = vec![];
+/// `max_length` of the run that wrote the checkpoint (`<run>/checkpoints/epoch-N/`, with
+/// `<run>/run.json`), if it can be read.
+fn trained_max_length(spec: &EvalSpec) -> Option<usize> {
+    let dir = spec.checkpoint.as_ref().or(spec.adapter.as_ref())?;
+    let run = dir.parent()?.parent()?.join("run.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(run).ok()?).ok()?;
+    v["config"]["max_length"].as_u64().map(|m| m as usize)
+}
+
+fn read_canaries(path: &Path) -> Result<Vec<triad_lm::data::canary::Canary>> {
+    let mut out = vec![];
     for line in triad_lm::jsonl::read_objects(path)? {
         let c: triad_lm::data::canary::Canary =
             serde_json::from_value(line.value).map_err(|e| EvalError::Data {
@@ -344,24 +403,163 @@ fn exposures(
                 line: line.number,
                 message: format!("not a canary description: {e}"),
             })?;
-        canaries.push(c);
+        if c.text.is_empty() || !c.text.contains(&c.secret) {
+            return Err(EvalError::Data {
+                path: path.to_path_buf(),
+                line: line.number,
+                message: "`text` must hold the canary's `secret`".into(),
+            });
+        }
+        out.push(c);
     }
+    Ok(out)
+}
+
+/// Tokenise a split and drop the records that hold a canary (its text, or an id
+/// `<canary id>-r<k>` as `triad data generate` writes them).
+fn split_data(
+    path: &Path,
+    tok: &Tokenizer,
+    max_length: Option<usize>,
+    canaries: &[triad_lm::data::canary::Canary],
+) -> Result<SplitData> {
+    let (records, data) = tokenise_file(path, tok, max_length)?;
+    let is_canary = |r: &triad_lm::data::Record| {
+        canaries.iter().any(|c| {
+            r.text.contains(&c.text)
+                || r.id
+                    .strip_prefix(&c.id)
+                    .and_then(|rest| rest.strip_prefix("-r"))
+                    .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+        })
+    };
+    let mut kept = vec![];
+    let mut excluded = vec![];
+    for (r, t) in records.iter().zip(data) {
+        if is_canary(r) {
+            excluded.push(r.id.clone());
+        } else {
+            kept.push(t);
+        }
+    }
+    Ok(SplitData {
+        file: path.to_path_buf(),
+        data: kept,
+        excluded,
+    })
+}
+
+/// A record's summary for the record-level estimates and their bootstrap.
+fn record_stat(t: &Tokenised, s1: &Scores, s0: &Scores, i: usize, min_k: f64) -> RecordStat {
+    let (l, l0) = (&s1.nll[i], &s0.nll[i]);
+    let mut r = RecordStat::default();
+    for ((label, &x), &x0) in t.labels.iter().zip(l).zip(l0) {
+        if label.is_some() {
+            r.sensitive.add(x, x0);
+        } else {
+            r.non_sensitive.add(x, x0);
+        }
+    }
+    for (_, hit, hit_base) in extraction::secrets(t, &s1.top1[i], &s0.top1[i]) {
+        r.secrets += 1;
+        r.extracted += hit as u32;
+        r.extracted_base += hit_base as u32;
+    }
+    r.attack = if l.is_empty() {
+        [f64::NAN; 3]
+    } else {
+        [
+            mia::loss_score(l),
+            mia::reference_score(l, l0),
+            mia::min_k_score(l, min_k),
+        ]
+    };
+    r
+}
+
+fn attacks(train: &[RecordStat], test: &[RecordStat], min_k: f64) -> Mia {
+    let scores = |rs: &[RecordStat], a: usize| -> Vec<f64> {
+        rs.iter()
+            .map(|r| r.attack[a])
+            .filter(|x| !x.is_nan())
+            .collect()
+    };
+    let run = |a: usize| mia::attack(&scores(train, a), &scores(test, a));
+    Mia {
+        members: scores(train, 0).len(),
+        non_members: scores(test, 0).len(),
+        loss: run(0),
+        reference: run(1),
+        min_k: run(2),
+        min_k_fraction: min_k,
+    }
+}
+
+fn fill_intervals(ci: &[Ci], cells: &mut Cells, mia: &mut Mia, ex: &mut Extraction) {
+    let at = |name: &str| ci[records::index(name)];
+    cells.privacy_loss_ci95 = at("privacy_loss");
+    cells.utility.nll_ci95 = at("utility_nll");
+    cells.utility.gain_ci95 = at("utility_gain");
+    cells.memorisation_gap_ci95 = at("memorisation_gap");
+    cells.memorisation_gap_corrected_ci95 = at("memorisation_gap_corrected");
+    for (name, a) in [
+        ("loss", &mut mia.loss),
+        ("reference", &mut mia.reference),
+        ("min_k", &mut mia.min_k),
+    ] {
+        a.auc_ci95 = at(&format!("auc_{name}"));
+        if a.tpr_at_1pct_fpr.is_some() {
+            a.tpr_at_1pct_fpr_ci95 = at(&format!("tpr1_{name}"));
+        }
+        if a.tpr_at_01pct_fpr.is_some() {
+            a.tpr_at_01pct_fpr_ci95 = at(&format!("tpr01_{name}"));
+        }
+    }
+    ex.train.all.rate_ci95 = at("extraction_train");
+    ex.test.all.rate_ci95 = at("extraction_test");
+    ex.train.all.rate_base_ci95 = at("extraction_train_base");
+    ex.test.all.rate_base_ci95 = at("extraction_test_base");
+}
+
+fn exposures(
+    spec: &EvalSpec,
+    model: &CausalLm,
+    tok: &Tokenizer,
+    canaries: &[triad_lm::data::canary::Canary],
+    progress: Progress,
+) -> Result<ExposureReport> {
+    let settings = exp::Settings {
+        exact_max: spec.exposure_exact_max,
+        samples: spec.exposure_samples,
+        search_budget: spec.exposure_search_budget,
+        batch: spec.batch_size,
+    };
     let mut out = vec![];
     for (i, c) in canaries.iter().enumerate() {
         progress("canary exposure", i, canaries.len());
-        out.push(crate::metrics::exposure::exposure(
-            model,
-            tok,
-            c,
-            spec.exposure_exact_max,
-            spec.exposure_samples,
-            spec.batch_size,
-        )?);
+        out.push(exp::exposure(model, tok, c, &settings)?);
     }
     progress("canary exposure", canaries.len(), canaries.len());
-    let mean = out.iter().map(|e| e.exposure).sum::<f64>() / out.len().max(1) as f64;
+    let n = out.len().max(1) as f64;
+    let mean = out.iter().map(|e| e.exposure).sum::<f64>() / n;
+    let (mut null_mean, mut null_var) = (0.0, 0.0);
+    for e in &out {
+        let (m, sd) = exp::null_moments(e.space_size);
+        null_mean += m / n;
+        null_var += sd * sd / (n * n);
+    }
+    let extracted = out.iter().filter(|e| e.extracted).count();
+    let ci = interval::bootstrap2(&out, &out[..0], 1, "exposure", |a, _| {
+        vec![a.iter().map(|e| e.exposure).sum::<f64>() / a.len().max(1) as f64]
+    });
     Ok(ExposureReport {
         mean_exposure: mean,
+        mean_exposure_ci95: ci[0],
+        null_mean,
+        null_sd_of_mean: null_var.sqrt(),
+        extracted,
+        extraction_rate: extracted as f64 / n,
+        extraction_rate_ci95: interval::clopper_pearson(extracted as u64, out.len() as u64),
         canaries: out,
     })
 }

@@ -18,6 +18,9 @@ pub struct Tokenised {
     pub labels: Vec<Option<String>>,
     /// `span_of[i]`: index (into the record's spans) of the secret token `i + 1` belongs to.
     pub span_of: Vec<Option<usize>>,
+    /// The span token 0 belongs to, if any: a secret at the very start of the text. Its first
+    /// token is never scored (nothing precedes it); its other tokens are, given the first.
+    pub leading_span: Option<usize>,
 }
 
 /// Per-token NLL and top-1 flags of a dataset under one model; `nll[r][i]` belongs to token
@@ -29,18 +32,28 @@ pub struct Scores {
     pub top1: Vec<Vec<bool>>,
 }
 
-/// Read a dataset file (every problem is an error naming its line) and tokenise it.
-pub fn tokenise_file(path: &Path, tok: &Tokenizer) -> Result<(Vec<Record>, Vec<Tokenised>)> {
+/// Read a dataset file (every problem is an error naming its line) and tokenise it, keeping
+/// the first `max_length` tokens of each record (what training saw; `None`: all).
+pub fn tokenise_file(
+    path: &Path,
+    tok: &Tokenizer,
+    max_length: Option<usize>,
+) -> Result<(Vec<Record>, Vec<Tokenised>)> {
     let valid = triad_lm::data::check::read_valid(path)?;
     let mut records = vec![];
     let mut out = vec![];
     for (line, r) in valid {
-        let enc = tok.encode(&r.text).map_err(|e| EvalError::Data {
+        let mut enc = tok.encode(&r.text).map_err(|e| EvalError::Data {
             path: path.to_path_buf(),
             line,
             message: e.to_string(),
         })?;
+        if let Some(m) = max_length {
+            enc.ids.truncate(m.max(1));
+            enc.offsets.truncate(m.max(1));
+        }
         let which = sensitive_spans(&enc.offsets, &r.spans);
+        let leading_span = which.first().copied().flatten();
         let labels = which
             .iter()
             .skip(1)
@@ -51,6 +64,7 @@ pub fn tokenise_file(path: &Path, tok: &Tokenizer) -> Result<(Vec<Record>, Vec<T
             ids: enc.ids,
             labels,
             span_of: which.into_iter().skip(1).collect(),
+            leading_span,
         });
         records.push(r);
     }

@@ -144,6 +144,9 @@ impl EvaluatorService {
         if req.exposure_samples > 0 {
             spec.exposure_samples = req.exposure_samples as usize;
         }
+        if req.max_length > 0 {
+            spec.max_length = Some(req.max_length as usize);
+        }
         spec.cache_dir = self.cache_dir.clone();
         Ok(spec)
     }

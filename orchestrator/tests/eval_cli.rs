@@ -295,3 +295,93 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
         );
     }
 }
+
+/// The null test of every privacy measure: the base model evaluated as its own checkpoint, on
+/// data whose training split holds canaries (12 × 4 copies) next to 64 + 64 dialogues, has
+/// memorised nothing — so privacy loss is 0, every attack sits at chance, mean exposure sits
+/// inside the uniform-rank null, and no TPR is claimed at an FPR 64 non-members cannot resolve.
+#[test]
+fn the_base_model_as_its_own_checkpoint_sits_at_every_null() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    triad(&[
+        "data",
+        "generate",
+        "customer-support",
+        "--train",
+        "64",
+        "--test",
+        "64",
+        "--canaries",
+        "12",
+        "--canary-repeats",
+        "4",
+        "--seed",
+        "5",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    let model = smollm2();
+    let out = tmp.path().join("null.json");
+    triad(&[
+        "eval",
+        "--base",
+        model.to_str().unwrap(),
+        "--checkpoint",
+        model.to_str().unwrap(),
+        "--train",
+        data.join("train.jsonl").to_str().unwrap(),
+        "--test",
+        data.join("test.jsonl").to_str().unwrap(),
+        "--canaries",
+        data.join("canaries.jsonl").to_str().unwrap(),
+        "--exposure-samples",
+        "200",
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--cache-dir",
+        "none",
+    ]);
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+    // Canary copies are scored apart: not members, not in the cells.
+    assert_eq!(m["canary_records_excluded"]["train"], 48, "{m}");
+    assert_eq!(m["membership_inference"]["members"], 64);
+    assert_eq!(m["membership_inference"]["non_members"], 64);
+    assert!(m["per_label"].get("PIN").is_none(), "{}", m["per_label"]);
+    assert_eq!(m["privacy_loss"].as_f64(), Some(0.0));
+    assert_eq!(m["privacy_loss_ci95"], serde_json::json!([0.0, 0.0]));
+    for attack in ["loss", "reference", "min_k"] {
+        let a = &m["membership_inference"][attack];
+        let auc = a["auc"].as_f64().unwrap();
+        println!("{attack}: AUC {auc:.3} {}", a["auc_ci95"]);
+        assert!((auc - 0.5).abs() <= 0.15, "{attack} AUC {auc}");
+        let [lo, hi] = [
+            a["auc_ci95"][0].as_f64().unwrap(),
+            a["auc_ci95"][1].as_f64().unwrap(),
+        ];
+        assert!(lo <= auc && auc <= hi, "{attack}: {a}");
+        assert!(a["tpr_at_01pct_fpr"].is_null(), "{attack}: {a}");
+        assert!(a["tpr_at_1pct_fpr"].is_null(), "{attack}: {a}");
+        assert!(a["tpr_note"].as_str().unwrap().contains("64 non-members"));
+    }
+    let e = &m["exposure"];
+    let (mean, null, sd) = (
+        e["mean_exposure"].as_f64().unwrap(),
+        e["null_mean"].as_f64().unwrap(),
+        e["null_sd_of_mean"].as_f64().unwrap(),
+    );
+    let each: Vec<String> = e["canaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{:.2} ({})", c["exposure"].as_f64().unwrap(), c["method"]))
+        .collect();
+    println!("exposure: mean {mean:.2} bits, null {null:.2} ± {sd:.2}; each {each:?}");
+    assert_eq!(e["canaries"].as_array().unwrap().len(), 12);
+    assert!(
+        (mean - null).abs() <= 3.0 * sd,
+        "mean exposure {mean} vs null {null} ± {sd}"
+    );
+}

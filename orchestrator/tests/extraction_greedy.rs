@@ -59,7 +59,7 @@ fn top1_extraction_equals_greedy_decoding() {
     let dir = smollm2();
     let tok = Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     let model = CausalLm::load(&dir, Kind::Float, Device::Cpu).unwrap();
-    let (_, data) = tokenise_file(&path, &tok).unwrap();
+    let (_, data) = tokenise_file(&path, &tok, None).unwrap();
     let scores = score(&model, &data, 4, |_, _| {});
 
     let (mut hits, mut misses) = (0, 0);

@@ -1,7 +1,7 @@
 //! Studies end to end on a tiny model: a study killed with SIGKILL mid-run resumes without
 //! redoing finished work and ends with the results of an uninterrupted study; remote mode
-//! against `triad-trainer` and `triad-evaluator` started as separate processes; the report
-//! renders in headless Chromium.
+//! against `triad-trainer` and `triad-evaluator` started as separate processes; `seeds` repeat
+//! each run; the report renders in headless Chromium.
 
 mod common;
 use common::triad;
@@ -108,6 +108,15 @@ fn try_ledger(dir: &Path) -> rusqlite::Result<(RunRows, EvalRows)> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     Ok((runs, evals))
+}
+
+/// Every METRICS.json the study recorded (the base's included), parsed.
+fn metrics_of(dir: &Path) -> Vec<serde_json::Value> {
+    let c = rusqlite::Connection::open(dir.join("ledger.sqlite")).unwrap();
+    let mut q = c.prepare("SELECT metrics FROM evals").unwrap();
+    let rows = q.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.map(|m| serde_json::from_str(&m.unwrap()).unwrap())
+        .collect()
 }
 
 #[test]
@@ -251,10 +260,13 @@ fn remote_mode_against_separate_trainer_and_evaluator_processes() {
     let rows = results(&dir);
     assert_eq!(rows.len(), 3, "the base reference and two runs: {rows:?}");
     assert_eq!(rows[0][0], "@base");
+    let head = kept_columns(&std::fs::read_to_string(dir.join("results.csv")).unwrap());
+    let col = |name: &str| head.iter().position(|(_, h)| h == name).unwrap();
     for row in &rows {
         // privacy loss and utility NLL are numbers.
         assert!(
-            row[6].parse::<f64>().is_ok() && row[7].parse::<f64>().is_ok(),
+            row[col("privacy_loss")].parse::<f64>().is_ok()
+                && row[col("utility_nll")].parse::<f64>().is_ok(),
             "{row:?}"
         );
     }
@@ -285,6 +297,48 @@ fn remote_mode_against_separate_trainer_and_evaluator_processes() {
         "{msg}"
     );
     assert!(t.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_study_with_seeds_repeats_each_run_and_reports_across_seeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_model(tmp.path());
+    let spec = tmp.path().join("study.toml");
+    let text = SPEC
+        .replace("name = \"tiny\"\n", "name = \"tiny\"\nseeds = [0, 1]\n")
+        .replace("epochs = 3", "epochs = 1");
+    // One method, so the study is two runs: lora at one grid point, under seeds 0 and 1.
+    let one = text[..text.find("[[method]]").unwrap()].to_string()
+        + "[[method]]\nmethod = \"lora\"\nlora_r = [4]\nlr = [1e-2]\n";
+    std::fs::write(&spec, one).unwrap();
+    let dir = tmp.path().join("s");
+    triad(&[
+        "study",
+        "run",
+        spec.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let (runs, _) = ledger(&dir);
+    let ids: Vec<&str> = runs.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids[0].starts_with("lora-lr0.01-r4-seed0-"), "{ids:?}");
+    assert!(ids[1].starts_with("lora-lr0.01-r4-seed1-"), "{ids:?}");
+    // The seed reached the trainer: the two runs learned different weights.
+    let rows = results(&dir);
+    let head = kept_columns(&std::fs::read_to_string(dir.join("results.csv")).unwrap());
+    let col = |name: &str| head.iter().position(|(_, h)| h == name).unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let nll = col("utility_nll");
+    assert_ne!(rows[1][nll], rows[2][nll], "seeds 0 and 1 trained alike");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let section = &md[md.find("## Across seeds").expect("no Across seeds section")..];
+    assert!(
+        section.contains("| lora | lr=0.01 r=4 | 0, 1 | 2 |"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Across seeds</h2>"));
 }
 
 #[test]
@@ -331,6 +385,22 @@ fn the_report_renders_in_headless_chromium() {
     assert!(
         dom.contains("base (before fine-tuning)"),
         "no base reference row"
+    );
+    // The evaluator's 95% intervals reach the page: error bars in the charts, and in the
+    // table under the values.
+    assert!(
+        metrics_of(&dir)
+            .iter()
+            .all(|m| m["privacy_loss_ci95"].is_array()),
+        "METRICS without privacy_loss_ci95"
+    );
+    let bars = dom.matches(r#"class="errbar""#).count();
+    // At least a whisker per epoch of each of the two runs on both trajectories (the scatter
+    // and the bars add more).
+    assert!(bars >= 2 * 2 * 2, "{bars} error bars: {dom}");
+    assert!(
+        dom.contains(r#"<span class="ci">["#),
+        "no intervals in the table"
     );
     let png = tmp.path().join("report.png");
     let shot = Command::new(chromium)

@@ -8,7 +8,10 @@ mod common;
 use common::{smollm2, triad};
 
 fn write_config(dir: &Path, name: &str, method: &str, extra: &str) -> PathBuf {
-    let model = smollm2();
+    write_config_for(&smollm2(), dir, name, method, extra)
+}
+
+fn write_config_for(model: &Path, dir: &Path, name: &str, method: &str, extra: &str) -> PathBuf {
     let cfg = format!(
         r#"model = "{}"
 train_file = "data/train.jsonl"
@@ -228,15 +231,62 @@ fn full_fine_tuning_lowers_heldout_loss_and_dp_at_eps_8_is_stable() {
 }
 
 #[test]
-fn a_killed_run_resumes_to_the_same_result() {
-    let tmp = tempfile::tempdir().unwrap();
-    data(tmp.path(), "24");
-    let cfg = write_config(
-        tmp.path(),
-        "lora.toml",
+fn a_killed_lora_run_resumes_to_the_same_result() {
+    killed_run_resumes_identically(
+        None,
         "lora",
-        "epochs = 4\n[lora]\nr = 4\ntarget_modules = [\"q_proj\", \"v_proj\"]",
+        "epochs = 4\n[lora]\nr = 4\ndropout = 0.1\ntarget_modules = [\"q_proj\", \"v_proj\"]",
     );
+}
+
+/// DP: the resumed run must draw the noise and Poisson samples an uninterrupted run draws at the
+/// same steps (not replay those of the first steps), or its ε would not hold.
+#[test]
+fn a_killed_dp_run_resumes_to_the_same_result() {
+    // Full DP-SGD on SmolLM2 takes minutes an epoch here; the noise stream does not depend on
+    // the model, so a tiny one (with a small tokenizer, trained on the data) keeps it quick.
+    killed_run_resumes_identically(
+        Some("tiny"),
+        "dp",
+        "epochs = 6\n[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0",
+    );
+}
+
+#[test]
+fn a_killed_dp_lora_run_resumes_to_the_same_result() {
+    killed_run_resumes_identically(
+        Some("tiny"),
+        "dp-lora",
+        "epochs = 6\n[lora]\nr = 4\ndropout = 0.1\ntarget_modules = [\"q_proj\", \"v_proj\"]\n[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0",
+    );
+}
+
+/// Train straight through, and again with a SIGKILL after the first checkpoint and a rerun:
+/// weights, loss curve and ε must be bit-identical (CPU). `tiny`: a tiny random model instead
+/// of SmolLM2, and more data.
+fn killed_run_resumes_identically(tiny: Option<&str>, method: &str, extra: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = match tiny {
+        None => {
+            data(tmp.path(), "24");
+            write_config(tmp.path(), "run.toml", method, extra)
+        }
+        Some(name) => {
+            data(tmp.path(), "64");
+            let tok = tmp.path().join("tokenizer.json");
+            let train = tmp.path().join("data/train.jsonl");
+            triad_tests::run_oracle(
+                "digit_tokenizer.py",
+                &[tok.to_str().unwrap(), train.to_str().unwrap()],
+            );
+            let model = tmp.path().join(name);
+            triad_tests::run_oracle(
+                "tiny_lm_with_tokenizer.py",
+                &[model.to_str().unwrap(), tok.to_str().unwrap()],
+            );
+            write_config_for(&model, tmp.path(), "run.toml", method, extra)
+        }
+    };
     let straight = tmp.path().join("straight");
     triad(&[
         "train",
@@ -278,7 +328,7 @@ fn a_killed_run_resumes_to_the_same_result() {
     let r = record(&killed);
     assert_eq!(
         r["status"], "running",
-        "the kill came too late to test anything"
+        "{method}: the kill came too late to test anything"
     );
     let done_before = r["steps_done"].as_u64().unwrap();
     // The checkpoint a resume reads keeps its optimizer state.
@@ -304,47 +354,50 @@ fn a_killed_run_resumes_to_the_same_result() {
     assert_eq!(b["status"], "completed");
     assert_eq!(a["steps_done"], b["steps_done"]);
     assert!(done_before < b["steps_done"].as_u64().unwrap());
-    let la: Vec<f64> = a["loss_curve"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["loss"].as_f64().unwrap())
-        .collect();
-    let lb: Vec<f64> = b["loss_curve"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["loss"].as_f64().unwrap())
-        .collect();
-    for (x, y) in la.iter().zip(&lb) {
-        assert!(
-            (x - y).abs() <= 1e-4 * x.abs().max(1.0),
-            "loss curves differ: {la:?} vs {lb:?}"
-        );
+    assert_eq!(
+        a["loss_curve"], b["loss_curve"],
+        "{method}: loss curves differ"
+    );
+    assert_eq!(a["epsilon"], b["epsilon"], "{method}: ε differs");
+    let per_epoch = |r: &serde_json::Value| -> Vec<serde_json::Value> {
+        let e = r["epochs"].as_array().unwrap();
+        e.iter().map(|e| e["epsilon"].clone()).collect()
+    };
+    assert_eq!(
+        per_epoch(&a),
+        per_epoch(&b),
+        "{method}: ε per epoch differs"
+    );
+    if method.starts_with("dp") {
+        assert!(a["epsilon"].as_f64().unwrap() > 0.0);
+        assert_eq!(a["secure_rng"], false);
     }
-    let fa = std::fs::read(
-        PathBuf::from(a["final_checkpoint"].as_str().unwrap()).join("adapter_model.safetensors"),
-    )
-    .unwrap();
-    let fb = std::fs::read(
-        PathBuf::from(b["final_checkpoint"].as_str().unwrap()).join("adapter_model.safetensors"),
-    )
-    .unwrap();
+    let weights = if method.ends_with("lora") {
+        "adapter_model.safetensors"
+    } else {
+        "model.safetensors"
+    };
+    let final_weights = |r: &serde_json::Value| {
+        std::fs::read(PathBuf::from(r["final_checkpoint"].as_str().unwrap()).join(weights)).unwrap()
+    };
+    let (fa, fb) = (final_weights(&a), final_weights(&b));
     assert_eq!(fa.len(), fb.len());
     // A completed run keeps no optimizer state (not asked to), every checkpoint its weights.
     for e in b["epochs"].as_array().unwrap() {
         let c = PathBuf::from(e["checkpoint"].as_str().unwrap());
-        assert!(c.join("adapter_model.safetensors").is_file());
+        assert!(c.join(weights).is_file());
         assert!(!c.join("optimizer.safetensors").exists(), "{}", c.display());
     }
-    let st_a = safetensors_f32(&fa);
-    let st_b = safetensors_f32(&fb);
+    let (st_a, st_b) = (safetensors_f32(&fa), safetensors_f32(&fb));
     let worst = st_a
         .iter()
         .zip(&st_b)
         .map(|(x, y)| (x - y).abs())
         .fold(0f32, f32::max);
-    assert!(worst <= 1e-5, "final adapters differ by up to {worst}");
+    assert!(
+        fa == fb,
+        "{method}: final weights differ by up to {worst} (bit-identical expected)"
+    );
 }
 
 /// All f32 values of a safetensors file, in file order (both files come from the same writer).

@@ -139,6 +139,9 @@ pub struct DpConfig {
     pub target_epsilon: Option<f64>,
     /// Default 1 / (10 · N).
     pub delta: Option<f64>,
+    /// Seed each step's noise and Poisson sample from the OS CSPRNG (not reproducible).
+    #[serde(default)]
+    pub secure_rng: bool,
 }
 
 fn default_clip() -> f64 {

@@ -7,6 +7,7 @@
 //! - [`memory`] — peak resident and CUDA memory of a run.
 //! - [`optim`] — AdamW / SGD and the learning-rate schedule.
 //! - [`run`] — the training loop, checkpoints, `run.json`, resume.
+//! - [`rng`] — per-step random streams (reproducible or OS-seeded), so resumes never reuse noise.
 //! - [`dp`] — the RDP accountant (ε from σ, σ from a target ε).
 
 pub mod amp;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod lora;
 pub mod memory;
 pub mod optim;
+pub mod rng;
 pub mod run;
 pub mod service;
 

@@ -42,7 +42,9 @@ pub enum Event {
 pub struct LossPoint {
     pub step: u64,
     pub epoch: u64,
-    pub loss: f64,
+    /// Mean loss of the step's batch; `None` when a DP step's Poisson sample was empty (the
+    /// update was noise alone).
+    pub loss: Option<f64>,
     pub lr: f64,
 }
 
@@ -81,6 +83,9 @@ pub struct RunRecord {
     pub noise_multiplier: Option<f64>,
     pub sampling_rate: Option<f64>,
     pub max_grad_norm: Option<f64>,
+    /// Whether the noise was seeded from the OS CSPRNG (`dp.secure_rng`).
+    #[serde(default)]
+    pub secure_rng: bool,
     pub loss_curve: Vec<LossPoint>,
     pub epochs: Vec<EpochRecord>,
     pub final_checkpoint: Option<String>,
@@ -167,6 +172,8 @@ pub fn train(
         );
     }
     let mut opt = Optimizer::new(cfg.optimizer.clone(), params);
+    let secure = cfg.method.is_private() && cfg.dp.as_ref().is_some_and(|d| d.secure_rng);
+    let rng = crate::rng::StepRng::new(cfg.seed, secure);
 
     let mut record = RunRecord {
         status: "running".into(),
@@ -189,6 +196,7 @@ pub fn train(
         noise_multiplier: private.as_ref().map(|p| p.sigma),
         sampling_rate: private.as_ref().map(|p| p.q),
         max_grad_norm: private.as_ref().map(|p| p.max_grad_norm),
+        secure_rng: rng.secure(),
         loss_curve: vec![],
         epochs: vec![],
         final_checkpoint: None,
@@ -217,7 +225,7 @@ pub fn train(
                 for _ in 0..last.step {
                     accountant.step(pr.sigma, pr.q);
                 }
-                record.epsilon = Some(accountant.epsilon(pr.delta));
+                record.epsilon = Some(spent(&accountant, pr.delta));
             }
         }
     }
@@ -260,10 +268,12 @@ pub fn train(
                 record.steps_done,
                 total_steps,
             );
+            // Every draw of this step (noise, sample, dropout) comes from this step's streams.
+            let sample_seed = rng.begin_step(record.steps_done)?;
             let (loss_sum, grads) = match &private {
                 None => nonprivate_step(&model, &opt, group, device, &mut record.tokens_seen),
                 Some(p) => {
-                    let sample = p.sample(&examples, cfg.seed, record.steps_done);
+                    let sample = p.sample(&examples, sample_seed);
                     let r =
                         private_step(&model, &named, &sample, p, device, &mut record.tokens_seen);
                     accountant.step(p.sigma, p.q);
@@ -271,14 +281,15 @@ pub fn train(
                 }
             };
             opt.apply(&grads, lr);
-            let epsilon = private.as_ref().map(|p| accountant.epsilon(p.delta));
+            let epsilon = private.as_ref().map(|p| spent(&accountant, p.delta));
             record.epsilon = epsilon;
             record.steps_done += 1;
-            epoch_losses.push(loss_sum);
+            let loss = Some(loss_sum).filter(|l| !l.is_nan());
+            epoch_losses.extend(loss);
             record.loss_curve.push(LossPoint {
                 step: record.steps_done,
                 epoch,
-                loss: loss_sum,
+                loss,
                 lr,
             });
             let elapsed = wall_before + started.elapsed().as_secs_f64();
@@ -312,7 +323,11 @@ pub fn train(
         record.epochs.push(EpochRecord {
             epoch,
             step: record.steps_done,
-            mean_loss: epoch_losses.iter().sum::<f64>() / epoch_losses.len().max(1) as f64,
+            mean_loss: if epoch_losses.is_empty() {
+                f64::NAN
+            } else {
+                epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64
+            },
             checkpoint: checkpoint.clone(),
             epsilon: record.epsilon,
         });
@@ -337,6 +352,28 @@ pub fn train(
         prune_optimizer_state(&record, None);
     }
     Ok(record)
+}
+
+/// ε spent so far; warns (once per value of the order) when the best RDP order sits at the
+/// edge of the accountant's range, where a wider range could give a smaller ε.
+fn spent(acc: &crate::dp::RdpAccountant, delta: f64) -> f64 {
+    let (eps, order) = acc.epsilon_and_order(delta);
+    let orders = &crate::dp::DEFAULT_ORDERS;
+    if order == orders[0] || order == orders[orders.len() - 1] {
+        static WARNED: std::sync::Mutex<Option<u64>> = std::sync::Mutex::new(None);
+        let mut w = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        if *w != Some(order.to_bits()) {
+            *w = Some(order.to_bits());
+            tracing::warn!(
+                order,
+                epsilon = eps,
+                "the RDP accountant's best order is at the edge of its range ({}–{}): ε may be loose",
+                orders[0],
+                orders[orders.len() - 1]
+            );
+        }
+    }
+    eps
 }
 
 /// Remove `optimizer.safetensors` from the run's checkpoints except `keep`. A failure costs

@@ -1,6 +1,7 @@
 //! {train, test} × {sensitive, non-sensitive} cells, privacy loss, utility, memorisation gap,
 //! and the same per label.
 
+use super::interval::Ci;
 use crate::scoring::Tokenised;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -58,6 +59,8 @@ pub struct Utility {
     pub perplexity_base: f64,
     /// `nll_base − nll`: how much fine-tuning improved prediction of unseen ordinary text.
     pub gain: f64,
+    pub nll_ci95: Ci,
+    pub gain_ci95: Ci,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,9 +77,16 @@ pub struct Cells {
     pub test: Split,
     /// Mean over sensitive training tokens of `ℓ_θ0 − ℓ_θ`.
     pub privacy_loss: f64,
+    pub privacy_loss_ci95: Ci,
     pub utility: Utility,
     /// Mean `ℓ_θ` on sensitive test tokens minus on sensitive train tokens.
     pub memorisation_gap: f64,
+    pub memorisation_gap_ci95: Ci,
+    /// The same gap under the base model: how much harder the test split's secrets are anyway.
+    pub memorisation_gap_base: f64,
+    /// `memorisation_gap − memorisation_gap_base`: the part of the gap fine-tuning made.
+    pub memorisation_gap_corrected: f64,
+    pub memorisation_gap_corrected_ci95: Ci,
     pub per_label: BTreeMap<String, LabelMetrics>,
 }
 
@@ -107,16 +117,25 @@ pub fn compute(
     };
     let (tr, te) = (split(0), split(1));
     let u = te.non_sensitive;
+    let gap = te.sensitive.nll - tr.sensitive.nll;
+    let gap_base = te.sensitive.nll_base - tr.sensitive.nll_base;
     Cells {
         privacy_loss: tr.sensitive.nll_base - tr.sensitive.nll,
+        privacy_loss_ci95: None,
         utility: Utility {
             nll: u.nll,
             perplexity: u.nll.exp(),
             nll_base: u.nll_base,
             perplexity_base: u.nll_base.exp(),
             gain: u.nll_base - u.nll,
+            nll_ci95: None,
+            gain_ci95: None,
         },
-        memorisation_gap: te.sensitive.nll - tr.sensitive.nll,
+        memorisation_gap: gap,
+        memorisation_gap_ci95: None,
+        memorisation_gap_base: gap_base,
+        memorisation_gap_corrected: gap - gap_base,
+        memorisation_gap_corrected_ci95: None,
         per_label: label_acc
             .into_iter()
             .map(|(label, [a, b])| {

@@ -1,15 +1,28 @@
-//! Canary exposure (Carlini et al. 2019): `log2 |R| − log2 rank(canary)`, where R is the canary's
-//! candidate space and candidates are ranked by their log-perplexity under the model.
+//! Canary exposure (Carlini et al. 2019): `log2 |R| − log2 rank(canary)`, where R is the
+//! canary's candidate space (every string of `length` characters of `alphabet` between the
+//! canary's prefix and suffix) and candidates are ranked by the log-probability of their secret
+//! tokens given the prefix (the suffix, the same for every candidate, is left out).
+//! `rank = 1 + #candidates strictly more likely than the canary`.
 //!
-//! Exact when the space is small enough to score every candidate; otherwise estimated from a
-//! uniform sample of candidates: the fraction that beats the canary, or — when almost none do —
-//! the tail of a normal fitted to the sample's log-perplexities (Carlini et al. fit a skew-normal;
-//! a normal is the simpler choice, said in `method`).
+//! Three methods, named in `method`:
+//! - `exact-enumeration`: spaces up to `exact_max` candidates are scored one by one.
+//! - `exact-search`: when the tokenizer gives each secret character its own token (checked on
+//!   the canary and sampled candidates), the candidate tree is searched character by character
+//!   from the prefix's KV cache, pruning every prefix whose log-probability is already no
+//!   higher than the canary's (log-probabilities only fall as tokens are added): every better
+//!   candidate is found and counted, so the rank is exact. Used where the sample says the rank
+//!   is small — the memorised case, which sampling cannot resolve — within a node budget.
+//! - `sampled`: otherwise, the fraction `k / n` of `n` uniform candidates that beat the
+//!   canary, `rank = 1 + (k / n)(|R| − 1)`, with the exact binomial (Clopper–Pearson) 95%
+//!   interval; when `k = 0` the point is the median-unbiased `1 − 2^(−1/n)`. No parametric tail.
 
+use super::interval::clopper_pearson;
 use serde::Serialize;
 use triad_lm::data::canary::Canary;
 use triad_lm::data::rng::Rng;
-use triad_lm::score::score_sequences;
+use triad_lm::nn::KvCache;
+use triad_lm::score::score_tokens;
+use triad_lm::tch::{self, Kind, Tensor};
 use triad_lm::tokenizer::Tokenizer;
 use triad_lm::CausalLm;
 
@@ -18,11 +31,33 @@ pub struct Exposure {
     pub id: String,
     pub repeats: usize,
     pub space_size: u64,
-    /// `exact`, `sampled` (empirical fraction) or `sampled-normal-tail`.
+    /// `exact-enumeration`, `exact-search` or `sampled`.
     pub method: String,
+    /// Candidates scored one by one (enumeration, sample), or tree nodes expanded (search).
     pub candidates_scored: usize,
+    /// Candidates that beat the canary: all of them (exact), or in the sample.
+    pub better: u64,
     pub rank: f64,
+    pub rank_ci95: [f64; 2],
     pub exposure: f64,
+    pub exposure_ci95: [f64; 2],
+    /// `log p(secret | prefix)` under the model (nats).
+    pub log_likelihood: f64,
+    /// Whether greedy decoding from the prefix reproduces the secret.
+    pub extracted: bool,
+    /// Why the search was not used, where it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How exposure is estimated: see the module docs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub exact_max: u64,
+    pub samples: usize,
+    /// Most tree nodes the search may expand before it gives up (then: sampled).
+    pub search_budget: usize,
+    pub batch: usize,
 }
 
 fn candidate(c: &Canary, index: u64) -> String {
@@ -37,110 +72,337 @@ fn candidate(c: &Canary, index: u64) -> String {
     digits.into_iter().collect()
 }
 
-/// Log-perplexity of each text from the first token that reaches past `prefix_chars`.
-fn log_perplexities(
+fn full_text(c: &Canary, secret: &str) -> String {
+    format!("{}{}{}", c.prefix, secret, c.suffix)
+}
+
+/// Character range of the secret in every candidate text.
+fn secret_range(c: &Canary) -> (usize, usize) {
+    let start = c.prefix.chars().count();
+    (start, start + c.length)
+}
+
+/// For each candidate secret: the summed log-probability of the tokens overlapping the secret,
+/// and whether each of them was the model's top-1 choice.
+fn secret_scores(
     model: &CausalLm,
     tok: &Tokenizer,
-    prefix_chars: usize,
-    texts: &[String],
+    c: &Canary,
+    secrets: &[String],
     batch: usize,
-) -> triad_lm::Result<Vec<f64>> {
+) -> triad_lm::Result<Vec<(f64, bool)>> {
+    let (ps, pe) = secret_range(c);
     let mut seqs = vec![];
-    let mut starts = vec![];
-    for t in texts {
-        let e = tok.encode(t)?;
-        starts.push(
-            e.offsets
-                .iter()
-                .position(|&(_, end)| end > prefix_chars)
-                .unwrap_or(e.ids.len())
-                .max(1),
-        );
+    let mut ranges = vec![];
+    for s in secrets {
+        let e = tok.encode(&full_text(c, s))?;
+        let first = e
+            .offsets
+            .iter()
+            .position(|&(_, end)| end > ps)
+            .unwrap_or(e.ids.len())
+            .max(1);
+        let last = e
+            .offsets
+            .iter()
+            .rposition(|&(start, end)| start < pe && end > start)
+            .map_or(first, |i| i + 1)
+            .max(first);
+        ranges.push((first, last));
         seqs.push(e.ids);
     }
-    let lps = score_sequences(model, &seqs, batch, |_, _| {});
-    Ok(lps
+    let scored = score_tokens(model, &seqs, batch, |_, _| {});
+    Ok(scored
         .iter()
-        .zip(&starts)
-        .map(|(lp, &s)| {
-            lp.iter()
-                .skip(s)
-                .map(|x| -(x.expect("scored") as f64))
-                .sum()
+        .zip(&ranges)
+        .map(|(row, &(a, b))| {
+            row[a..b].iter().fold((0.0, true), |(lp, top), t| {
+                let t = t.expect("scored");
+                (lp + t.logprob as f64, top && t.top1)
+            })
         })
         .collect())
 }
 
-fn normal_cdf(x: f64, mean: f64, sd: f64) -> f64 {
-    0.5 * libm::erfc(-(x - mean) / (sd * std::f64::consts::SQRT_2))
+/// The character-level view of the candidate tree, when the tokenizer has one: the ids of the
+/// prefix's tokens, and for each secret position the token id of each alphabet character.
+struct CharTokens {
+    prefix: Vec<u32>,
+    table: Vec<Vec<u32>>,
 }
 
-/// Exposure of one canary. `exact_max`: largest space scored exhaustively; `samples`: sample size
-/// otherwise.
+impl CharTokens {
+    /// Tokens of `prefix + s + suffix` fully before the secret, and those overlapping it.
+    fn split(tok: &Tokenizer, c: &Canary, s: &str) -> Option<(Vec<u32>, Vec<u32>)> {
+        let (ps, pe) = secret_range(c);
+        let e = tok.encode(&full_text(c, s)).ok()?;
+        let mut pre = vec![];
+        let mut sec = vec![];
+        for (&id, &(a, b)) in e.ids.iter().zip(&e.offsets) {
+            if b <= ps && (b > a || sec.is_empty()) {
+                pre.push(id);
+            } else if a < pe && b > ps {
+                // One token per character, nothing of the suffix in it.
+                if b != ps + sec.len() + 1 || b > pe {
+                    return None;
+                }
+                sec.push(id);
+            }
+        }
+        (sec.len() == c.length).then_some((pre, sec))
+    }
+
+    /// Built from the constant candidates `aaa…`, then checked on `checks`.
+    fn build(tok: &Tokenizer, c: &Canary, checks: &[String]) -> Option<CharTokens> {
+        let alphabet: Vec<char> = c.alphabet.chars().collect();
+        let mut table = vec![vec![0u32; alphabet.len()]; c.length];
+        let mut prefix = None;
+        for (j, &a) in alphabet.iter().enumerate() {
+            let (pre, sec) = Self::split(tok, c, &a.to_string().repeat(c.length))?;
+            if prefix.get_or_insert_with(|| pre.clone()) != &pre {
+                return None;
+            }
+            for (pos, id) in sec.into_iter().enumerate() {
+                table[pos][j] = id;
+            }
+        }
+        let ct = CharTokens {
+            prefix: prefix?,
+            table,
+        };
+        for s in checks {
+            let (pre, sec) = Self::split(tok, c, s)?;
+            let want: Vec<u32> = s
+                .chars()
+                .enumerate()
+                .map(|(pos, ch)| Some(ct.table[pos][alphabet.iter().position(|&a| a == ch)?]))
+                .collect::<Option<_>>()?;
+            if pre != ct.prefix || sec != want {
+                return None;
+            }
+        }
+        Some(ct)
+    }
+}
+
+struct Search<'a> {
+    model: &'a CausalLm,
+    ct: &'a CharTokens,
+    secret: Vec<usize>,
+    threshold: f64,
+    budget: usize,
+    chunk: usize,
+    expanded: usize,
+    better: u64,
+}
+
+/// The search ran out of its node budget.
+struct OverBudget;
+
+impl Search<'_> {
+    /// Log-probabilities `[rows][alphabet]` of the next character at `pos` after `logits`'
+    /// last position.
+    fn next(&self, logits: &Tensor, pos: usize) -> Vec<Vec<f64>> {
+        let ids: Vec<i64> = self.ct.table[pos].iter().map(|&x| x as i64).collect();
+        let ids = Tensor::from_slice(&ids).to_device(logits.device());
+        let last = logits.select(1, logits.size()[1] - 1).to_kind(Kind::Float);
+        let lp = last.log_softmax(-1, Kind::Float).index_select(1, &ids);
+        let a = ids.size()[0] as usize;
+        let flat = Vec::<f32>::try_from(&lp.to_device(tch::Device::Cpu).contiguous().view([-1]))
+            .expect("f32 log-probs");
+        flat.chunks(a)
+            .map(|r| r.iter().map(|&x| x as f64).collect())
+            .collect()
+    }
+
+    fn run(&mut self) -> Result<(), OverBudget> {
+        let dev = self.model.device();
+        let pre: Vec<i64> = self.ct.prefix.iter().map(|&x| x as i64).collect();
+        let ids = Tensor::from_slice(&pre).view([1, -1]).to_device(dev);
+        let mut cache = self.model.new_cache();
+        let logits = self.model.forward(&ids, None, Some(&mut cache));
+        let next = self.next(&logits, 0);
+        self.expanded = 1;
+        self.level(&cache, &[0.0], &[true], &next, 0)
+    }
+
+    /// Children (position `pos`) of the nodes whose caches are `cache`'s rows.
+    fn level(
+        &mut self,
+        cache: &KvCache,
+        lps: &[f64],
+        on_path: &[bool],
+        next: &[Vec<f64>],
+        pos: usize,
+    ) -> Result<(), OverBudget> {
+        let leaf = pos + 1 == self.secret.len();
+        let mut kids: Vec<(i64, usize, f64, bool)> = vec![];
+        for (row, (&lp0, nx)) in lps.iter().zip(next).enumerate() {
+            for (a, &l) in nx.iter().enumerate() {
+                let lp = lp0 + l;
+                let path = on_path[row] && a == self.secret[pos];
+                if lp <= self.threshold {
+                    continue; // it and every extension are no better than the canary
+                }
+                if leaf {
+                    self.better += !path as u64;
+                } else {
+                    kids.push((row as i64, a, lp, path));
+                }
+            }
+        }
+        if leaf {
+            return Ok(());
+        }
+        self.expanded += kids.len();
+        if self.expanded > self.budget {
+            return Err(OverBudget);
+        }
+        for chunk in kids.chunks(self.chunk) {
+            let dev = self.model.device();
+            let rows: Vec<i64> = chunk.iter().map(|k| k.0).collect();
+            let mut sub = cache.select(&Tensor::from_slice(&rows).to_device(dev));
+            let ids: Vec<i64> = chunk
+                .iter()
+                .map(|k| self.ct.table[pos][k.1] as i64)
+                .collect();
+            let ids = Tensor::from_slice(&ids).view([-1, 1]).to_device(dev);
+            let logits = self.model.forward(&ids, None, Some(&mut sub));
+            let next = self.next(&logits, pos + 1);
+            let lps: Vec<f64> = chunk.iter().map(|k| k.2).collect();
+            let paths: Vec<bool> = chunk.iter().map(|k| k.3).collect();
+            self.level(&sub, &lps, &paths, &next, pos + 1)?;
+        }
+        Ok(())
+    }
+}
+
+fn rank_to_exposure(space: u64, rank: f64) -> f64 {
+    (space as f64).log2() - rank.log2()
+}
+
+/// Exposure of one canary (see the module docs for the methods).
 pub fn exposure(
     model: &CausalLm,
     tok: &Tokenizer,
     c: &Canary,
-    exact_max: u64,
-    samples: usize,
-    batch: usize,
+    s: &Settings,
 ) -> triad_lm::Result<Exposure> {
-    let prefix_chars = c.prefix.chars().count();
-    let text = |s: &str| format!("{}{}{}", c.prefix, s, c.suffix);
-    let own = log_perplexities(
-        model,
-        tok,
-        prefix_chars,
-        std::slice::from_ref(&c.text),
-        batch,
-    )?[0];
     let space = c.space_size.max(1);
-    let (method, scored, rank) = if space <= exact_max {
-        let texts: Vec<String> = (0..space)
-            .map(|i| candidate(c, i))
-            .filter(|s| *s != c.secret)
-            .map(|s| text(&s))
-            .collect();
-        let lp = log_perplexities(model, tok, prefix_chars, &texts, batch)?;
-        let better = lp.iter().filter(|&&x| x < own).count();
-        ("exact", texts.len(), 1.0 + better as f64)
-    } else {
-        let mut rng = Rng::new(0x5eed).fork(&c.id);
-        let texts: Vec<String> = (0..samples)
-            .map(|_| candidate(c, rng.next_u64() % space))
-            .filter(|s| *s != c.secret)
-            .map(|s| text(&s))
-            .collect();
-        let lp = log_perplexities(model, tok, prefix_chars, &texts, batch)?;
-        let n = lp.len().max(1) as f64;
-        let better = lp.iter().filter(|&&x| x < own).count();
-        if better >= 10 {
-            (
-                "sampled",
-                lp.len(),
-                1.0 + better as f64 / n * (space - 1) as f64,
-            )
-        } else {
-            let mean = lp.iter().sum::<f64>() / n;
-            let sd = (lp.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0))
-                .sqrt()
-                .max(1e-9);
-            (
-                "sampled-normal-tail",
-                lp.len(),
-                1.0 + normal_cdf(own, mean, sd) * (space - 1) as f64,
-            )
-        }
-    };
-    Ok(Exposure {
+    let (own, extracted) =
+        secret_scores(model, tok, c, std::slice::from_ref(&c.secret), s.batch)?[0];
+    let done = |method: &str, scored: usize, better: u64, rank: f64, ci: [f64; 2]| Exposure {
         id: c.id.clone(),
         repeats: c.repeats,
         space_size: space,
         method: method.into(),
         candidates_scored: scored,
+        better,
         rank,
-        exposure: (space as f64).log2() - rank.log2(),
-    })
+        rank_ci95: ci,
+        exposure: rank_to_exposure(space, rank),
+        exposure_ci95: [
+            rank_to_exposure(space, ci[1]),
+            rank_to_exposure(space, ci[0]),
+        ],
+        log_likelihood: own,
+        extracted,
+        note: None,
+    };
+    if space <= s.exact_max {
+        let all: Vec<String> = (0..space)
+            .map(|i| candidate(c, i))
+            .filter(|x| *x != c.secret)
+            .collect();
+        let lp = secret_scores(model, tok, c, &all, s.batch)?;
+        let better = lp.iter().filter(|x| x.0 > own).count() as u64;
+        let rank = 1.0 + better as f64;
+        return Ok(done(
+            "exact-enumeration",
+            all.len(),
+            better,
+            rank,
+            [rank, rank],
+        ));
+    }
+    let mut rng = Rng::new(0x5eed).fork(&c.id);
+    let sample: Vec<String> = std::iter::repeat_with(|| candidate(c, rng.next_u64() % space))
+        .filter(|x| *x != c.secret)
+        .take(s.samples.max(1))
+        .collect();
+    let lp = secret_scores(model, tok, c, &sample, s.batch)?;
+    let n = lp.len() as u64;
+    let k = lp.iter().filter(|x| x.0 > own).count() as u64;
+    // A small sampled fraction means a rank the sample cannot resolve: search for it.
+    let note = if k * 50 <= n {
+        let checks: Vec<String> = std::iter::once(c.secret.clone())
+            .chain(sample.iter().take(32).cloned())
+            .collect();
+        match CharTokens::build(tok, c, &checks) {
+            None => Some("the tokenizer does not give each secret character its own token"),
+            Some(ct) => {
+                let mut search = Search {
+                    model,
+                    ct: &ct,
+                    secret: c
+                        .secret
+                        .chars()
+                        .map(|ch| c.alphabet.chars().position(|a| a == ch).unwrap_or(0))
+                        .collect(),
+                    threshold: own,
+                    budget: s.search_budget,
+                    chunk: s.batch.max(1) * 8,
+                    expanded: 0,
+                    better: 0,
+                };
+                match tch::no_grad(|| search.run()) {
+                    Ok(()) => {
+                        let rank = 1.0 + search.better as f64;
+                        return Ok(done(
+                            "exact-search",
+                            search.expanded,
+                            search.better,
+                            rank,
+                            [rank, rank],
+                        ));
+                    }
+                    Err(OverBudget) => Some("the search exceeded its node budget"),
+                }
+            }
+        }
+    } else {
+        None
+    };
+    let p = if k == 0 {
+        1.0 - 0.5f64.powf(1.0 / n as f64)
+    } else {
+        k as f64 / n as f64
+    };
+    let [lo, hi] = clopper_pearson(k, n).expect("n > 0");
+    let r = |f: f64| 1.0 + f * (space - 1) as f64;
+    let mut e = done("sampled", lp.len(), k, r(p), [r(lo), r(hi)]);
+    e.note = note.map(String::from);
+    Ok(e)
+}
+
+/// Mean and standard deviation of exposure when the canary's rank is uniform on `1..=space`
+/// (a model that never saw it): about `1/ln 2` ≈ 1.44 bits and 1.44 bits for large spaces.
+pub fn null_moments(space: u64) -> (f64, f64) {
+    let n = space.max(1);
+    let lg = (n as f64).log2();
+    if n <= 1_000_000 {
+        let (mut s, mut s2) = (0.0, 0.0);
+        for r in 1..=n {
+            let e = lg - (r as f64).log2();
+            s += e;
+            s2 += e * e;
+        }
+        let m = s / n as f64;
+        (m, (s2 / n as f64 - m * m).max(0.0).sqrt())
+    } else {
+        let k = std::f64::consts::LOG2_E;
+        (k, k)
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +426,14 @@ mod tests {
         assert_eq!(candidate(&c, 0), "000");
         assert_eq!(candidate(&c, 42), "042");
         assert_eq!(candidate(&c, 999), "999");
-        assert!((normal_cdf(0.0, 0.0, 1.0) - 0.5).abs() < 1e-12);
+        assert_eq!(secret_range(&c), (4, 7));
+    }
+
+    #[test]
+    fn null_exposure_is_about_one_over_ln2() {
+        let (m, sd) = null_moments(1_000_000);
+        assert!((m - std::f64::consts::LOG2_E).abs() < 1e-3, "{m}");
+        assert!((sd - std::f64::consts::LOG2_E).abs() < 1e-2, "{sd}");
+        assert_eq!(null_moments(1), (0.0, 0.0));
     }
 }

@@ -6,6 +6,7 @@
 //! token by token; `tests/extraction_greedy.rs` in the CLI crate checks the equivalence against
 //! real KV-cache greedy decoding.
 
+use super::interval::Ci;
 use crate::scoring::Tokenised;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -13,13 +14,18 @@ use std::collections::BTreeMap;
 /// How many secrets greedy decoding reproduces, under the checkpoint and under the base.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Rate {
-    /// Secrets with at least one predicted token (a secret at the very start of a text has no
-    /// text before it and is not counted).
+    /// Secrets with text before them: a secret that starts at the text's first token has no
+    /// prompt to decode from and is not counted (its later tokens still count in the cells).
     pub secrets: u64,
     pub extracted: u64,
     pub rate: f64,
     pub extracted_base: u64,
     pub rate_base: f64,
+    /// 95% bootstrap intervals (records resampled), on the `all` rates only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_ci95: Ci,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_base_ci95: Ci,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,8 +41,9 @@ pub struct Extraction {
     pub test: SplitExtraction,
 }
 
-/// Per secret of each record: (label, all tokens top-1 under θ, under θ0).
-fn secrets<'a>(
+/// Per secret of each record: (label, all tokens top-1 under θ, under θ0). A secret covering
+/// the record's first token (which nothing predicts) is left out.
+pub(crate) fn secrets<'a>(
     t: &'a Tokenised,
     top1: &[bool],
     top1_base: &[bool],
@@ -45,6 +52,9 @@ fn secrets<'a>(
     let mut by_span: BTreeMap<usize, (&str, bool, bool)> = BTreeMap::new();
     for (i, k) in t.span_of.iter().enumerate() {
         if let Some(k) = *k {
+            if t.leading_span == Some(k) {
+                continue;
+            }
             let label = t.labels[i].as_deref().unwrap_or("");
             let e = by_span.entry(k).or_insert((label, true, true));
             e.1 &= top1[i];
@@ -103,6 +113,7 @@ mod tests {
                 .map(|k| k.map(|k| labels[k].to_string()))
                 .collect(),
             span_of,
+            leading_span: None,
         }
     }
 
@@ -123,6 +134,16 @@ mod tests {
         assert_eq!(s.per_label["NAME"].extracted, 0);
         assert_eq!(s.per_label["NAME"].extracted_base, 1);
         assert_eq!(s.all.rate, 0.5);
+    }
+
+    #[test]
+    fn a_secret_at_the_first_token_is_not_counted() {
+        // Token 0 (unpredicted) and token 1 are one secret; token 3 another.
+        let mut t = record(vec![Some(0), None, Some(1)], &["PIN", "NAME"]);
+        t.leading_span = Some(0);
+        let s = split(&[t], &[vec![true, true, true]], &[vec![true, true, true]]);
+        assert_eq!(s.all.secrets, 1);
+        assert_eq!(s.per_label.get("PIN"), None);
     }
 
     #[test]

@@ -1,13 +1,28 @@
 //! Membership inference: train records are members, test records non-members. Each attack gives
-//! a score per record (higher = "member"); reported as ROC AUC and TPR at 1% and 0.1% FPR.
+//! a score per record (higher = "member"); reported as ROC AUC and TPR at 1% and 0.1% FPR,
+//! each with a 95% bootstrap interval. A TPR at an FPR finer than one non-member in
+//! `non_members` can resolve is not a number but `null`, with the reason in `tpr_note`.
 
+use super::interval::Ci;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AttackResult {
     pub auc: f64,
-    pub tpr_at_1pct_fpr: f64,
-    pub tpr_at_01pct_fpr: f64,
+    pub auc_ci95: Ci,
+    pub tpr_at_1pct_fpr: Option<f64>,
+    pub tpr_at_1pct_fpr_ci95: Ci,
+    pub tpr_at_01pct_fpr: Option<f64>,
+    pub tpr_at_01pct_fpr_ci95: Ci,
+    /// Why a TPR is `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpr_note: Option<String>,
+}
+
+/// Whether `non_members` negatives can resolve an FPR of `fpr` (at least one false positive
+/// must be possible at that rate: `fpr · n ≥ 1`).
+pub fn tpr_reportable(non_members: usize, fpr: f64) -> bool {
+    fpr * non_members as f64 >= 1.0 - 1e-9
 }
 
 /// ROC AUC = P(score(member) > score(non-member)) + ½ P(tie) (Mann–Whitney U).
@@ -44,11 +59,29 @@ pub fn tpr_at(members: &[f64], non_members: &[f64], fpr: f64) -> f64 {
     members.iter().filter(|&&s| s > threshold).count() as f64 / members.len().max(1) as f64
 }
 
+/// Point estimates; the intervals are filled in by the caller (they need the records).
 pub fn attack(members: &[f64], non_members: &[f64]) -> AttackResult {
+    let n = non_members.len();
+    let at = |fpr: f64| tpr_reportable(n, fpr).then(|| tpr_at(members, non_members, fpr));
+    let finest = [(0.01, "1%"), (0.001, "0.1%")]
+        .into_iter()
+        .filter(|&(f, _)| !tpr_reportable(n, f))
+        .map(|(_, s)| s)
+        .collect::<Vec<_>>();
     AttackResult {
         auc: auc(members, non_members),
-        tpr_at_1pct_fpr: tpr_at(members, non_members, 0.01),
-        tpr_at_01pct_fpr: tpr_at(members, non_members, 0.001),
+        auc_ci95: None,
+        tpr_at_1pct_fpr: at(0.01),
+        tpr_at_1pct_fpr_ci95: None,
+        tpr_at_01pct_fpr: at(0.001),
+        tpr_at_01pct_fpr_ci95: None,
+        tpr_note: (!finest.is_empty()).then(|| {
+            format!(
+                "{n} non-members resolve no FPR below {:.3}: TPR at {} FPR not reported",
+                1.0 / n.max(1) as f64,
+                finest.join(" and ")
+            )
+        }),
     }
 }
 
@@ -94,5 +127,17 @@ mod tests {
         // 1% FPR allows 10 negatives above the threshold: threshold = 989.
         assert_eq!(tpr_at(&[995.0, 990.0, 989.0, 5.0], &neg, 0.01), 0.5);
         assert_eq!(min_k_score(&[1.0, 5.0, 3.0, 2.0], 0.5), -4.0);
+    }
+
+    #[test]
+    fn tprs_finer_than_the_non_members_allow_are_null() {
+        let r = attack(&[1.0; 10], &[0.0; 32]);
+        assert_eq!((r.tpr_at_1pct_fpr, r.tpr_at_01pct_fpr), (None, None));
+        assert!(r.tpr_note.unwrap().contains("32 non-members"));
+        let r = attack(&[1.0; 10], &[0.0; 100]);
+        assert_eq!(r.tpr_at_1pct_fpr, Some(1.0));
+        assert_eq!(r.tpr_at_01pct_fpr, None);
+        let r = attack(&[1.0; 10], &[0.0; 1000]);
+        assert!(r.tpr_note.is_none());
     }
 }

@@ -1,6 +1,9 @@
-//! The metrics of DESIGN.md, from per-token losses under the checkpoint (θ) and the base (θ0).
+//! The metrics of DESIGN.md, from per-token losses under the checkpoint (θ) and the base (θ0),
+//! each with its interval (`interval`, `records`).
 
 pub mod cells;
 pub mod exposure;
 pub mod extraction;
+pub mod interval;
 pub mod mia;
+pub mod records;

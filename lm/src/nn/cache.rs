@@ -38,4 +38,19 @@ impl KvCache {
         *slot = Some((k.shallow_clone(), v.shallow_clone()));
         (k, v)
     }
+
+    /// The cache of the batch rows `rows` (an int64 index, repeats allowed): what a search that
+    /// extends some sequences of a batch, several ways each, continues from.
+    pub fn select(&self, rows: &Tensor) -> KvCache {
+        KvCache {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| {
+                    l.as_ref()
+                        .map(|(k, v)| (k.index_select(0, rows), v.index_select(0, rows)))
+                })
+                .collect(),
+        }
+    }
 }

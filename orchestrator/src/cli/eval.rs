@@ -42,14 +42,22 @@ pub struct EvalArgs {
     /// Candidate spaces up to this size are ranked exactly; larger ones are estimated by sampling.
     #[arg(long, default_value_t = 10_000)]
     exposure_exact_max: u64,
-    /// Candidates sampled per canary when its space is too large to rank exactly.
+    /// Candidates sampled per canary when its space is too large to enumerate.
     #[arg(long, default_value_t = 2_000)]
     exposure_samples: usize,
+    /// Tree nodes the exact exposure search may expand per canary.
+    #[arg(long, default_value_t = 8_192)]
+    exposure_search_budget: usize,
+    /// Tokens of each record to score, as in training (default: the checkpoint's run.json,
+    /// else whole records).
+    #[arg(long)]
+    max_length: Option<usize>,
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
     anyhow::ensure!(a.batch_size > 0, "--batch-size must be positive");
     anyhow::ensure!(a.min_k > 0.0 && a.min_k <= 1.0, "--min-k must be in (0, 1]");
+    anyhow::ensure!(a.max_length != Some(0), "--max-length must be positive");
     let cache_dir = match a.cache_dir.as_deref() {
         Some("none") => None,
         Some(d) => Some(PathBuf::from(d)),
@@ -73,6 +81,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         canaries: a.canaries,
         exposure_exact_max: a.exposure_exact_max,
         exposure_samples: a.exposure_samples.max(1),
+        exposure_search_budget: a.exposure_search_budget,
+        max_length: a.max_length,
     };
     let mut bars: HashMap<String, Progress> = HashMap::new();
     let metrics = evaluate(&spec, &mut |stage, d, n| {
@@ -86,15 +96,26 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if let Some(e) = &metrics.exposure {
         for x in &e.canaries {
             eprintln!(
-                "canary {} (×{}): exposure {:.2} bits of {:.2} ({}, rank ≈ {:.0})",
+                "canary {} (×{}): exposure {:.2} [{:.2}, {:.2}] bits of {:.2} ({}, rank {:.0} [{:.0}, {:.0}])",
                 x.id,
                 x.repeats,
                 x.exposure,
+                x.exposure_ci95[0],
+                x.exposure_ci95[1],
                 (x.space_size as f64).log2(),
                 x.method,
-                x.rank
+                x.rank,
+                x.rank_ci95[0],
+                x.rank_ci95[1]
             );
         }
+        eprintln!(
+            "mean exposure {:.2} {} bits (never-seen null {:.2} ± {:.2})",
+            e.mean_exposure,
+            ci_text(e.mean_exposure_ci95),
+            e.null_mean,
+            e.null_sd_of_mean
+        );
     }
     let x = &metrics.extraction;
     eprintln!(
@@ -106,17 +127,33 @@ pub fn run(a: EvalArgs) -> Result<()> {
         x.test.all.secrets,
         x.test.all.extracted_base
     );
+    let m = &metrics.membership_inference;
     eprintln!(
-        "privacy loss {:.4} nats, utility NLL {:.4} (base {:.4}), memorisation gap {:.4}, MIA AUC loss {:.3} / reference {:.3} / min-k {:.3}{} → {}",
+        "privacy loss {:.4} {} nats, utility NLL {:.4} {} (base {:.4}), memorisation gap {:.4} {} (base-corrected {:.4}), MIA AUC loss {:.3} {} / reference {:.3} {} / min-k {:.3} {}{} → {}",
         c.privacy_loss,
+        ci_text(c.privacy_loss_ci95),
         c.utility.nll,
+        ci_text(c.utility.nll_ci95),
         c.utility.nll_base,
         c.memorisation_gap,
-        metrics.membership_inference.loss.auc,
-        metrics.membership_inference.reference.auc,
-        metrics.membership_inference.min_k.auc,
+        ci_text(c.memorisation_gap_ci95),
+        c.memorisation_gap_corrected,
+        m.loss.auc,
+        ci_text(m.loss.auc_ci95),
+        m.reference.auc,
+        ci_text(m.reference.auc_ci95),
+        m.min_k.auc,
+        ci_text(m.min_k.auc_ci95),
         if metrics.base_scores_cached { " (base scores from cache)" } else { "" },
         a.out.display()
     );
     Ok(())
+}
+
+/// `[lo, hi]` of a 95% interval, or `[—]` where there is none.
+fn ci_text(ci: Option<[f64; 2]>) -> String {
+    match ci {
+        Some([lo, hi]) => format!("[{lo:.3}, {hi:.3}]"),
+        None => "[—]".into(),
+    }
 }

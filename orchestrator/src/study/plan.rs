@@ -1,6 +1,6 @@
 //! A study's runs: each method's grid expanded into RUN.toml texts with stable ids.
 
-use super::spec::{axis, StudySpec};
+use super::spec::{axis, MethodSpec, StudySpec};
 use super::StudyError;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,95 +61,206 @@ fn short(x: f64) -> String {
     format!("{x}")
 }
 
-/// Expand every method's grid. RUN.toml = study `[train]` < method `train` < grid point <
-/// the study's model and data; each is validated by the trainer's own parser here, so a bad
-/// field fails before anything runs.
-pub fn plan(spec: &StudySpec, inputs: &Inputs, path: &Path) -> Result<Vec<PlannedRun>, StudyError> {
-    let mut runs = vec![];
-    for m in &spec.methods {
-        let opt = |v: Vec<f64>| -> Vec<Option<f64>> {
-            if v.is_empty() {
-                vec![None]
-            } else {
-                v.into_iter().map(Some).collect()
-            }
-        };
-        let lrs = opt(axis(&m.lr));
-        let epss = opt(axis(&m.target_epsilon));
-        let epochs: Vec<Option<u64>> = match axis(&m.epochs) {
-            v if v.is_empty() => vec![None],
-            v => v.into_iter().map(Some).collect(),
-        };
-        let ranks: Vec<Option<i64>> = match axis(&m.lora_r) {
-            v if v.is_empty() => vec![None],
-            v => v.into_iter().map(Some).collect(),
-        };
-        for &lr in &lrs {
-            for &eps in &epss {
-                for &ep in &epochs {
-                    for &r in &ranks {
-                        let mut t = spec.train.clone();
-                        merge(&mut t, &m.train);
-                        let mut params = BTreeMap::new();
-                        let method = m.method.get_ref().clone();
-                        set(&mut t, &["method"], method.clone().into());
-                        if let Some(lr) = lr {
-                            set(&mut t, &["optimizer", "lr"], lr.into());
-                            params.insert("lr".into(), short(lr));
-                        }
-                        if let Some(e) = eps {
-                            set(&mut t, &["dp", "target_epsilon"], e.into());
-                            params.insert("eps".into(), short(e));
-                        }
-                        if let Some(ep) = ep {
-                            set(&mut t, &["epochs"], (ep as i64).into());
-                            t.remove("steps");
-                            params.insert("epochs".into(), ep.to_string());
-                        }
-                        if let Some(r) = r {
-                            set(&mut t, &["lora", "r"], r.into());
-                            params.insert("r".into(), r.to_string());
-                        }
-                        if method.starts_with("dp") && !t.contains_key("dp") {
-                            set(&mut t, &["dp", "max_grad_norm"], 1.0.into());
-                        }
-                        if let Some(toml::Value::Table(dp)) = t.get_mut("dp") {
-                            dp.entry("max_grad_norm").or_insert(1.0.into());
-                        }
-                        set(
-                            &mut t,
-                            &["checkpoint", "every_epoch"],
-                            spec.eval.every_epoch.into(),
-                        );
-                        set(&mut t, &["model"], inputs.model.clone().into());
-                        set(&mut t, &["train_file"], inputs.train.clone().into());
-                        let run_toml = toml::to_string(&t).expect("toml");
-                        let cfg = triad_trainer::config::RunConfig::from_toml(
-                            &run_toml,
-                            Path::new(&format!("{} (method {})", path.display(), m.label())),
-                        )
-                        .map_err(|e| StudyError::Invalid(e.to_string()))?;
-                        let point: Vec<String> =
-                            params.iter().map(|(k, v)| format!("{k}{v}")).collect();
-                        let id = format!(
-                            "{}{}{}-{:06x}",
-                            m.label(),
-                            if point.is_empty() { "" } else { "-" },
-                            point.join("-"),
-                            fnv1a(run_toml.as_bytes()) & 0xff_ffff
-                        );
-                        runs.push(PlannedRun {
-                            id,
-                            label: m.label(),
-                            method,
-                            params,
-                            run_toml,
-                            epochs: cfg.epochs.unwrap_or(1),
-                        });
-                    }
+/// One grid point of a method (`None`: the axis is absent), and the seed of its repeat.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    lr: Option<f64>,
+    eps: Option<f64>,
+    epochs: Option<u64>,
+    r: Option<i64>,
+    seed: Option<u64>,
+}
+
+/// An axis' values, or one `None` when it is absent.
+fn values<T>(v: Vec<T>) -> Vec<Option<T>> {
+    if v.is_empty() {
+        vec![None]
+    } else {
+        v.into_iter().map(Some).collect()
+    }
+}
+
+/// Every point of a method's grid, repeated per seed; the seed varies fastest, so the repeats
+/// of a point are planned (and run) together.
+fn points(m: &MethodSpec, seeds: &[Option<u64>]) -> Vec<Point> {
+    let mut out = vec![];
+    for lr in values(axis(&m.lr)) {
+        for eps in values(axis(&m.target_epsilon)) {
+            for epochs in values(axis(&m.epochs)) {
+                for r in values(axis(&m.lora_r)) {
+                    out.extend(seeds.iter().map(|&seed| Point {
+                        lr,
+                        eps,
+                        epochs,
+                        r,
+                        seed,
+                    }));
                 }
             }
         }
     }
+    out
+}
+
+/// The RUN.toml table of one point, and the point's parameters for ids and reports.
+fn run_table(
+    spec: &StudySpec,
+    m: &MethodSpec,
+    inputs: &Inputs,
+    p: Point,
+) -> (toml::Table, BTreeMap<String, String>) {
+    let mut t = spec.train.clone();
+    merge(&mut t, &m.train);
+    let mut params = BTreeMap::new();
+    let method = m.method.get_ref().clone();
+    set(&mut t, &["method"], method.clone().into());
+    if let Some(lr) = p.lr {
+        set(&mut t, &["optimizer", "lr"], lr.into());
+        params.insert("lr".into(), short(lr));
+    }
+    if let Some(e) = p.eps {
+        set(&mut t, &["dp", "target_epsilon"], e.into());
+        params.insert("eps".into(), short(e));
+    }
+    if let Some(ep) = p.epochs {
+        set(&mut t, &["epochs"], (ep as i64).into());
+        t.remove("steps");
+        params.insert("epochs".into(), ep.to_string());
+    }
+    if let Some(r) = p.r {
+        set(&mut t, &["lora", "r"], r.into());
+        params.insert("r".into(), r.to_string());
+    }
+    // Only with `seeds`: a study without them keeps its RUN.toml texts, hence its run ids.
+    if let Some(seed) = p.seed {
+        set(&mut t, &["seed"], (seed as i64).into());
+        params.insert("seed".into(), seed.to_string());
+    }
+    if method.starts_with("dp") && !t.contains_key("dp") {
+        set(&mut t, &["dp", "max_grad_norm"], 1.0.into());
+    }
+    if let Some(toml::Value::Table(dp)) = t.get_mut("dp") {
+        dp.entry("max_grad_norm").or_insert(1.0.into());
+    }
+    set(
+        &mut t,
+        &["checkpoint", "every_epoch"],
+        spec.eval.every_epoch.into(),
+    );
+    set(&mut t, &["model"], inputs.model.clone().into());
+    set(&mut t, &["train_file"], inputs.train.clone().into());
+    (t, params)
+}
+
+/// `label-param…-hash`: the grid point for people, the hash for any other change.
+fn run_id(label: &str, params: &BTreeMap<String, String>, run_toml: &str) -> String {
+    let point: Vec<String> = params.iter().map(|(k, v)| format!("{k}{v}")).collect();
+    format!(
+        "{}{}{}-{:06x}",
+        label,
+        if point.is_empty() { "" } else { "-" },
+        point.join("-"),
+        fnv1a(run_toml.as_bytes()) & 0xff_ffff
+    )
+}
+
+/// Expand every method's grid (times `seeds`, when given). RUN.toml = study `[train]` <
+/// method `train` < grid point < seed < the study's model and data; each is validated by the
+/// trainer's own parser here, so a bad field fails before anything runs.
+pub fn plan(spec: &StudySpec, inputs: &Inputs, path: &Path) -> Result<Vec<PlannedRun>, StudyError> {
+    let seeds = values(axis(&spec.seeds));
+    let mut runs = vec![];
+    for m in &spec.methods {
+        for p in points(m, &seeds) {
+            let (t, params) = run_table(spec, m, inputs, p);
+            let run_toml = toml::to_string(&t).expect("toml");
+            let cfg = triad_trainer::config::RunConfig::from_toml(
+                &run_toml,
+                Path::new(&format!("{} (method {})", path.display(), m.label())),
+            )
+            .map_err(|e| StudyError::Invalid(e.to_string()))?;
+            runs.push(PlannedRun {
+                id: run_id(&m.label(), &params, &run_toml),
+                label: m.label(),
+                method: m.method.get_ref().clone(),
+                params,
+                run_toml,
+                epochs: cfg.epochs.unwrap_or(1),
+            });
+        }
+    }
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+name = "s"
+[model]
+path = "m"
+[data]
+generate = "customer-support"
+[train]
+epochs = 1
+seed = 7
+[[method]]
+method = "lora"
+lora_r = [4, 8]
+lr = [1e-3]
+[[method]]
+method = "dp"
+target_epsilon = [8.0]
+lr = [1e-4]
+"#;
+
+    fn planned(text: &str) -> Vec<PlannedRun> {
+        let path = Path::new("study.toml");
+        let spec = StudySpec::parse(text, path).unwrap();
+        let inputs = Inputs {
+            model: "models/base".into(),
+            train: "data/train.jsonl".into(),
+            test: "data/test.jsonl".into(),
+            canaries: None,
+        };
+        plan(&spec, &inputs, path).unwrap()
+    }
+
+    fn ids(runs: &[PlannedRun]) -> Vec<&str> {
+        runs.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[test]
+    fn seeds_repeat_every_run_under_distinct_ids() {
+        let one = planned(SPEC);
+        // The ids this spec had before `seeds` existed: a study without them still resumes.
+        assert_eq!(
+            ids(&one),
+            [
+                "lora-lr0.001-r4-0142a5",
+                "lora-lr0.001-r8-e0fd31",
+                "dp-eps8-lr0.0001-0c60f9"
+            ]
+        );
+        let three = planned(&SPEC.replace("name = \"s\"\n", "name = \"s\"\nseeds = [0, 1, 2]\n"));
+        assert_eq!(three.len(), 3 * one.len());
+        let distinct: std::collections::HashSet<&str> = ids(&three).into_iter().collect();
+        assert_eq!(distinct.len(), three.len(), "{:?}", ids(&three));
+        for (i, r) in three.iter().enumerate() {
+            let seed = (i % 3) as u64;
+            let cfg =
+                triad_trainer::config::RunConfig::from_toml(&r.run_toml, Path::new("t")).unwrap();
+            assert_eq!(cfg.seed, seed, "{}", r.run_toml);
+            assert_eq!(r.params["seed"], seed.to_string());
+            assert!(r.id.contains(&format!("-seed{seed}-")), "{}", r.id);
+            // The same grid point as the run without seeds, seed aside.
+            let mut point = r.params.clone();
+            point.remove("seed");
+            assert_eq!(point, one[i / 3].params);
+        }
+        // Stable: planning again gives the same ids.
+        let again = planned(&SPEC.replace("name = \"s\"\n", "name = \"s\"\nseeds = [0, 1, 2]\n"));
+        assert_eq!(ids(&again), ids(&three));
+    }
 }

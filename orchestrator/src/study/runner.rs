@@ -127,6 +127,18 @@ pub async fn run(
         start: Instant::now(),
     });
     let (eval_tx, mut eval_rx) = mpsc::unbounded_channel::<EvalJob>();
+    // The base row scores what the runs trained on: their `max_length` (the runs' own
+    // evaluations read it from their run.json).
+    let base_max_length = runs
+        .iter()
+        .filter_map(|r| toml::from_str::<toml::Table>(&r.run_toml).ok())
+        .map(|t| {
+            t.get("max_length")
+                .and_then(|v| v.as_integer())
+                .unwrap_or(256)
+        })
+        .min()
+        .unwrap_or(256) as u32;
     let mut todo = VecDeque::new();
     let mut pending_evals = 0u64;
     let mut base_pending = false;
@@ -211,6 +223,11 @@ pub async fn run(
                     batch_size: settings.batch_size,
                     exposure_exact_max: settings.exposure_exact_max,
                     exposure_samples: settings.exposure_samples,
+                    max_length: if job.run_id == BASE_RUN {
+                        base_max_length
+                    } else {
+                        0
+                    },
                 };
                 let what = if job.run_id == BASE_RUN {
                     "eval base model (reference)".to_string()

@@ -10,6 +10,9 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub struct StudySpec {
     pub name: String,
+    /// Repeat every run once per seed (its RUN.toml `seed`), to see the spread training
+    /// randomness alone makes; absent: one run per grid point with `[train] seed`.
+    pub seeds: Option<Spanned<Vec<u64>>>,
     pub model: ModelSpec,
     pub data: DataSpec,
     /// Defaults for every run: any RUN.toml field (docs/trainer.md).
@@ -157,6 +160,9 @@ impl StudySpec {
                 ),
             ));
         }
+        if let Some(seeds) = &spec.seeds {
+            check_seeds(seeds.get_ref()).map_err(|m| bad(Some(seeds.span()), m))?;
+        }
         match (&spec.model.path, &spec.model.gguf) {
             (Some(_), None) | (None, Some(_)) => {}
             _ => {
@@ -295,6 +301,24 @@ impl StudySpec {
     }
 }
 
+/// `seeds` must list each seed once: a repeat would be the same run twice.
+fn check_seeds(seeds: &[u64]) -> Result<(), String> {
+    if seeds.is_empty() {
+        return Err(
+            "field `seeds`: the list is empty; list at least one seed, or leave \
+                    `seeds` out for one run per grid point"
+                .into(),
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    match seeds.iter().find(|s| !seen.insert(**s)) {
+        Some(s) => Err(format!(
+            "field `seeds`: seed {s} is listed twice; list each seed once"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A grid axis' values (empty when absent).
 pub fn axis<T: Clone>(v: &Option<Spanned<Vec<T>>>) -> Vec<T> {
     v.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default()
@@ -365,5 +389,28 @@ lr = [1e-3]
             e.contains("study.toml:9") && e.contains("method[0].name") && e.contains("../x"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn seeds_parse_and_bad_lists_name_line_and_field() {
+        let with = |seeds: &str| OK.replace("name = \"s\"\n", &format!("name = \"s\"\n{seeds}\n"));
+        let s = StudySpec::parse(&with("seeds = [0, 1, 2]"), Path::new("study.toml")).unwrap();
+        assert_eq!(axis(&s.seeds), vec![0, 1, 2]);
+        assert!(StudySpec::parse(OK, Path::new("study.toml"))
+            .unwrap()
+            .seeds
+            .is_none());
+        for (seeds, why) in [
+            ("seeds = []", "empty"),
+            ("seeds = [3, 1, 3]", "seed 3 is listed twice"),
+        ] {
+            let e = err(&with(seeds));
+            assert!(
+                e.contains("study.toml:3") && e.contains("field `seeds`") && e.contains(why),
+                "{e}"
+            );
+        }
+        let e = err(&with("seeds = [-1]"));
+        assert!(e.contains("study.toml:3"), "{e}");
     }
 }

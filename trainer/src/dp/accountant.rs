@@ -151,8 +151,13 @@ impl RdpAccountant {
 
     /// ε at `delta` over Opacus's default orders (0 before any step).
     pub fn epsilon(&self, delta: f64) -> f64 {
+        self.epsilon_and_order(delta).0
+    }
+
+    /// ε at `delta` and the RDP order that gives it (NaN before any step).
+    pub fn epsilon_and_order(&self, delta: f64) -> (f64, f64) {
         if self.history.is_empty() {
-            return 0.0;
+            return (0.0, f64::NAN);
         }
         let rdp: Vec<f64> = DEFAULT_ORDERS
             .iter()
@@ -163,7 +168,7 @@ impl RdpAccountant {
                     .sum()
             })
             .collect();
-        privacy_spent(&DEFAULT_ORDERS, &rdp, delta).0
+        privacy_spent(&DEFAULT_ORDERS, &rdp, delta)
     }
 }
 

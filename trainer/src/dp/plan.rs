@@ -42,9 +42,10 @@ impl Private {
         })
     }
 
-    /// The Poisson sample of step `step`: each example independently with probability q.
-    pub fn sample<'a>(&self, examples: &'a [Example], seed: u64, step: u64) -> Vec<&'a Example> {
-        let mut rng = Rng::new(seed).fork(&format!("poisson-{step}"));
+    /// A Poisson sample: each example independently with probability q. `seed` is the step's
+    /// own (`crate::rng::StepRng::begin_step`).
+    pub fn sample<'a>(&self, examples: &'a [Example], seed: u64) -> Vec<&'a Example> {
+        let mut rng = Rng::new(seed).fork("poisson");
         examples.iter().filter(|_| rng.chance(self.q)).collect()
     }
 }

@@ -1,24 +1,133 @@
 //! report.html: one self-contained page (no scripts, no external files).
 
-use super::svg::{self, esc, Point};
-use super::Report;
+use super::svg::{self, esc, Bar, Point};
+use super::text;
+use super::{Ci, Report, Row, Spread};
+
+/// A value with its interval in small grey type under it (no interval: the value alone).
+fn with_ci(value: String, ci: Ci, prec: usize) -> String {
+    match ci {
+        Some(_) => format!(
+            "{value}<br><span class=\"ci\">{}</span>",
+            text::interval(ci, prec)
+        ),
+        None => value,
+    }
+}
+
+/// Extraction on train and test: the rates on one line, their intervals under them.
+fn extraction_cell(x: &Row) -> String {
+    let pct = |ci: Ci| {
+        ci.map(|[lo, hi]| format!("[{:.1}, {:.1}]%", 100.0 * lo, 100.0 * hi))
+            .unwrap_or("–".into())
+    };
+    let cis = if x.extraction_train_ci.is_some() || x.extraction_test_ci.is_some() {
+        format!(
+            "<br><span class=\"ci\">{} / {}</span>",
+            pct(x.extraction_train_ci),
+            pct(x.extraction_test_ci)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<td>{:.1}% / {:.1}%{cis}</td>",
+        100.0 * x.extraction_train,
+        100.0 * x.extraction_test
+    )
+}
+
+/// TPR at 1% FPR, or why there is none (too few non-members), as the cell's tooltip.
+fn tpr_cell(x: &Row) -> String {
+    match x.tpr_1pct {
+        Some(t) => format!("<td>{}</td>", with_ci(format!("{t:.3}"), x.tpr_1pct_ci, 3)),
+        None => format!(
+            "<td title=\"{}\">–</td>",
+            esc(x.tpr_1pct_note.as_deref().unwrap_or("not measured"))
+        ),
+    }
+}
 
 /// The table cells from privacy loss to extraction, shared by the base row and the runs' rows.
-fn metric_cells(x: &super::Row) -> String {
-    format!(
-        "<td>{:.3}</td><td>{:.3}</td><td>{:+.3}</td><td>{:.3}</td><td>{}</td><td>{:.3} / {:.3} / {:.3}</td><td>{:.3}</td><td>{:.1}% / {:.1}%</td>",
-        x.privacy_loss,
-        x.utility_nll,
-        x.utility_gain,
-        x.memorisation_gap,
-        x.exposure.map(|e| format!("{e:.2}")).unwrap_or("–".into()),
-        x.auc_loss,
-        x.auc_reference,
-        x.auc_min_k,
-        x.tpr_1pct,
-        100.0 * x.extraction_train,
-        100.0 * x.extraction_test,
-    )
+fn metric_cells(x: &Row) -> String {
+    let td = |v: f64, ci: Ci| format!("<td>{}</td>", with_ci(format!("{v:.3}"), ci, 3));
+    [
+        td(x.privacy_loss, x.privacy_loss_ci),
+        td(x.utility_nll, x.utility_nll_ci),
+        format!(
+            "<td>{}</td>",
+            with_ci(format!("{:+.3}", x.utility_gain), x.utility_gain_ci, 3)
+        ),
+        td(x.memorisation_gap, x.memorisation_gap_ci),
+        if x.memorisation_gap_corrected.is_finite() {
+            td(
+                x.memorisation_gap_corrected,
+                x.memorisation_gap_corrected_ci,
+            )
+        } else {
+            "<td>–</td>".into()
+        },
+        match x.exposure {
+            Some(e) => format!("<td>{}</td>", with_ci(format!("{e:.2}"), x.exposure_ci, 2)),
+            None => "<td>–</td>".into(),
+        },
+        td(x.auc_loss, x.auc_loss_ci),
+        td(x.auc_reference, x.auc_reference_ci),
+        td(x.auc_min_k, x.auc_min_k_ci),
+        tpr_cell(x),
+        extraction_cell(x),
+    ]
+    .concat()
+}
+
+/// Columns of the runs table (the failed-run row spans all but the first).
+const COLUMNS: [&str; 17] = [
+    "run",
+    "ε",
+    "privacy loss",
+    "utility NLL",
+    "gain",
+    "memorisation gap",
+    "gap less base's",
+    "exposure (bits)",
+    "AUC LOSS",
+    "AUC ref",
+    "AUC Min-K",
+    "TPR @1% FPR",
+    "extracted (train / test)",
+    "train time",
+    "tokens/s",
+    "peak GiB",
+    "trainable params",
+];
+
+/// The "Across seeds" section; empty when the study lists no `seeds`.
+fn seeds_section(r: &Report) -> String {
+    if r.across_seeds.is_empty() {
+        return String::new();
+    }
+    let mut t = format!("<h2>Across seeds</h2>\n<p class=\"note\">{}</p>\n<table><thead><tr><th>method</th><th>grid point</th><th>seeds</th><th>n</th><th>privacy loss</th><th>utility NLL</th><th>exposure (bits)</th><th>AUC LOSS</th></tr></thead><tbody>", text::SEEDS_NOTE);
+    for g in &r.across_seeds {
+        let cell = |s: &Spread, prec: usize| {
+            let w = s
+                .ci_width
+                .map(|w| format!("<br><span class=\"ci\">({w:.prec$})</span>"))
+                .unwrap_or_default();
+            format!("<td>{}{w}</td>", text::spread_text(s, prec, g.evaluated))
+        };
+        t += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}{}{}{}</tr>",
+            esc(&g.label),
+            esc(&g.point),
+            esc(&g.seeds.join(", ")),
+            g.evaluated,
+            cell(&g.privacy_loss, 3),
+            cell(&g.utility_nll, 3),
+            cell(&g.exposure, 2),
+            cell(&g.auc_loss, 3),
+        );
+    }
+    t + "</tbody></table>\n"
 }
 
 pub fn render(r: &Report) -> String {
@@ -53,6 +162,8 @@ pub fn render(r: &Report) -> String {
             Point {
                 x: x.privacy_loss,
                 y: x.utility_nll,
+                xci: x.privacy_loss_ci,
+                yci: x.utility_nll_ci,
                 label: short(run),
                 color: color(&run.label),
                 front: run.pareto,
@@ -66,6 +177,8 @@ pub fn render(r: &Report) -> String {
         pts.push(Point {
             x: b.privacy_loss,
             y: b.utility_nll,
+            xci: b.privacy_loss_ci,
+            yci: b.utility_nll_ci,
             label: base_label.into(),
             color: svg::BASE_COLOR,
             front: false,
@@ -77,23 +190,30 @@ pub fn render(r: &Report) -> String {
         "utility NLL (nats, lower is better)",
         &pts,
     );
-    let bar = |f: &dyn Fn(&super::Row) -> Option<f64>| -> Vec<(String, f64, usize)> {
+    let bar = |f: &dyn Fn(&Row) -> (Option<f64>, Ci)| -> Vec<Bar> {
         done.iter()
             .map(|run| {
-                let x = run.last().expect("evaluated");
-                (short(run), f(x).unwrap_or(f64::NAN), color(&run.label))
+                let (v, ci) = f(run.last().expect("evaluated"));
+                Bar {
+                    label: short(run),
+                    value: v.unwrap_or(f64::NAN),
+                    ci,
+                    color: color(&run.label),
+                }
             })
             .collect()
     };
     // Memorisation bars start with the base model's, the level before any fine-tuning.
-    let with_base = |f: &dyn Fn(&super::Row) -> Option<f64>| -> Vec<(String, f64, usize)> {
-        let mut v: Vec<_> = base
+    let with_base = |f: &dyn Fn(&Row) -> (Option<f64>, Ci)| -> Vec<Bar> {
+        let mut v: Vec<Bar> = base
             .map(|b| {
-                (
-                    "base".to_string(),
-                    f(b).unwrap_or(f64::NAN),
-                    svg::BASE_COLOR,
-                )
+                let (v, ci) = f(b);
+                Bar {
+                    label: "base".into(),
+                    value: v.unwrap_or(f64::NAN),
+                    ci,
+                    color: svg::BASE_COLOR,
+                }
             })
             .into_iter()
             .collect();
@@ -103,31 +223,42 @@ pub fn render(r: &Report) -> String {
     let exposure = svg::bars(
         "Canary exposure",
         "mean exposure (bits)",
-        &with_base(&|x| x.exposure),
+        &with_base(&|x| (x.exposure, x.exposure_ci)),
         None,
     );
     let auc = svg::bars(
         "Membership inference (LOSS attack)",
         "AUC (0.5 = chance)",
-        &with_base(&|x| Some(x.auc_loss)),
+        &with_base(&|x| (Some(x.auc_loss), x.auc_loss_ci)),
         Some(0.5),
     );
-    let cost = svg::bars("Training time", "seconds", &bar(&|x| x.train_s), None);
+    // Costs are measured once per run: no intervals.
+    let cost = svg::bars(
+        "Training time",
+        "seconds",
+        &bar(&|x| (x.train_s, None)),
+        None,
+    );
     // GPU runs: the device's peak allocation is the memory that limits them.
     let gpu = done
         .iter()
         .any(|run| run.last().is_some_and(|x| x.peak_gpu_gib.is_some()));
     let memory = if gpu {
-        svg::bars("Peak GPU memory", "GiB", &bar(&|x| x.peak_gpu_gib), None)
+        svg::bars(
+            "Peak GPU memory",
+            "GiB",
+            &bar(&|x| (x.peak_gpu_gib, None)),
+            None,
+        )
     } else {
-        svg::bars("Peak memory", "GiB", &bar(&|x| x.peak_gib), None)
+        svg::bars("Peak memory", "GiB", &bar(&|x| (x.peak_gib, None)), None)
     };
     let memory_caption = if gpu {
         "Peak allocation of libtorch's CUDA allocator during training (torch.cuda.max_memory_allocated)."
     } else {
         "Peak resident memory of the trainer process."
     };
-    let series = |f: &dyn Fn(&super::Row) -> f64| -> Vec<svg::Series> {
+    let series = |f: &dyn Fn(&Row) -> (f64, Ci)| -> Vec<svg::Series> {
         done.iter()
             .map(|run| {
                 (
@@ -136,7 +267,10 @@ pub fn render(r: &Report) -> String {
                     // Every trajectory starts from the base model at epoch 0.
                     base.into_iter()
                         .chain(&run.rows)
-                        .map(|x| (x.epoch as f64, f(x)))
+                        .map(|x| {
+                            let (v, ci) = f(x);
+                            (x.epoch as f64, v, ci)
+                        })
                         .collect(),
                 )
             })
@@ -146,16 +280,17 @@ pub fn render(r: &Report) -> String {
         "Privacy loss per epoch",
         "epoch",
         "privacy loss (nats)",
-        &series(&|x| x.privacy_loss),
+        &series(&|x| (x.privacy_loss, x.privacy_loss_ci)),
     );
     let traj_u = svg::lines(
         "Utility per epoch",
         "epoch",
         "utility NLL (nats)",
-        &series(&|x| x.utility_nll),
+        &series(&|x| (x.utility_nll, x.utility_nll_ci)),
     );
 
-    let mut table = String::from("<table><thead><tr><th>run</th><th>ε</th><th>privacy loss</th><th>utility NLL</th><th>gain</th><th>memorisation gap</th><th>exposure (bits)</th><th>AUC LOSS / ref / Min-K</th><th>TPR @1% FPR</th><th>extracted (train / test)</th><th>train time</th><th>tokens/s</th><th>peak GiB</th><th>trainable params</th></tr></thead><tbody>");
+    let head: String = COLUMNS.iter().map(|c| format!("<th>{c}</th>")).collect();
+    let mut table = format!("<table><thead><tr>{head}</tr></thead><tbody>");
     if let Some(x) = base {
         table += &format!(
             "<tr class=\"base\"><td>{base_label}</td><td>0</td>{}<td colspan=\"4\">reference: the model before fine-tuning</td></tr>",
@@ -189,8 +324,9 @@ pub fn render(r: &Report) -> String {
             }
             None => {
                 table += &format!(
-                    "<tr><td>{}</td><td colspan=\"13\">{}{}</td></tr>",
+                    "<tr><td>{}</td><td colspan=\"{}\">{}{}</td></tr>",
                     esc(&name(run)),
+                    COLUMNS.len() - 1,
                     run.state.as_str(),
                     run.error
                         .as_deref()
@@ -206,31 +342,35 @@ pub fn render(r: &Report) -> String {
         r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Triad study {name}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1180px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1320px; color: #222; }}
+div.wide {{ overflow-x: auto; }}
 h1 {{ font-size: 22px; }} h2 {{ font-size: 17px; margin-top: 28px; }}
 .grid {{ display: flex; flex-wrap: wrap; gap: 12px; }}
 figure {{ margin: 0; border: 1px solid #ddd; padding: 6px; }}
 figcaption {{ font-size: 13px; color: #555; max-width: 560px; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 tr.front {{ background: #f3f8ee; font-weight: 600; }}
 tr.base {{ color: #666; font-style: italic; }}
 p.note {{ font-size: 13px; color: #555; }}
+span.ci {{ font-size: 11px; color: #888; font-weight: normal; white-space: nowrap; }}
 </style></head><body>
 <h1>Triad study <code>{name}</code></h1>
-<p class="note">Each run's last evaluated checkpoint. ★ marks the privacy–utility Pareto front: no other run has both lower privacy loss and lower utility NLL. Definitions of every number: docs/evaluator.md.</p>
-{table}
+<p class="note">Each run's last evaluated checkpoint. ★ marks the privacy–utility Pareto front: no other run has both lower privacy loss and lower utility NLL. Grey <span class="ci">[lo, hi]</span>: 95% intervals (bootstrap over records; exposure: bootstrap over canaries). Definitions of every number: docs/evaluator.md.</p>
+<div class="wide">{table}</div>
+{seeds}
 <h2>Privacy against utility</h2>
-<div class="grid"><figure>{scatter}<figcaption>Each point is a run; the dashed line joins the Pareto front; grey: the base model before fine-tuning.</figcaption></figure></div>
+<div class="grid"><figure>{scatter}<figcaption>Each point is a run; the dashed line joins the Pareto front; grey: the base model before fine-tuning. Error bars are 95% intervals (bootstrap over records): horizontal for privacy loss, vertical for utility NLL.</figcaption></figure></div>
 <h2>Memorisation</h2>
-<div class="grid"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model.</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model.</figcaption></figure></div>
+<div class="grid"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model. Error bars are 95% intervals (bootstrap over canaries).</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model. Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>
 <h2>Cost</h2>
 <div class="grid"><figure>{cost}<figcaption>Wall time of training.</figcaption></figure><figure>{memory}<figcaption>{memory_caption}</figcaption></figure></div>
 <h2>Per epoch</h2>
-<div class="grid"><figure>{traj_pl}<figcaption>Epoch 0 is the base model, when the study evaluated it.</figcaption></figure><figure>{traj_u}</figure></div>
+<div class="grid"><figure>{traj_pl}<figcaption>Epoch 0 is the base model, when the study evaluated it. Error bars are 95% intervals (bootstrap over records).</figcaption></figure><figure>{traj_u}<figcaption>Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>
 </body></html>
 "##,
-        name = esc(&r.name)
+        name = esc(&r.name),
+        seeds = seeds_section(r)
     )
 }

@@ -8,7 +8,12 @@ mod text;
 
 use super::ledger::{Ledger, RunState, BASE_RUN};
 use super::StudyError;
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// A 95% interval `[lo, hi]` from METRICS.json; `None` where it has none (older files, or no
+/// data to resample).
+pub type Ci = Option<[f64; 2]>;
 
 /// One evaluated checkpoint of one run, with the run's costs.
 #[derive(Debug, Clone)]
@@ -20,17 +25,34 @@ pub struct Row {
     pub epoch: u64,
     pub epsilon: Option<f64>,
     pub privacy_loss: f64,
+    pub privacy_loss_ci: Ci,
     pub utility_nll: f64,
+    pub utility_nll_ci: Ci,
     pub utility_ppl: f64,
     pub utility_gain: f64,
+    pub utility_gain_ci: Ci,
     pub memorisation_gap: f64,
+    pub memorisation_gap_ci: Ci,
+    /// The gap less the base model's: the part fine-tuning made.
+    pub memorisation_gap_corrected: f64,
+    pub memorisation_gap_corrected_ci: Ci,
     pub exposure: Option<f64>,
+    /// Canaries resampled (the others resample records).
+    pub exposure_ci: Ci,
     pub auc_loss: f64,
+    pub auc_loss_ci: Ci,
     pub auc_reference: f64,
+    pub auc_reference_ci: Ci,
     pub auc_min_k: f64,
-    pub tpr_1pct: f64,
+    pub auc_min_k_ci: Ci,
+    /// LOSS attack; `None` when too few non-members resolve a 1% FPR (why: `tpr_1pct_note`).
+    pub tpr_1pct: Option<f64>,
+    pub tpr_1pct_ci: Ci,
+    pub tpr_1pct_note: Option<String>,
     pub extraction_train: f64,
+    pub extraction_train_ci: Ci,
     pub extraction_test: f64,
+    pub extraction_test_ci: Ci,
     pub train_s: Option<f64>,
     pub tokens_per_s: Option<f64>,
     pub peak_gib: Option<f64>,
@@ -46,6 +68,10 @@ pub struct RunSummary {
     pub id: String,
     pub label: String,
     pub params: String,
+    /// The grid point without the seed: runs that differ only by seed share it.
+    pub point: String,
+    /// The run's seed, when the study lists `seeds`.
+    pub seed: Option<String>,
     pub state: RunState,
     pub error: Option<String>,
     pub rows: Vec<Row>,
@@ -64,15 +90,54 @@ pub struct Report {
     /// The base model before fine-tuning, when the study evaluated it (reference, not a run:
     /// it is not on the Pareto front).
     pub base: Option<Row>,
+    /// Runs that differ only by seed, summarised; empty when the study lists no `seeds`.
+    pub across_seeds: Vec<SeedGroup>,
+}
+
+/// Mean and sample standard deviation over the seeds' runs (`sd` is NaN for one run), and
+/// the mean width of the runs' own 95% intervals, to set the spread against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    pub mean: f64,
+    pub sd: f64,
+    pub n: usize,
+    pub ci_width: Option<f64>,
+}
+
+/// One method and grid point, repeated over seeds: each run's last evaluation summarised.
+#[derive(Debug, Clone)]
+pub struct SeedGroup {
+    pub label: String,
+    pub point: String,
+    pub seeds: Vec<String>,
+    /// The group's runs that have an evaluation (the `n` of a metric every run has).
+    pub evaluated: usize,
+    pub privacy_loss: Spread,
+    pub utility_nll: Spread,
+    pub exposure: Spread,
+    pub auc_loss: Spread,
 }
 
 fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-fn params_text(json: &str) -> String {
-    let m: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(json).unwrap_or_default();
+/// `[lo, hi]` of a `*_ci95` field; anything else (absent, `null`, not two numbers) is none.
+fn ci(v: &serde_json::Value) -> Ci {
+    match v.as_array()?.as_slice() {
+        [lo, hi] => {
+            let (lo, hi) = (lo.as_f64()?, hi.as_f64()?);
+            (lo.is_finite() && hi.is_finite()).then(|| [lo.min(hi), lo.max(hi)])
+        }
+        _ => None,
+    }
+}
+
+fn params_map(json: &str) -> BTreeMap<String, String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn params_text(m: &BTreeMap<String, String>) -> String {
     m.iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
@@ -88,6 +153,7 @@ fn row(
     epoch: u64,
     m: &serde_json::Value,
 ) -> Row {
+    let (u, mia, ex) = (&m["utility"], &m["membership_inference"], &m["extraction"]);
     Row {
         run: run.to_string(),
         label: label.to_string(),
@@ -96,17 +162,31 @@ fn row(
         epoch,
         epsilon: None,
         privacy_loss: f(&m["privacy_loss"]),
-        utility_nll: f(&m["utility"]["nll"]),
-        utility_ppl: f(&m["utility"]["perplexity"]),
-        utility_gain: f(&m["utility"]["gain"]),
+        privacy_loss_ci: ci(&m["privacy_loss_ci95"]),
+        utility_nll: f(&u["nll"]),
+        utility_nll_ci: ci(&u["nll_ci95"]),
+        utility_ppl: f(&u["perplexity"]),
+        utility_gain: f(&u["gain"]),
+        utility_gain_ci: ci(&u["gain_ci95"]),
         memorisation_gap: f(&m["memorisation_gap"]),
+        memorisation_gap_ci: ci(&m["memorisation_gap_ci95"]),
+        memorisation_gap_corrected: f(&m["memorisation_gap_corrected"]),
+        memorisation_gap_corrected_ci: ci(&m["memorisation_gap_corrected_ci95"]),
         exposure: m["exposure"]["mean_exposure"].as_f64(),
-        auc_loss: f(&m["membership_inference"]["loss"]["auc"]),
-        auc_reference: f(&m["membership_inference"]["reference"]["auc"]),
-        auc_min_k: f(&m["membership_inference"]["min_k"]["auc"]),
-        tpr_1pct: f(&m["membership_inference"]["loss"]["tpr_at_1pct_fpr"]),
-        extraction_train: f(&m["extraction"]["train"]["rate"]),
-        extraction_test: f(&m["extraction"]["test"]["rate"]),
+        exposure_ci: ci(&m["exposure"]["mean_exposure_ci95"]),
+        auc_loss: f(&mia["loss"]["auc"]),
+        auc_loss_ci: ci(&mia["loss"]["auc_ci95"]),
+        auc_reference: f(&mia["reference"]["auc"]),
+        auc_reference_ci: ci(&mia["reference"]["auc_ci95"]),
+        auc_min_k: f(&mia["min_k"]["auc"]),
+        auc_min_k_ci: ci(&mia["min_k"]["auc_ci95"]),
+        tpr_1pct: mia["loss"]["tpr_at_1pct_fpr"].as_f64(),
+        tpr_1pct_ci: ci(&mia["loss"]["tpr_at_1pct_fpr_ci95"]),
+        tpr_1pct_note: mia["loss"]["tpr_note"].as_str().map(str::to_string),
+        extraction_train: f(&ex["train"]["rate"]),
+        extraction_train_ci: ci(&ex["train"]["rate_ci95"]),
+        extraction_test: f(&ex["test"]["rate"]),
+        extraction_test_ci: ci(&ex["test"]["rate_ci95"]),
         train_s: None,
         tokens_per_s: None,
         peak_gib: None,
@@ -116,53 +196,43 @@ fn row(
     }
 }
 
-/// Read the ledger into a report; the Pareto front is over each run's last evaluation,
-/// minimising privacy loss and utility NLL together.
-pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
-    let mut runs = vec![];
-    for r in ledger.runs()? {
-        let record: serde_json::Value = r
-            .record
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default();
-        let eps_at = |epoch: u64| -> Option<f64> {
-            record["epochs"]
-                .as_array()?
-                .iter()
-                .find(|e| e["epoch"].as_u64() == Some(epoch))?["epsilon"]
-                .as_f64()
-        };
-        let mut rows = vec![];
-        for e in ledger.evals(&r.id)? {
-            let m: serde_json::Value = serde_json::from_str(&e.metrics).unwrap_or_default();
-            let mut row = row(
-                &r.id,
-                &r.label,
-                &r.method,
-                &params_text(&r.params),
-                e.epoch,
-                &m,
-            );
-            row.epsilon = eps_at(e.epoch).or_else(|| record["epsilon"].as_f64());
-            row.train_s = record["wall_time_s"].as_f64();
-            row.tokens_per_s = record["tokens_per_second"].as_f64();
-            let gib = |k: &str| record[k].as_f64().map(|b| b / (1u64 << 30) as f64);
-            row.peak_gib = gib("peak_memory_bytes");
-            row.peak_gpu_gib = gib("peak_device_memory_bytes");
-            row.trainable = record["trainable_parameters"].as_i64();
-            rows.push(row);
-        }
-        runs.push(RunSummary {
-            id: r.id,
-            label: r.label,
-            params: params_text(&r.params),
-            state: r.state,
-            error: r.error,
-            rows,
-            pareto: false,
-        });
+/// A run's evaluations as rows, with the run's costs from its run record.
+fn run_rows(
+    ledger: &Ledger,
+    r: &super::ledger::RunRow,
+    params: &str,
+) -> Result<Vec<Row>, StudyError> {
+    let record: serde_json::Value = r
+        .record
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let eps_at = |epoch: u64| -> Option<f64> {
+        record["epochs"]
+            .as_array()?
+            .iter()
+            .find(|e| e["epoch"].as_u64() == Some(epoch))?["epsilon"]
+            .as_f64()
+    };
+    let mut rows = vec![];
+    for e in ledger.evals(&r.id)? {
+        let m: serde_json::Value = serde_json::from_str(&e.metrics).unwrap_or_default();
+        let mut row = row(&r.id, &r.label, &r.method, params, e.epoch, &m);
+        row.epsilon = eps_at(e.epoch).or_else(|| record["epsilon"].as_f64());
+        row.train_s = record["wall_time_s"].as_f64();
+        row.tokens_per_s = record["tokens_per_second"].as_f64();
+        let gib = |k: &str| record[k].as_f64().map(|b| b / (1u64 << 30) as f64);
+        row.peak_gib = gib("peak_memory_bytes");
+        row.peak_gpu_gib = gib("peak_device_memory_bytes");
+        row.trainable = record["trainable_parameters"].as_i64();
+        rows.push(row);
     }
+    Ok(rows)
+}
+
+/// The Pareto front over each run's last evaluation, minimising privacy loss and utility NLL
+/// together (every run on its own, seeds included: a front of means would hide the spread).
+fn mark_front(runs: &mut [RunSummary]) {
     let points: Vec<(usize, f64, f64)> = runs
         .iter()
         .enumerate()
@@ -175,6 +245,90 @@ pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
             .any(|&(j, c, d)| j != i && c <= a && d <= b && (c < a || d < b));
         runs[i].pareto = !dominated;
     }
+}
+
+/// Mean, sample sd and count of the finite values, with the mean width of their intervals.
+fn spread(values: &[(f64, Ci)]) -> Spread {
+    let v: Vec<f64> = values
+        .iter()
+        .map(|x| x.0)
+        .filter(|x| x.is_finite())
+        .collect();
+    let n = v.len();
+    let mean = v.iter().sum::<f64>() / n as f64;
+    let sd = if n > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    } else {
+        f64::NAN
+    };
+    let widths: Vec<f64> = values
+        .iter()
+        .filter_map(|x| x.1.map(|[lo, hi]| hi - lo))
+        .collect();
+    let ci_width = (!widths.is_empty()).then(|| widths.iter().sum::<f64>() / widths.len() as f64);
+    Spread {
+        mean,
+        sd,
+        n,
+        ci_width,
+    }
+}
+
+/// Runs with a seed grouped by method and grid point, in plan order; each group's last rows
+/// summarised. Runs not yet evaluated are left out of their group's numbers.
+pub fn across_seeds(runs: &[RunSummary]) -> Vec<SeedGroup> {
+    let mut groups: Vec<(&str, &str, Vec<&RunSummary>)> = vec![];
+    for run in runs.iter().filter(|r| r.seed.is_some()) {
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == run.label && g.1 == run.point)
+        {
+            Some(g) => g.2.push(run),
+            None => groups.push((&run.label, &run.point, vec![run])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(label, point, members)| {
+            let last: Vec<&Row> = members.iter().filter_map(|r| r.last()).collect();
+            let of = |f: &dyn Fn(&Row) -> (f64, Ci)| {
+                spread(&last.iter().map(|x| f(x)).collect::<Vec<_>>())
+            };
+            SeedGroup {
+                label: label.to_string(),
+                point: point.to_string(),
+                seeds: members.iter().filter_map(|r| r.seed.clone()).collect(),
+                evaluated: last.len(),
+                privacy_loss: of(&|x| (x.privacy_loss, x.privacy_loss_ci)),
+                utility_nll: of(&|x| (x.utility_nll, x.utility_nll_ci)),
+                exposure: of(&|x| (x.exposure.unwrap_or(f64::NAN), x.exposure_ci)),
+                auc_loss: of(&|x| (x.auc_loss, x.auc_loss_ci)),
+            }
+        })
+        .collect()
+}
+
+/// Read the ledger into a report.
+pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
+    let mut runs = vec![];
+    for r in ledger.runs()? {
+        let mut params = params_map(&r.params);
+        let text = params_text(&params);
+        let rows = run_rows(ledger, &r, &text)?;
+        let seed = params.remove("seed");
+        runs.push(RunSummary {
+            id: r.id,
+            label: r.label,
+            params: text,
+            point: params_text(&params),
+            seed,
+            state: r.state,
+            error: r.error,
+            rows,
+            pareto: false,
+        });
+    }
+    mark_front(&mut runs);
     // The base model as its own checkpoint: nothing learned from the private data (ε = 0).
     let base = ledger.evals(BASE_RUN)?.into_iter().next().map(|e| {
         let m: serde_json::Value = serde_json::from_str(&e.metrics).unwrap_or_default();
@@ -184,6 +338,7 @@ pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
     });
     Ok(Report {
         name: name.to_string(),
+        across_seeds: across_seeds(&runs),
         runs,
         base,
     })
@@ -196,4 +351,168 @@ pub fn write(report: &Report, dir: &Path) -> Result<String, StudyError> {
     triad_lm::fsutil::write_atomic(dir.join("report.md"), text::markdown(report).as_bytes())?;
     triad_lm::fsutil::write_atomic(dir.join("report.html"), html::render(report).as_bytes())?;
     Ok(text::table(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// METRICS.json as the evaluator wrote it before intervals.
+    fn old_metrics(pl: f64) -> serde_json::Value {
+        json!({
+            "privacy_loss": pl,
+            "utility": {"nll": 2.0, "perplexity": 7.4, "gain": 0.5},
+            "memorisation_gap": 0.1,
+            "exposure": {"mean_exposure": 5.0},
+            "membership_inference": {
+                "loss": {"auc": 0.6, "tpr_at_1pct_fpr": 0.02},
+                "reference": {"auc": 0.7},
+                "min_k": {"auc": 0.55}
+            },
+            "extraction": {"train": {"rate": 0.2}, "test": {"rate": 0.1}},
+            "timing": {"total_s": 3.0}
+        })
+    }
+
+    /// The same with 95% intervals, and a TPR too few non-members resolve.
+    fn new_metrics(pl: f64) -> serde_json::Value {
+        let mut m = old_metrics(pl);
+        m["privacy_loss_ci95"] = json!([pl - 0.1, pl + 0.1]);
+        // A bootstrap end just below zero prints as 0.000, not -0.000.
+        m["memorisation_gap_corrected_ci95"] = json!([-0.0001, 0.15]);
+        m["memorisation_gap_ci95"] = json!([0.0, 0.2]);
+        m["memorisation_gap_base"] = json!(0.05);
+        m["memorisation_gap_corrected"] = json!(0.05);
+        m["utility"]["nll_ci95"] = json!([1.9, 2.1]);
+        m["utility"]["gain_ci95"] = json!([0.4, 0.6]);
+        m["exposure"]["mean_exposure_ci95"] = json!([3.0, 7.0]);
+        let mia = &mut m["membership_inference"];
+        for a in ["loss", "reference", "min_k"] {
+            mia[a]["auc_ci95"] = json!([0.5, 0.8]);
+        }
+        mia["loss"]["tpr_at_1pct_fpr"] = serde_json::Value::Null;
+        mia["loss"]["tpr_at_1pct_fpr_ci95"] = serde_json::Value::Null;
+        mia["loss"]["tpr_note"] = json!("32 non-members resolve no FPR below 3.1%");
+        m["extraction"]["train"]["rate_ci95"] = json!([0.1, 0.3]);
+        m
+    }
+
+    fn run(id: &str, seed: Option<u64>, m: &serde_json::Value) -> RunSummary {
+        let mut params = BTreeMap::from([("lr".to_string(), "0.001".to_string())]);
+        let point = params_text(&params);
+        if let Some(s) = seed {
+            params.insert("seed".into(), s.to_string());
+        }
+        let text = params_text(&params);
+        RunSummary {
+            id: id.into(),
+            label: "lora".into(),
+            rows: vec![row(id, "lora", "lora", &text, 1, m)],
+            params: text,
+            point,
+            seed: seed.map(|s| s.to_string()),
+            state: RunState::Done,
+            error: None,
+            pareto: false,
+        }
+    }
+
+    fn report(runs: Vec<RunSummary>, base: Option<Row>) -> Report {
+        let mut runs = runs;
+        mark_front(&mut runs);
+        Report {
+            name: "t".into(),
+            across_seeds: across_seeds(&runs),
+            runs,
+            base,
+        }
+    }
+
+    #[test]
+    fn old_metrics_read_without_intervals_and_new_ones_with() {
+        let old = row("a", "lora", "lora", "", 1, &old_metrics(1.0));
+        assert_eq!(
+            (old.privacy_loss_ci, old.auc_loss_ci, old.tpr_1pct),
+            (None, None, Some(0.02))
+        );
+        assert!(old.memorisation_gap_corrected.is_nan());
+        let new = row("a", "lora", "lora", "", 1, &new_metrics(1.0));
+        assert_eq!(new.privacy_loss_ci, Some([0.9, 1.1]));
+        assert_eq!(new.exposure_ci, Some([3.0, 7.0]));
+        assert_eq!(new.extraction_test_ci, None);
+        // `null` stays no number: never NaN, never 0 in the CSV.
+        assert_eq!((new.tpr_1pct, new.tpr_1pct_ci), (None, None));
+        let r = report(vec![run("a", None, &new_metrics(1.0))], None);
+        let csv = text::csv(&r);
+        let (head, line) = (csv.lines().next().unwrap(), csv.lines().nth(1).unwrap());
+        let field = |name: &str| {
+            let i = head.split(',').position(|h| h == name).unwrap();
+            line.split(',').nth(i).unwrap().to_string()
+        };
+        assert_eq!(head.split(',').count(), line.split(',').count());
+        assert_eq!(field("privacy_loss_lo"), "0.900000");
+        assert_eq!(field("memorisation_gap_corrected_hi"), "0.150000");
+        assert_eq!(field("mia_tpr_at_1pct_fpr_loss"), "");
+    }
+
+    #[test]
+    fn error_bars_are_drawn_where_there_are_intervals_only() {
+        let base = row(BASE_RUN, "base", "base", "", 0, &old_metrics(0.0));
+        let old = report(vec![run("a", None, &old_metrics(1.0))], Some(base.clone()));
+        let html = html::render(&old);
+        assert!(!html.contains("errbar"), "error bars without intervals");
+        assert!(text::markdown(&old).contains("| 1.000 | 2.000 |"));
+
+        let new = report(vec![run("a", None, &new_metrics(1.0))], Some(base));
+        let html = html::render(&new);
+        // Scatter: privacy loss and utility; exposure and AUC bars; one whisker per epoch in
+        // both trajectories.
+        assert_eq!(html.matches(r#"class="errbar""#).count(), 6, "{html}");
+        assert!(html.contains("<span class=\"ci\">[0.900, 1.100]</span>"));
+        assert!(
+            html.contains("<span class=\"ci\">[0.000, 0.150]</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("32 non-members"),
+            "the TPR note is the cell's tooltip"
+        );
+        assert!(text::markdown(&new).contains("| 1.000 [0.900, 1.100] |"));
+        assert!(text::table(&new).contains("[0.900, 1.100]"));
+        assert!(!html.contains("Across seeds") && !text::markdown(&new).contains("Across seeds"));
+    }
+
+    #[test]
+    fn runs_differing_only_by_seed_are_summarised_across_seeds() {
+        let runs: Vec<RunSummary> = [1.0, 2.0, 3.0]
+            .iter()
+            .enumerate()
+            .map(|(s, pl)| run(&format!("r{s}"), Some(s as u64), &new_metrics(*pl)))
+            .collect();
+        let r = report(runs, None);
+        assert_eq!(r.across_seeds.len(), 1);
+        let g = &r.across_seeds[0];
+        assert_eq!((g.label.as_str(), g.point.as_str()), ("lora", "lr=0.001"));
+        assert_eq!(g.seeds, ["0", "1", "2"]);
+        let pl = g.privacy_loss;
+        assert_eq!((pl.mean, pl.sd, pl.n), (2.0, 1.0, 3));
+        assert!((pl.ci_width.unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!((g.utility_nll.mean, g.utility_nll.sd), (2.0, 0.0));
+        // The front is still over runs: the lowest privacy loss dominates.
+        assert_eq!(
+            r.runs.iter().map(|x| x.pareto).collect::<Vec<_>>(),
+            [true, false, false]
+        );
+        let md = text::markdown(&r);
+        assert!(md.contains("## Across seeds"), "{md}");
+        assert!(
+            md.contains("| lora | lr=0.001 | 0, 1, 2 | 3 | 2.000 ± 1.000 (0.200) |"),
+            "{md}"
+        );
+        assert!(html::render(&r).contains("<h2>Across seeds</h2>"));
+        // One seed: no sd.
+        let one = report(vec![run("r0", Some(0), &old_metrics(1.0))], None);
+        assert!(text::markdown(&one).contains("| 1.000 ± – |"));
+    }
 }

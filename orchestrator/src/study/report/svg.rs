@@ -1,4 +1,7 @@
 //! Minimal inline-SVG charts: scatter with a front line, bars, lines; axes with nice ticks.
+//! Values with a 95% interval get an error bar (`class="errbar"`), and the axes cover its ends.
+
+use super::Ci;
 
 const W: f64 = 560.0;
 const H: f64 = 320.0;
@@ -134,6 +137,44 @@ impl Frame {
     }
 }
 
+/// The values and their intervals' ends: what an axis must cover.
+fn span_of(values: impl IntoIterator<Item = (f64, Ci)>) -> Vec<f64> {
+    values
+        .into_iter()
+        .flat_map(|(v, ci)| std::iter::once(v).chain(ci.into_iter().flatten()))
+        .collect()
+}
+
+/// Lower and upper bound of an interval as text, for tooltips.
+fn ci_text(ci: Ci) -> String {
+    ci.map(|[lo, hi]| format!(" [{}, {}]", fmt_tick(lo), fmt_tick(hi)))
+        .unwrap_or_default()
+}
+
+const CAP: f64 = 4.0;
+
+/// A vertical error bar at pixel `x` from pixel `ya` to `yb`, capped at both ends.
+fn vbar(x: f64, ya: f64, yb: f64, color: &str) -> String {
+    format!(
+        r##"<path class="errbar" d="M{x:.1},{ya:.1}V{yb:.1}M{:.1},{ya:.1}H{:.1}M{:.1},{yb:.1}H{:.1}" fill="none" stroke="{color}" stroke-width="1.3"/>"##,
+        x - CAP,
+        x + CAP,
+        x - CAP,
+        x + CAP
+    )
+}
+
+/// A horizontal error bar at pixel `y` from pixel `xa` to `xb`, capped at both ends.
+fn hbar(y: f64, xa: f64, xb: f64, color: &str) -> String {
+    format!(
+        r##"<path class="errbar" d="M{xa:.1},{y:.1}H{xb:.1}M{xa:.1},{:.1}V{:.1}M{xb:.1},{:.1}V{:.1}" fill="none" stroke="{color}" stroke-width="1.3"/>"##,
+        y - CAP,
+        y + CAP,
+        y - CAP,
+        y + CAP
+    )
+}
+
 fn svg(title: &str, body: String) -> String {
     format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}"><title>{t}</title>{body}</svg>"##,
@@ -141,25 +182,48 @@ fn svg(title: &str, body: String) -> String {
     )
 }
 
-/// A named line: (label, colour index, (x, y) points).
-pub type Series = (String, usize, Vec<(f64, f64)>);
+/// A named line: (label, colour index, (x, y, interval of y) points).
+pub type Series = (String, usize, Vec<(f64, f64, Ci)>);
 
 pub struct Point {
     pub x: f64,
     pub y: f64,
+    /// 95% intervals of x and y (drawn as horizontal and vertical error bars).
+    pub xci: Ci,
+    pub yci: Ci,
     pub label: String,
     pub color: usize,
     pub front: bool,
 }
 
+/// One bar: its value and interval.
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub ci: Ci,
+    pub color: usize,
+}
+
+/// A point's error bars, drawn under its marker.
+fn point_bars(f: &Frame, p: &Point) -> String {
+    let (x, y) = (f.x(p.x), f.y(p.y));
+    let c = colour(p.color);
+    let h = p.xci.map(|[lo, hi]| hbar(y, f.x(lo), f.x(hi), c));
+    let v = p.yci.map(|[lo, hi]| vbar(x, f.y(lo), f.y(hi), c));
+    h.into_iter().chain(v).collect()
+}
+
 /// Scatter; front members drawn larger and joined by a dashed line (sorted by x).
 pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[Point]) -> String {
     let f = Frame::new(
-        &pts.iter().map(|p| p.x).collect::<Vec<_>>(),
-        &pts.iter().map(|p| p.y).collect::<Vec<_>>(),
+        &span_of(pts.iter().map(|p| (p.x, p.xci))),
+        &span_of(pts.iter().map(|p| (p.y, p.yci))),
         false,
     );
     let mut body = f.axes(xlabel, ylabel, true, false);
+    for p in pts.iter().filter(|p| p.x.is_finite() && p.y.is_finite()) {
+        body += &point_bars(&f, p);
+    }
     let mut front: Vec<&Point> = pts.iter().filter(|p| p.front).collect();
     front.sort_by(|a, b| a.x.total_cmp(&b.x));
     if front.len() > 1 {
@@ -185,11 +249,15 @@ pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[Point]) -> String
         }
         placed.push((x + 9.0, ly, width));
         body += &format!(
-            r##"<circle cx="{x:.1}" cy="{y:.1}" r="{}" fill="{}" stroke="#222" stroke-width="{}"><title>{}</title></circle><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
+            r##"<circle cx="{x:.1}" cy="{y:.1}" r="{}" fill="{}" stroke="#222" stroke-width="{}"><title>{}: {}{}, {}{}</title></circle><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
             if p.front { 7 } else { 5 },
             colour(p.color),
             if p.front { 2 } else { 0 },
             esc(&p.label),
+            fmt_tick(p.x),
+            ci_text(p.xci),
+            fmt_tick(p.y),
+            ci_text(p.yci),
             x + 9.0,
             ly,
             esc(&p.label)
@@ -198,14 +266,9 @@ pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[Point]) -> String
     svg(title, body)
 }
 
-/// Vertical bars, one per (label, value); an optional dashed reference line.
-pub fn bars(
-    title: &str,
-    ylabel: &str,
-    items: &[(String, f64, usize)],
-    reference: Option<f64>,
-) -> String {
-    let mut ys: Vec<f64> = items.iter().map(|i| i.1).collect();
+/// Vertical bars, each with its interval's whisker; an optional dashed reference line.
+pub fn bars(title: &str, ylabel: &str, items: &[Bar], reference: Option<f64>) -> String {
+    let mut ys = span_of(items.iter().map(|b| (b.value, b.ci)));
     ys.extend(reference);
     let mut f = Frame::new(&[0.0, items.len() as f64], &ys, true);
     f.x0 = 0.0;
@@ -218,24 +281,29 @@ pub fn bars(
             W - R
         );
     }
-    for (i, (label, v, color)) in items.iter().enumerate() {
-        if !v.is_finite() {
+    for (i, b) in items.iter().enumerate() {
+        if !b.value.is_finite() {
             continue;
         }
         let (xa, xb) = (f.x(i as f64 + 0.15), f.x(i as f64 + 0.85));
-        let (ya, yb) = (f.y(*v), f.y(f.y0.max(0.0)));
+        let (ya, yb) = (f.y(b.value), f.y(f.y0.max(0.0)));
         body += &format!(
-            r##"<rect x="{xa:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {}</title></rect><text x="{:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"##,
+            r##"<rect x="{xa:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {}{}</title></rect><text x="{:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"##,
             ya.min(yb),
             xb - xa,
             (yb - ya).abs(),
-            colour(*color),
-            esc(label),
-            fmt_tick(*v),
+            colour(b.color),
+            esc(&b.label),
+            fmt_tick(b.value),
+            ci_text(b.ci),
             (xa + xb) / 2.0,
             H - B + 14.0,
-            esc(label)
+            esc(&b.label)
         );
+        // Dark on every bar colour, grey base included.
+        if let Some([lo, hi]) = b.ci {
+            body += &vbar((xa + xb) / 2.0, f.y(lo), f.y(hi), "#222");
+        }
     }
     svg(title, body)
 }
@@ -246,10 +314,7 @@ pub fn lines(title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Stri
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.0))
         .collect();
-    let ys: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.2.iter().map(|p| p.1))
-        .collect();
+    let ys = span_of(series.iter().flat_map(|s| s.2.iter().map(|p| (p.1, p.2))));
     let f = Frame::new(&xs, &ys, false);
     let mut body = f.axes(xlabel, ylabel, true, xs.iter().all(|x| x.fract() == 0.0));
     for (k, (label, color, pts)) in series.iter().enumerate() {
@@ -264,13 +329,17 @@ pub fn lines(title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Stri
             path.join(" ")
         );
         for p in pts.iter().filter(|p| p.1.is_finite()) {
+            if let Some([lo, hi]) = p.2 {
+                body += &vbar(f.x(p.0), f.y(lo), f.y(hi), c);
+            }
             body += &format!(
-                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{c}"><title>{}: epoch {} → {}</title></circle>"##,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{c}"><title>{}: epoch {} → {}{}</title></circle>"##,
                 f.x(p.0),
                 f.y(p.1),
                 esc(label),
                 p.0,
-                fmt_tick(p.1)
+                fmt_tick(p.1),
+                ci_text(p.2)
             );
         }
         body += &format!(
@@ -304,7 +373,58 @@ mod tests {
 
     #[test]
     fn labels_are_escaped() {
-        let s = bars("t", "y", &[("<a&b>".into(), 1.0, 0)], None);
+        let s = bars("t", "y", &[bar("<a&b>", 1.0, None)], None);
         assert!(s.contains("&lt;a&amp;b&gt;") && !s.contains("<a&b>"));
+    }
+
+    fn bar(label: &str, value: f64, ci: Ci) -> Bar {
+        Bar {
+            label: label.into(),
+            value,
+            ci,
+            color: 0,
+        }
+    }
+
+    /// The y of the frame's lowest and highest tick label, from the chart's text.
+    fn y_ticks(svg: &str) -> Vec<f64> {
+        svg.split(r#"text-anchor="end" font-size="11">"#)
+            .skip(1)
+            .filter_map(|s| s.split('<').next()?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn intervals_get_error_bars_and_the_axis_covers_them() {
+        let none = bars("t", "y", &[bar("a", 1.0, None), bar("b", 2.0, None)], None);
+        assert!(!none.contains("errbar"), "{none}");
+        let some = bars(
+            "t",
+            "y",
+            &[bar("a", 1.0, Some([0.5, 4.0])), bar("b", 2.0, None)],
+            None,
+        );
+        assert_eq!(some.matches(r#"class="errbar""#).count(), 1, "{some}");
+        let top = y_ticks(&some).into_iter().fold(f64::MIN, f64::max);
+        assert!(top >= 4.0, "axis to {top}, interval to 4: {some}");
+
+        let p = |xci, yci| Point {
+            x: 1.0,
+            y: 2.0,
+            xci,
+            yci,
+            label: "p".into(),
+            color: 0,
+            front: false,
+        };
+        let s = scatter("t", "x", "y", &[p(Some([0.5, 1.5]), Some([1.0, 3.0]))]);
+        // One horizontal (privacy loss) and one vertical (utility) bar.
+        assert_eq!(s.matches(r#"class="errbar""#).count(), 2, "{s}");
+        assert!(!scatter("t", "x", "y", &[p(None, None)]).contains("errbar"));
+
+        let line = |ci| vec![("r".to_string(), 0, vec![(1.0, 2.0, ci), (2.0, 1.0, ci)])];
+        let l = lines("t", "epoch", "y", &line(Some([0.5, 2.5])));
+        assert_eq!(l.matches(r#"class="errbar""#).count(), 2, "{l}");
+        assert!(!lines("t", "epoch", "y", &line(None)).contains("errbar"));
     }
 }

@@ -1,8 +1,22 @@
 //! results.csv, report.md and the terminal table.
 
-use super::{Report, Row};
+use super::{Ci, Report, Row, Spread};
 
-pub const CSV_HEADER: &str = "run,label,method,params,epoch,epsilon,privacy_loss,utility_nll,utility_perplexity,utility_gain,memorisation_gap,exposure_bits,mia_auc_loss,mia_auc_reference,mia_auc_min_k,mia_tpr_at_1pct_fpr_loss,extraction_rate_train,extraction_rate_test,train_seconds,train_tokens_per_s,peak_memory_gib,peak_gpu_memory_gib,trainable_parameters,eval_seconds,pareto";
+pub const CSV_HEADER: &str = "run,label,method,params,epoch,epsilon,\
+privacy_loss,privacy_loss_lo,privacy_loss_hi,\
+utility_nll,utility_nll_lo,utility_nll_hi,utility_perplexity,\
+utility_gain,utility_gain_lo,utility_gain_hi,\
+memorisation_gap,memorisation_gap_lo,memorisation_gap_hi,\
+memorisation_gap_corrected,memorisation_gap_corrected_lo,memorisation_gap_corrected_hi,\
+exposure_bits,exposure_bits_lo,exposure_bits_hi,\
+mia_auc_loss,mia_auc_loss_lo,mia_auc_loss_hi,\
+mia_auc_reference,mia_auc_reference_lo,mia_auc_reference_hi,\
+mia_auc_min_k,mia_auc_min_k_lo,mia_auc_min_k_hi,\
+mia_tpr_at_1pct_fpr_loss,mia_tpr_at_1pct_fpr_loss_lo,mia_tpr_at_1pct_fpr_loss_hi,\
+extraction_rate_train,extraction_rate_train_lo,extraction_rate_train_hi,\
+extraction_rate_test,extraction_rate_test_lo,extraction_rate_test_hi,\
+train_seconds,train_tokens_per_s,peak_memory_gib,peak_gpu_memory_gib,trainable_parameters,\
+eval_seconds,pareto";
 
 fn num(x: f64) -> String {
     if x.is_finite() {
@@ -24,6 +38,49 @@ fn quote(s: &str) -> String {
     }
 }
 
+/// A metric and its interval's ends (empty where there is none).
+fn with_ci(v: Option<f64>, ci: Ci) -> [String; 3] {
+    [opt(v), opt(ci.map(|c| c[0])), opt(ci.map(|c| c[1]))]
+}
+
+/// One results.csv line's fields, in CSV_HEADER's order.
+fn fields(x: &Row, pareto: bool) -> Vec<String> {
+    let mut v = vec![
+        quote(&x.run),
+        quote(&x.label),
+        x.method.clone(),
+        quote(&x.params),
+        x.epoch.to_string(),
+        opt(x.epsilon),
+    ];
+    v.extend(with_ci(Some(x.privacy_loss), x.privacy_loss_ci));
+    v.extend(with_ci(Some(x.utility_nll), x.utility_nll_ci));
+    v.push(num(x.utility_ppl));
+    v.extend(with_ci(Some(x.utility_gain), x.utility_gain_ci));
+    v.extend(with_ci(Some(x.memorisation_gap), x.memorisation_gap_ci));
+    v.extend(with_ci(
+        Some(x.memorisation_gap_corrected),
+        x.memorisation_gap_corrected_ci,
+    ));
+    v.extend(with_ci(x.exposure, x.exposure_ci));
+    v.extend(with_ci(Some(x.auc_loss), x.auc_loss_ci));
+    v.extend(with_ci(Some(x.auc_reference), x.auc_reference_ci));
+    v.extend(with_ci(Some(x.auc_min_k), x.auc_min_k_ci));
+    v.extend(with_ci(x.tpr_1pct, x.tpr_1pct_ci));
+    v.extend(with_ci(Some(x.extraction_train), x.extraction_train_ci));
+    v.extend(with_ci(Some(x.extraction_test), x.extraction_test_ci));
+    v.extend([
+        opt(x.train_s),
+        opt(x.tokens_per_s),
+        opt(x.peak_gib),
+        opt(x.peak_gpu_gib),
+        x.trainable.map(|t| t.to_string()).unwrap_or_default(),
+        num(x.eval_s),
+        pareto.to_string(),
+    ]);
+    v
+}
+
 pub fn csv(r: &Report) -> String {
     let mut out = format!("{CSV_HEADER}\n");
     let base = r.base.iter().map(|x| (x, false));
@@ -33,37 +90,9 @@ pub fn csv(r: &Report) -> String {
             .enumerate()
             .map(|(i, x)| (x, i + 1 == run.rows.len() && run.pareto))
     });
-    {
-        for (x, pareto) in base.chain(rows) {
-            out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                quote(&x.run),
-                quote(&x.label),
-                x.method,
-                quote(&x.params),
-                x.epoch,
-                opt(x.epsilon),
-                num(x.privacy_loss),
-                num(x.utility_nll),
-                num(x.utility_ppl),
-                num(x.utility_gain),
-                num(x.memorisation_gap),
-                opt(x.exposure),
-                num(x.auc_loss),
-                num(x.auc_reference),
-                num(x.auc_min_k),
-                num(x.tpr_1pct),
-                num(x.extraction_train),
-                num(x.extraction_test),
-                opt(x.train_s),
-                opt(x.tokens_per_s),
-                opt(x.peak_gib),
-                opt(x.peak_gpu_gib),
-                x.trainable.map(|t| t.to_string()).unwrap_or_default(),
-                num(x.eval_s),
-                pareto
-            ));
-        }
+    for (x, pareto) in base.chain(rows) {
+        out.push_str(&fields(x, pareto).join(","));
+        out.push('\n');
     }
     out
 }
@@ -99,6 +128,75 @@ fn cells(x: &Row) -> Vec<String> {
     ]
 }
 
+/// `v` at `prec` decimals, without the sign of a value that rounds to zero (a bootstrap end
+/// just below 0 would read `-0.000`).
+fn fixed(v: f64, prec: usize) -> String {
+    let s = format!("{v:.prec$}");
+    match s.strip_prefix('-') {
+        Some(abs) if abs.chars().all(|c| c == '0' || c == '.') => abs.to_string(),
+        _ => s,
+    }
+}
+
+/// `[lo, hi]` at `prec` decimals; empty where there is no interval.
+pub(super) fn interval(ci: Ci, prec: usize) -> String {
+    ci.map(|[lo, hi]| format!("[{}, {}]", fixed(lo, prec), fixed(hi, prec)))
+        .unwrap_or_default()
+}
+
+/// The intervals of `cells`' metrics, column for column (empty elsewhere).
+fn ci_cells(x: &Row) -> Vec<String> {
+    let mut c = vec![String::new(); HEAD.len()];
+    c[4] = interval(x.privacy_loss_ci, 3);
+    c[5] = interval(x.utility_nll_ci, 3);
+    c[6] = x
+        .utility_gain_ci
+        .map(|[lo, hi]| format!("[{lo:+.3}, {hi:+.3}]"))
+        .unwrap_or_default();
+    c[7] = interval(x.exposure_ci, 1);
+    c[8] = interval(x.auc_loss_ci, 3);
+    c[9] = interval(x.auc_reference_ci, 3);
+    c[10] = x
+        .extraction_train_ci
+        .map(|[lo, hi]| format!("[{:.0}%, {:.0}%]", 100.0 * lo, 100.0 * hi))
+        .unwrap_or_default();
+    c
+}
+
+/// Each value followed by its interval, for report.md (`0.123 [0.101, 0.145]`).
+fn md_cells(x: &Row, values: Vec<String>) -> Vec<String> {
+    values
+        .into_iter()
+        .zip(ci_cells(x))
+        .map(|(v, ci)| {
+            if ci.is_empty() {
+                v
+            } else {
+                format!("{v} {ci}")
+            }
+        })
+        .collect()
+}
+
+/// `mean ± sd` at `prec` decimals (sd `–` for a single run; `–` alone for none), with the
+/// count when it is not every run of the group (a metric missing from some).
+pub(super) fn spread_text(s: &Spread, prec: usize, runs: usize) -> String {
+    if s.n == 0 {
+        return "–".into();
+    }
+    let sd = if s.sd.is_finite() {
+        format!("{:.prec$}", s.sd)
+    } else {
+        "–".into()
+    };
+    let n = if s.n == runs {
+        String::new()
+    } else {
+        format!(" (n={})", s.n)
+    };
+    format!("{:.prec$} ± {sd}{n}", s.mean)
+}
+
 /// The reference row: the base model before fine-tuning (no training, nothing learned: ε 0).
 fn base_cells(x: &Row) -> Vec<String> {
     let mut c = cells(x);
@@ -126,7 +224,17 @@ const HEAD: [&str; 13] = [
 /// Each run's last evaluation, front members marked with `*`.
 pub fn table(r: &Report) -> String {
     let mut rows: Vec<Vec<String>> = vec![HEAD.iter().map(|s| s.to_string()).collect()];
-    rows.extend(r.base.iter().map(base_cells));
+    // Intervals go on a line of their own under the values, so the columns stay narrow.
+    let with_ci = |rows: &mut Vec<Vec<String>>, x: &Row, c: Vec<String>| {
+        rows.push(c);
+        let ci = ci_cells(x);
+        if ci.iter().any(|s| !s.is_empty()) {
+            rows.push(ci);
+        }
+    };
+    if let Some(b) = &r.base {
+        with_ci(&mut rows, b, base_cells(b));
+    }
     for run in &r.runs {
         match run.last() {
             Some(x) => {
@@ -134,7 +242,7 @@ pub fn table(r: &Report) -> String {
                 if run.pareto {
                     c[0] = format!("{} *", c[0]);
                 }
-                rows.push(c);
+                with_ci(&mut rows, x, c);
             }
             None => rows.push(vec![
                 run.label.clone(),
@@ -168,8 +276,13 @@ pub fn table(r: &Report) -> String {
     out.push_str(
         "* on the privacy–utility Pareto front (lower privacy loss and lower utility NLL)\n",
     );
+    out.push_str(INTERVALS);
+    out.push('\n');
     out
 }
+
+/// What the bracketed ranges are.
+const INTERVALS: &str = "[lo, hi]: 95% intervals (bootstrap over records; exposure: over canaries)";
 
 fn md_head() -> String {
     format!("| {} |\n|{}\n", HEAD.join(" | "), "---|".repeat(HEAD.len()))
@@ -180,11 +293,11 @@ pub fn markdown(r: &Report) -> String {
     out.push_str("Each run's last evaluated checkpoint; **bold** rows are on the privacy–utility Pareto front (no other run has both lower privacy loss and lower utility NLL); the first row, when present, is the base model before fine-tuning.\n\n");
     out.push_str(&md_head());
     if let Some(b) = &r.base {
-        out.push_str(&format!("| {} |\n", base_cells(b).join(" | ")));
+        out.push_str(&format!("| {} |\n", md_cells(b, base_cells(b)).join(" | ")));
     }
     for run in &r.runs {
         if let Some(x) = run.last() {
-            let c = cells(x);
+            let c = md_cells(x, cells(x));
             let c: Vec<String> = if run.pareto {
                 c.into_iter().map(|s| format!("**{s}**")).collect()
             } else {
@@ -208,13 +321,47 @@ pub fn markdown(r: &Report) -> String {
             ));
         }
     }
+    out.push_str(&md_seeds(r));
     out.push_str("\n## Per epoch\n\n");
     out.push_str(&md_head());
     for run in &r.runs {
         for x in &run.rows {
-            out.push_str(&format!("| {} |\n", cells(x).join(" | ")));
+            out.push_str(&format!("| {} |\n", md_cells(x, cells(x)).join(" | ")));
         }
     }
-    out.push_str("\nDefinitions: docs/evaluator.md. Privacy loss: mean NLL drop on sensitive training tokens (nats). Utility NLL: mean NLL on non-sensitive test tokens. Exposure: mean canary exposure (bits). AUC: LOSS and reference-calibrated membership inference. Extracted: training secrets reproduced by greedy decoding.\n");
+    out.push_str(&format!("\nDefinitions: docs/evaluator.md. Privacy loss: mean NLL drop on sensitive training tokens (nats). Utility NLL: mean NLL on non-sensitive test tokens. Exposure: mean canary exposure (bits). AUC: LOSS and reference-calibrated membership inference. Extracted: training secrets reproduced by greedy decoding. {INTERVALS}.\n"));
+    out
+}
+
+/// What the across-seeds numbers are, for report.md and report.html.
+pub(super) const SEEDS_NOTE: &str = "Each method and grid point was run once per seed. Mean ± sample standard deviation over the seeds of each run's last evaluation; in parentheses the mean width of the runs' own 95% intervals. A spread across seeds wider than that width is training randomness that a single run's interval does not show.";
+
+/// The "Across seeds" section; empty when the study lists no `seeds`.
+fn md_seeds(r: &Report) -> String {
+    if r.across_seeds.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n## Across seeds\n\n{SEEDS_NOTE}\n\n");
+    out.push_str("| method | grid point | seeds | n | privacy loss | utility NLL | exposure | AUC loss |\n|---|---|---|---|---|---|---|---|\n");
+    for g in &r.across_seeds {
+        let n = g.evaluated;
+        let cell = |s: &Spread, prec: usize| {
+            let w = s
+                .ci_width
+                .map(|w| format!(" ({w:.prec$})"))
+                .unwrap_or_default();
+            format!("{}{w}", spread_text(s, prec, n))
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {n} | {} | {} | {} | {} |\n",
+            g.label,
+            g.point,
+            g.seeds.join(", "),
+            cell(&g.privacy_loss, 3),
+            cell(&g.utility_nll, 3),
+            cell(&g.exposure, 2),
+            cell(&g.auc_loss, 3),
+        ));
+    }
     out
 }
