@@ -63,7 +63,7 @@ impl EvalSpec {
             canaries: None,
             exposure_exact_max: 10_000,
             exposure_samples: 2_000,
-            exposure_search_budget: 8_192,
+            exposure_search_budget: 2_048,
             max_length: None,
         }
     }

@@ -62,19 +62,26 @@ fn evaluator_service_through_grpcio_client() {
         "train",
         "test",
         "privacy_loss",
+        "privacy_loss_ci95",
         "utility",
         "memorisation_gap",
+        "memorisation_gap_ci95",
+        "memorisation_gap_corrected",
         "extraction",
+        "canary_records_excluded",
+        "intervals",
     ] {
         assert_eq!(got[key], want[key], "{key}");
     }
+    // The wire carries every interval the file does.
+    assert!(got["privacy_loss_ci95"].is_array(), "{got}");
+    assert!(got["utility"]["nll_ci95"].is_array(), "{got}");
+    assert!(got["membership_inference"]["loss"]["auc_ci95"].is_array());
+    assert_eq!(got["canary_records_excluded"]["train"], 2);
     assert_eq!(
         got["membership_inference"]["loss"],
         want["membership_inference"]["loss"]
     );
-    assert_eq!(
-        got["exposure"]["mean_exposure"],
-        want["exposure"]["mean_exposure"]
-    );
+    assert_eq!(got["exposure"], want["exposure"]);
     assert!(!Path::new(got["base"].as_str().unwrap()).is_absolute());
 }

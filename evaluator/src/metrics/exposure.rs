@@ -10,8 +10,10 @@
 //!   the canary and sampled candidates), the candidate tree is searched character by character
 //!   from the prefix's KV cache, pruning every prefix whose log-probability is already no
 //!   higher than the canary's (log-probabilities only fall as tokens are added): every better
-//!   candidate is found and counted, so the rank is exact. Used where the sample says the rank
-//!   is small — the memorised case, which sampling cannot resolve — within a node budget.
+//!   candidate is found and counted, so the rank is exact. Used where no sampled candidate
+//!   beats the canary — the memorised case, which sampling cannot resolve — within a node
+//!   budget (a rank in the thousands already needs tens of thousands of nodes: many prefixes
+//!   stay above the canary until their last characters).
 //! - `sampled`: otherwise, the fraction `k / n` of `n` uniform candidates that beat the
 //!   canary, `rank = 1 + (k / n)(|R| − 1)`, with the exact binomial (Clopper–Pearson) 95%
 //!   interval; when `k = 0` the point is the median-unbiased `1 − 2^(−1/n)`. No parametric tail.
@@ -333,8 +335,9 @@ pub fn exposure(
     let lp = secret_scores(model, tok, c, &sample, s.batch)?;
     let n = lp.len() as u64;
     let k = lp.iter().filter(|x| x.0 > own).count() as u64;
-    // A small sampled fraction means a rank the sample cannot resolve: search for it.
-    let note = if k * 50 <= n {
+    // No sampled candidate beats the canary: a rank the sample cannot resolve, and the case
+    // where the search is cheap (a memorised canary has few better candidates to find).
+    let note = if k == 0 {
         let checks: Vec<String> = std::iter::once(c.secret.clone())
             .chain(sample.iter().take(32).cloned())
             .collect();

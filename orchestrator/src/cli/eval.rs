@@ -46,7 +46,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 2_000)]
     exposure_samples: usize,
     /// Tree nodes the exact exposure search may expand per canary.
-    #[arg(long, default_value_t = 8_192)]
+    #[arg(long, default_value_t = 2_048)]
     exposure_search_budget: usize,
     /// Tokens of each record to score, as in training (default: the checkpoint's run.json,
     /// else whole records).
