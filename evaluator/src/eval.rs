@@ -478,12 +478,7 @@ fn record_stat(t: &Tokenised, s1: &Scores, s0: &Scores, i: usize, min_k: f64) ->
 }
 
 fn attacks(train: &[RecordStat], test: &[RecordStat], min_k: f64) -> Mia {
-    let scores = |rs: &[RecordStat], a: usize| -> Vec<f64> {
-        rs.iter()
-            .map(|r| r.attack[a])
-            .filter(|x| !x.is_nan())
-            .collect()
-    };
+    let scores = |rs: &[RecordStat], a: usize| records::attack_scores(rs, a);
     let run = |a: usize| mia::attack(&scores(train, a), &scores(test, a));
     Mia {
         members: scores(train, 0).len(),

@@ -93,6 +93,14 @@ fn tpr(members: &[f64], non: &[f64], fpr: f64) -> f64 {
     }
 }
 
+/// Attack `a`'s scores of the records that have one (records with no scored token have none).
+pub fn attack_scores<'a>(rs: impl IntoIterator<Item = &'a RecordStat>, a: usize) -> Vec<f64> {
+    rs.into_iter()
+        .map(|r| r.attack[a])
+        .filter(|x| !x.is_nan())
+        .collect()
+}
+
 /// Every statistic of [`NAMES`] from train (member) and test (non-member) records.
 pub fn stats(train: &[&RecordStat], test: &[&RecordStat]) -> Vec<f64> {
     let trs = total(train, |r| r.sensitive);
@@ -107,12 +115,7 @@ pub fn stats(train: &[&RecordStat], test: &[&RecordStat]) -> Vec<f64> {
         gap,
         gap - gap_base,
     ];
-    let scores = |rs: &[&RecordStat], a: usize| -> Vec<f64> {
-        rs.iter()
-            .map(|r| r.attack[a])
-            .filter(|x| !x.is_nan())
-            .collect()
-    };
+    let scores = |rs: &[&RecordStat], a: usize| attack_scores(rs.iter().copied(), a);
     let per_attack: Vec<(Vec<f64>, Vec<f64>)> = (0..3)
         .map(|a| (scores(train, a), scores(test, a)))
         .collect();
