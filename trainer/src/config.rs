@@ -142,6 +142,10 @@ pub struct DpConfig {
     /// Seed each step's noise and Poisson sample from the OS CSPRNG (not reproducible).
     #[serde(default)]
     pub secure_rng: bool,
+    /// The accountant that reports ε and finds σ for `target_epsilon`: `rdp` (Opacus's) or
+    /// `pld` (dp_accounting's privacy loss distribution, tighter).
+    #[serde(default)]
+    pub accountant: crate::dp::Accountant,
 }
 
 fn default_clip() -> f64 {
@@ -214,8 +218,11 @@ fn default_batch() -> usize {
 fn one() -> usize {
     1
 }
+/// `max_length` when a RUN.toml leaves it out.
+pub const DEFAULT_MAX_LENGTH: usize = 256;
+
 fn default_max_len() -> usize {
-    256
+    DEFAULT_MAX_LENGTH
 }
 fn auto() -> String {
     "auto".into()
@@ -264,10 +271,10 @@ impl RunConfig {
         if self.max_length < 2 {
             return bad("max_length", "must be at least 2".into());
         }
-        if self.optimizer.lr.is_nan() || self.optimizer.lr <= 0.0 {
+        if !(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite()) {
             return bad(
                 "optimizer.lr",
-                format!("must be positive, got {}", self.optimizer.lr),
+                format!("must be positive and finite, got {}", self.optimizer.lr),
             );
         }
         if !["adamw", "sgd"].contains(&self.optimizer.name.as_str()) {
@@ -312,8 +319,27 @@ impl RunConfig {
                     "set exactly one of `noise_multiplier` and `target_epsilon`".into(),
                 );
             }
-            if dp.max_grad_norm.is_nan() || dp.max_grad_norm <= 0.0 {
-                return bad("dp.max_grad_norm", "must be positive".into());
+            let positive = |x: f64| x > 0.0 && x.is_finite();
+            if !positive(dp.max_grad_norm) {
+                return bad(
+                    "dp.max_grad_norm",
+                    format!("must be positive and finite, got {}", dp.max_grad_norm),
+                );
+            }
+            if let Some(s) = dp.noise_multiplier.filter(|&s| !positive(s)) {
+                return bad(
+                    "dp.noise_multiplier",
+                    format!("must be positive and finite, got {s}"),
+                );
+            }
+            if let Some(e) = dp.target_epsilon.filter(|&e| !positive(e)) {
+                return bad(
+                    "dp.target_epsilon",
+                    format!("must be positive and finite, got {e}"),
+                );
+            }
+            if let Some(d) = dp.delta.filter(|&d| !(d > 0.0 && d < 1.0)) {
+                return bad("dp.delta", format!("must be in (0, 1), got {d}"));
             }
             if self.grad_accum != 1 {
                 return bad(
@@ -379,5 +405,31 @@ lr = 1e-4
             .unwrap_err()
             .to_string();
         assert!(e.contains("[dp]"), "{e}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_with_their_field() {
+        let dp = OK.replace("\"lora\"", "\"dp\"");
+        for (table, field) in [
+            ("noise_multiplier = -1.0", "dp.noise_multiplier"),
+            ("noise_multiplier = nan", "dp.noise_multiplier"),
+            ("noise_multiplier = inf", "dp.noise_multiplier"),
+            ("target_epsilon = 0.0", "dp.target_epsilon"),
+            ("target_epsilon = nan", "dp.target_epsilon"),
+            ("noise_multiplier = 1.0\ndelta = 1.5", "dp.delta"),
+            (
+                "noise_multiplier = 1.0\nmax_grad_norm = inf",
+                "dp.max_grad_norm",
+            ),
+        ] {
+            let e = RunConfig::from_toml(&format!("{dp}[dp]\n{table}\n"), Path::new("run.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{table}: {e}");
+        }
+        let e = RunConfig::from_toml(&OK.replace("1e-4", "inf"), Path::new("run.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("optimizer.lr"), "{e}");
     }
 }

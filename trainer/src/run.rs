@@ -78,7 +78,16 @@ pub struct RunRecord {
     /// Peak bytes allocated by libtorch's CUDA allocator (on CUDA only).
     #[serde(default)]
     pub peak_device_memory_bytes: Option<u64>,
+    /// ε spent, by `accountant`.
     pub epsilon: Option<f64>,
+    /// The accountant of `epsilon` and of the σ search (`dp.accountant`).
+    #[serde(default)]
+    pub accountant: Option<crate::dp::Accountant>,
+    /// ε under each accountant at the last epoch's end (the same steps, σ and q).
+    #[serde(default)]
+    pub epsilon_rdp: Option<f64>,
+    #[serde(default)]
+    pub epsilon_pld: Option<f64>,
     pub delta: Option<f64>,
     pub noise_multiplier: Option<f64>,
     pub sampling_rate: Option<f64>,
@@ -161,7 +170,10 @@ pub fn train(
         )?),
         _ => None,
     };
-    let mut accountant = crate::dp::RdpAccountant::default();
+    let mut budget = private.as_ref().map(|p| {
+        let kind = cfg.dp.as_ref().map(|d| d.accountant).unwrap_or_default();
+        crate::dp::Budget::new(kind, p.delta)
+    });
     if let Some(p) = &private {
         tracing::info!(
             sigma = p.sigma,
@@ -192,6 +204,11 @@ pub fn train(
         peak_memory_bytes: None,
         peak_device_memory_bytes: None,
         epsilon: None,
+        accountant: private
+            .as_ref()
+            .map(|_| cfg.dp.as_ref().map(|d| d.accountant).unwrap_or_default()),
+        epsilon_rdp: None,
+        epsilon_pld: None,
         delta: private.as_ref().map(|p| p.delta),
         noise_multiplier: private.as_ref().map(|p| p.sigma),
         sampling_rate: private.as_ref().map(|p| p.q),
@@ -221,11 +238,11 @@ pub fn train(
             record.epochs = p.epochs;
             record.tokens_seen = p.tokens_seen;
             record.wall_time_s = p.wall_time_s;
-            if let Some(pr) = &private {
+            if let (Some(pr), Some(b)) = (&private, budget.as_mut()) {
                 for _ in 0..last.step {
-                    accountant.step(pr.sigma, pr.q);
+                    b.step(pr.sigma, pr.q);
                 }
-                record.epsilon = Some(spent(&accountant, pr.delta));
+                record.epsilon = Some(b.epsilon());
             }
         }
     }
@@ -276,12 +293,14 @@ pub fn train(
                     let sample = p.sample(&examples, sample_seed);
                     let r =
                         private_step(&model, &named, &sample, p, device, &mut record.tokens_seen);
-                    accountant.step(p.sigma, p.q);
+                    if let Some(b) = budget.as_mut() {
+                        b.step(p.sigma, p.q);
+                    }
                     r
                 }
             };
             opt.apply(&grads, lr);
-            let epsilon = private.as_ref().map(|p| spent(&accountant, p.delta));
+            let epsilon = budget.as_ref().map(|b| b.epsilon());
             record.epsilon = epsilon;
             record.steps_done += 1;
             let loss = Some(loss_sum).filter(|l| !l.is_nan());
@@ -320,6 +339,10 @@ pub fn train(
         } else {
             None
         };
+        if let Some(b) = &budget {
+            let (rdp, pld) = b.both();
+            (record.epsilon_rdp, record.epsilon_pld) = (Some(rdp), Some(pld));
+        }
         record.epochs.push(EpochRecord {
             epoch,
             step: record.steps_done,
@@ -352,28 +375,6 @@ pub fn train(
         prune_optimizer_state(&record, None);
     }
     Ok(record)
-}
-
-/// ε spent so far; warns (once per value of the order) when the best RDP order sits at the
-/// edge of the accountant's range, where a wider range could give a smaller ε.
-fn spent(acc: &crate::dp::RdpAccountant, delta: f64) -> f64 {
-    let (eps, order) = acc.epsilon_and_order(delta);
-    let orders = &crate::dp::DEFAULT_ORDERS;
-    if order == orders[0] || order == orders[orders.len() - 1] {
-        static WARNED: std::sync::Mutex<Option<u64>> = std::sync::Mutex::new(None);
-        let mut w = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-        if *w != Some(order.to_bits()) {
-            *w = Some(order.to_bits());
-            tracing::warn!(
-                order,
-                epsilon = eps,
-                "the RDP accountant's best order is at the edge of its range ({}–{}): ε may be loose",
-                orders[0],
-                orders[orders.len() - 1]
-            );
-        }
-    }
-    eps
 }
 
 /// Remove `optimizer.safetensors` from the run's checkpoints except `keep`. A failure costs

@@ -187,6 +187,71 @@ impl CharTokens {
     }
 }
 
+impl CharTokens {
+    /// The secret tokens of `secret` (one per character).
+    fn ids(&self, alphabet: &[char], secret: &str) -> Vec<i64> {
+        secret
+            .chars()
+            .enumerate()
+            .map(|(pos, ch)| {
+                let a = alphabet.iter().position(|&x| x == ch).unwrap_or(0);
+                self.table[pos][a] as i64
+            })
+            .collect()
+    }
+
+    /// [`secret_scores`] from one forward pass of the prefix, whose KV cache every candidate
+    /// continues from: `length` tokens a candidate instead of the whole text, and logits only
+    /// where a secret token is predicted.
+    fn scores(
+        &self,
+        model: &CausalLm,
+        c: &Canary,
+        secrets: &[String],
+        chunk: usize,
+    ) -> Vec<(f64, bool)> {
+        let alphabet: Vec<char> = c.alphabet.chars().collect();
+        let dev = model.device();
+        tch::no_grad(|| {
+            let pre: Vec<i64> = self.prefix.iter().map(|&x| x as i64).collect();
+            let mut cache = model.new_cache();
+            let logits = model.forward(
+                &Tensor::from_slice(&pre).view([1, -1]).to_device(dev),
+                None,
+                Some(&mut cache),
+            );
+            let first = logits
+                .narrow(1, logits.size()[1] - 1, 1)
+                .log_softmax(-1, Kind::Float);
+            let mut out = Vec::with_capacity(secrets.len());
+            for group in secrets.chunks(chunk.max(1)) {
+                let b = group.len() as i64;
+                let flat: Vec<i64> = group.iter().flat_map(|x| self.ids(&alphabet, x)).collect();
+                let ids = Tensor::from_slice(&flat).view([b, -1]).to_device(dev);
+                let len = ids.size()[1];
+                let mut lp = first.expand([b, 1, -1], false);
+                if len > 1 {
+                    let mut sub = cache.select(&Tensor::zeros([b], (Kind::Int64, dev)));
+                    let rest = model.forward(&ids.narrow(1, 0, len - 1), None, Some(&mut sub));
+                    lp = Tensor::cat(&[lp, rest.log_softmax(-1, Kind::Float)], 1);
+                }
+                let picked = lp.gather(-1, &ids.unsqueeze(-1), false).squeeze_dim(-1);
+                let top = lp.argmax(-1, false).eq_tensor(&ids).all_dim(1, false);
+                let sums = Vec::<f64>::try_from(
+                    &picked
+                        .to_kind(Kind::Double)
+                        .sum_dim_intlist(1, false, Kind::Double)
+                        .to_device(tch::Device::Cpu),
+                )
+                .expect("f64 sums");
+                let tops = Vec::<bool>::try_from(&top.to_device(tch::Device::Cpu)).expect("bools");
+                out.extend(sums.into_iter().zip(tops));
+            }
+            out
+        })
+    }
+}
+
 struct Search<'a> {
     model: &'a CausalLm,
     ct: &'a CharTokens,
@@ -291,8 +356,33 @@ pub fn exposure(
     s: &Settings,
 ) -> triad_lm::Result<Exposure> {
     let space = c.space_size.max(1);
-    let (own, extracted) =
-        secret_scores(model, tok, c, std::slice::from_ref(&c.secret), s.batch)?[0];
+    let enumerate = space <= s.exact_max;
+    let candidates: Vec<String> = if enumerate {
+        (0..space)
+            .map(|i| candidate(c, i))
+            .filter(|x| *x != c.secret)
+            .collect()
+    } else {
+        let mut rng = Rng::new(0x5eed).fork(&c.id);
+        std::iter::repeat_with(|| candidate(c, rng.next_u64() % space))
+            .filter(|x| *x != c.secret)
+            .take(s.samples.max(1))
+            .collect()
+    };
+    // Character tokens, checked on the canary and every candidate scored: then one prefix
+    // cache serves every candidate (and the search); otherwise each text is scored whole.
+    let checks: Vec<String> = std::iter::once(c.secret.clone())
+        .chain(candidates.iter().cloned())
+        .collect();
+    let ct = CharTokens::build(tok, c, &checks);
+    let chunk = s.batch.max(1) * 8;
+    let scores = |secrets: &[String]| -> triad_lm::Result<Vec<(f64, bool)>> {
+        match &ct {
+            Some(ct) => Ok(ct.scores(model, c, secrets, chunk)),
+            None => secret_scores(model, tok, c, secrets, s.batch),
+        }
+    };
+    let (own, extracted) = scores(std::slice::from_ref(&c.secret))?[0];
     let done = |method: &str, scored: usize, better: u64, rank: f64, ci: [f64; 2]| Exposure {
         id: c.id.clone(),
         repeats: c.repeats,
@@ -311,42 +401,22 @@ pub fn exposure(
         extracted,
         note: None,
     };
-    if space <= s.exact_max {
-        let all: Vec<String> = (0..space)
-            .map(|i| candidate(c, i))
-            .filter(|x| *x != c.secret)
-            .collect();
-        let lp = secret_scores(model, tok, c, &all, s.batch)?;
-        let better = lp.iter().filter(|x| x.0 > own).count() as u64;
-        let rank = 1.0 + better as f64;
-        return Ok(done(
-            "exact-enumeration",
-            all.len(),
-            better,
-            rank,
-            [rank, rank],
-        ));
-    }
-    let mut rng = Rng::new(0x5eed).fork(&c.id);
-    let sample: Vec<String> = std::iter::repeat_with(|| candidate(c, rng.next_u64() % space))
-        .filter(|x| *x != c.secret)
-        .take(s.samples.max(1))
-        .collect();
-    let lp = secret_scores(model, tok, c, &sample, s.batch)?;
-    let n = lp.len() as u64;
+    let lp = scores(&candidates)?;
     let k = lp.iter().filter(|x| x.0 > own).count() as u64;
+    if enumerate {
+        let rank = 1.0 + k as f64;
+        return Ok(done("exact-enumeration", lp.len(), k, rank, [rank, rank]));
+    }
+    let n = lp.len() as u64;
     // No sampled candidate beats the canary: a rank the sample cannot resolve, and the case
     // where the search is cheap (a memorised canary has few better candidates to find).
     let note = if k == 0 {
-        let checks: Vec<String> = std::iter::once(c.secret.clone())
-            .chain(sample.iter().take(32).cloned())
-            .collect();
-        match CharTokens::build(tok, c, &checks) {
+        match &ct {
             None => Some("the tokenizer does not give each secret character its own token"),
             Some(ct) => {
                 let mut search = Search {
                     model,
-                    ct: &ct,
+                    ct,
                     secret: c
                         .secret
                         .chars()
@@ -354,7 +424,7 @@ pub fn exposure(
                         .collect(),
                     threshold: own,
                     budget: s.search_budget,
-                    chunk: s.batch.max(1) * 8,
+                    chunk,
                     expanded: 0,
                     better: 0,
                 };

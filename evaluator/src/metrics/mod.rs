@@ -1,6 +1,7 @@
 //! The metrics of DESIGN.md, from per-token losses under the checkpoint (θ) and the base (θ0),
 //! each with its interval (`interval`, `records`).
 
+pub mod audit;
 pub mod cells;
 pub mod exposure;
 pub mod extraction;

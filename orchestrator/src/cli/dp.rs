@@ -1,8 +1,9 @@
-//! `triad dp epsilon | noise`: the RDP accountant (the same numbers as Opacus's RDPAccountant).
+//! `triad dp epsilon | noise`: the RDP accountant (Opacus's numbers) or the PLD accountant
+//! (dp_accounting's), `--accountant rdp|pld`.
 
 use anyhow::{ensure, Result};
 use clap::Subcommand;
-use triad_trainer::dp;
+use triad_trainer::dp::Accountant;
 
 #[derive(Subcommand)]
 pub enum DpCommand {
@@ -16,6 +17,9 @@ pub enum DpCommand {
         steps: u64,
         #[arg(long)]
         delta: f64,
+        /// `rdp` (Opacus's RDPAccountant) or `pld` (dp_accounting's PLDAccountant, tighter).
+        #[arg(long, default_value = "rdp")]
+        accountant: Accountant,
         /// Print a JSON object instead of the number.
         #[arg(long)]
         json: bool,
@@ -30,9 +34,12 @@ pub enum DpCommand {
         delta: f64,
         #[arg(long)]
         target_epsilon: f64,
-        /// How close below the target ε the search stops (Opacus's epsilon_tolerance).
+        /// How close below the target ε the search stops (Opacus's epsilon_tolerance; PLD
+        /// also stops within 0.5% of the target).
         #[arg(long, default_value_t = 0.01)]
         tolerance: f64,
+        #[arg(long, default_value = "rdp")]
+        accountant: Accountant,
         #[arg(long)]
         json: bool,
     },
@@ -57,6 +64,7 @@ pub fn run(cmd: DpCommand) -> Result<()> {
             noise_multiplier,
             steps,
             delta,
+            accountant,
             json,
         } => {
             check_common(sampling_rate, delta)?;
@@ -64,12 +72,12 @@ pub fn run(cmd: DpCommand) -> Result<()> {
                 noise_multiplier >= 0.0,
                 "--noise-multiplier must be non-negative, got {noise_multiplier}"
             );
-            let eps = dp::epsilon(sampling_rate, noise_multiplier, steps, delta);
+            let eps = accountant.epsilon(sampling_rate, noise_multiplier, steps, delta);
             if json {
                 println!(
                     "{}",
                     serde_json::json!({"epsilon": eps, "delta": delta, "sampling_rate": sampling_rate,
-                        "noise_multiplier": noise_multiplier, "steps": steps, "accountant": "rdp"})
+                        "noise_multiplier": noise_multiplier, "steps": steps, "accountant": accountant.name()})
                 );
             } else {
                 println!("{eps}");
@@ -81,6 +89,7 @@ pub fn run(cmd: DpCommand) -> Result<()> {
             delta,
             target_epsilon,
             tolerance,
+            accountant,
             json,
         } => {
             check_common(sampling_rate, delta)?;
@@ -89,15 +98,15 @@ pub fn run(cmd: DpCommand) -> Result<()> {
                 "--target-epsilon must be positive, got {target_epsilon}"
             );
             ensure!(tolerance > 0.0, "--tolerance must be positive");
-            let sigma = dp::noise_multiplier(target_epsilon, delta, sampling_rate, steps, tolerance).ok_or_else(|| {
+            let sigma = accountant.noise_multiplier(target_epsilon, delta, sampling_rate, steps, tolerance).ok_or_else(|| {
                 anyhow::anyhow!("ε = {target_epsilon} cannot be reached with σ ≤ 1e6 over {steps} steps at q = {sampling_rate}: the privacy budget is too low")
             })?;
-            let eps = dp::epsilon(sampling_rate, sigma, steps, delta);
+            let eps = accountant.epsilon(sampling_rate, sigma, steps, delta);
             if json {
                 println!(
                     "{}",
                     serde_json::json!({"noise_multiplier": sigma, "epsilon": eps, "target_epsilon": target_epsilon,
-                        "delta": delta, "sampling_rate": sampling_rate, "steps": steps, "accountant": "rdp"})
+                        "delta": delta, "sampling_rate": sampling_rate, "steps": steps, "accountant": accountant.name()})
                 );
             } else {
                 println!("{sigma}");

@@ -36,6 +36,17 @@ struct EvalJob {
     epoch: u64,
     /// Relative to the data root.
     checkpoint: String,
+    /// Tokens of each record the run trained on, sent with the request: the checkpoint is
+    /// evaluated the moment it is written, before the run's run.json may say.
+    max_length: u32,
+}
+
+/// `max_length` of a RUN.toml (the trainer's default when unset).
+fn run_max_length(run_toml: &str) -> u32 {
+    toml::from_str::<toml::Table>(run_toml)
+        .ok()
+        .and_then(|t| t.get("max_length").and_then(|v| v.as_integer()))
+        .unwrap_or(triad_trainer::config::DEFAULT_MAX_LENGTH as i64) as u32
 }
 
 /// A progress line, printed at most every few seconds per key.
@@ -127,18 +138,12 @@ pub async fn run(
         start: Instant::now(),
     });
     let (eval_tx, mut eval_rx) = mpsc::unbounded_channel::<EvalJob>();
-    // The base row scores what the runs trained on: their `max_length` (the runs' own
-    // evaluations read it from their run.json).
+    // The base row scores what the runs trained on: their (shortest) `max_length`.
     let base_max_length = runs
         .iter()
-        .filter_map(|r| toml::from_str::<toml::Table>(&r.run_toml).ok())
-        .map(|t| {
-            t.get("max_length")
-                .and_then(|v| v.as_integer())
-                .unwrap_or(256)
-        })
+        .map(|r| run_max_length(&r.run_toml))
         .min()
-        .unwrap_or(256) as u32;
+        .unwrap_or(triad_trainer::config::DEFAULT_MAX_LENGTH as u32);
     let mut todo = VecDeque::new();
     let mut pending_evals = 0u64;
     let mut base_pending = false;
@@ -153,6 +158,7 @@ pub async fn run(
                 method: "base".into(),
                 epoch: 0,
                 checkpoint: inputs.model.clone(),
+                max_length: base_max_length,
             });
         }
         let states: std::collections::HashMap<String, RunState> =
@@ -166,6 +172,7 @@ pub async fn run(
                         method: r.method.clone(),
                         epoch,
                         checkpoint: ckpt,
+                        max_length: run_max_length(&r.run_toml),
                     });
                 }
             }
@@ -223,11 +230,7 @@ pub async fn run(
                     batch_size: settings.batch_size,
                     exposure_exact_max: settings.exposure_exact_max,
                     exposure_samples: settings.exposure_samples,
-                    max_length: if job.run_id == BASE_RUN {
-                        base_max_length
-                    } else {
-                        0
-                    },
+                    max_length: job.max_length,
                 };
                 let what = if job.run_id == BASE_RUN {
                     "eval base model (reference)".to_string()
@@ -359,6 +362,7 @@ pub async fn run(
                                     method: run.method.clone(),
                                     epoch: c.epoch as u64,
                                     checkpoint: c.path.clone(),
+                                    max_length: run_max_length(&run.run_toml),
                                 });
                             }
                             Some(run_event::Event::State(_)) | None => {}

@@ -89,8 +89,14 @@ fn log_a_frac(q: f64, sigma: f64, alpha: f64) -> f64 {
             a1 = log_sub(a1, s1);
         }
         i += 1;
-        if s0.max(s1) < -30.0 {
+        // Converged (also on NaN, which never converges); the cap keeps a bad input from
+        // spinning, and a capped sum is not a bound, so it yields NaN (ε = ∞ upstream).
+        let top = s0.max(s1);
+        if top < -30.0 || top.is_nan() {
             break;
+        }
+        if i >= 100_000 {
+            return f64::NAN;
         }
     }
     log_add(a0, a1)
@@ -98,6 +104,10 @@ fn log_a_frac(q: f64, sigma: f64, alpha: f64) -> f64 {
 
 /// RDP of one step at order `alpha`.
 pub fn rdp_step(q: f64, sigma: f64, alpha: f64) -> f64 {
+    // Out-of-range inputs give NaN, which `privacy_spent` skips: ε = ∞, never a small number.
+    if !(0.0..=1.0).contains(&q) || sigma.is_nan() || sigma < 0.0 {
+        return f64::NAN;
+    }
     if q == 0.0 {
         return 0.0;
     }
@@ -189,18 +199,34 @@ pub fn noise_multiplier(
     steps: u64,
     tolerance: f64,
 ) -> Option<f64> {
+    search_sigma(target_epsilon, tolerance, |s| epsilon(q, s, steps, delta))
+}
+
+/// Opacus's σ search for any accountant: double σ from 20 until ε(σ) ≤ `target_epsilon`, then
+/// bisect until ε is within `tolerance` below it. `None` past [`MAX_SIGMA`].
+pub fn search_sigma(
+    target_epsilon: f64,
+    tolerance: f64,
+    epsilon: impl Fn(f64) -> f64,
+) -> Option<f64> {
+    if !(target_epsilon > 0.0 && target_epsilon.is_finite() && tolerance > 0.0) {
+        return None;
+    }
     let mut eps_high = f64::INFINITY;
     let (mut sigma_low, mut sigma_high) = (0.0, 10.0);
     while eps_high > target_epsilon {
         sigma_high *= 2.0;
-        eps_high = epsilon(q, sigma_high, steps, delta);
+        eps_high = epsilon(sigma_high);
         if sigma_high > MAX_SIGMA {
             return None;
         }
     }
-    while target_epsilon - eps_high > tolerance {
+    for _ in 0..200 {
+        if target_epsilon - eps_high <= tolerance {
+            break;
+        }
         let sigma = (sigma_low + sigma_high) / 2.0;
-        let eps = epsilon(q, sigma, steps, delta);
+        let eps = epsilon(sigma);
         if eps < target_epsilon {
             sigma_high = sigma;
             eps_high = eps;

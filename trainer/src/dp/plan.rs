@@ -26,7 +26,7 @@ impl Private {
         }
         let sigma = match (dp.noise_multiplier, dp.target_epsilon) {
             (Some(s), _) => s,
-            (None, Some(eps)) => super::noise_multiplier(eps, delta, q, steps, 0.01).ok_or_else(|| {
+            (None, Some(eps)) => dp.accountant.noise_multiplier(eps, delta, q, steps, 0.01).ok_or_else(|| {
                 TrainError::Invalid(format!(
                     "dp.target_epsilon = {eps} cannot be reached in {steps} steps at sampling rate {q:.4} (σ would exceed 1e6)"
                 ))
