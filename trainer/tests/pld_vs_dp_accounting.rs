@@ -48,6 +48,11 @@ fn epsilon_matches_dp_accounting_within_one_percent() {
         }
         let rel = ((ours - theirs) / theirs).abs();
         worst = worst.max(rel);
+        // Never below the reference (both are pessimistic bounds on the same curve).
+        assert!(
+            ours >= theirs * (1.0 - 1e-6),
+            "q={q} σ={s} T={t} δ={d}: triad {ours} below dp_accounting {theirs}"
+        );
         assert!(
             rel <= 0.01,
             "q={q} σ={s} T={t} δ={d}: triad {ours} vs dp_accounting {theirs} (rel {rel:.2e})"

@@ -214,7 +214,8 @@ pub fn search_sigma(
     }
     let mut eps_high = f64::INFINITY;
     let (mut sigma_low, mut sigma_high) = (0.0, 10.0);
-    while eps_high > target_epsilon {
+    // `!(≤)`: a NaN ε is not a σ that reaches the target.
+    while eps_high.is_nan() || eps_high > target_epsilon {
         sigma_high *= 2.0;
         eps_high = epsilon(sigma_high);
         if sigma_high > MAX_SIGMA {

@@ -67,7 +67,17 @@ impl Mechanism {
         hi + (lo - hi).exp().ln_1p()
     }
 
-    /// The range of privacy loss the grid covers (losses of outputs within `Z_RANGE` σ).
+    /// The range of privacy loss the grid covers: losses of outputs within `Z_RANGE` σ,
+    /// clamped to [−50, 700]. Below −50 lies less than e^-50 of P's mass (P(L < −a) ≤ e^{−a}),
+    /// and connect-the-dots is pessimistic for any grid: the chord from (0, 1) puts that mass
+    /// at the first point, and the curve beyond the last point goes to +∞. Above 700, e^ε
+    /// would overflow.
+    fn grid_range(&self) -> (f64, f64) {
+        let (lo, hi) = self.loss_range();
+        let lo = lo.clamp(-50.0, 700.0);
+        (lo, hi.clamp(lo, 700.0))
+    }
+
     fn loss_range(&self) -> (f64, f64) {
         let s = self.sigma;
         match self.dir {
@@ -123,14 +133,17 @@ struct Pmf {
 impl Pmf {
     /// Connect-the-dots discretisation of one step (see the module docs).
     fn connect_the_dots(m: &Mechanism, h: f64) -> Pmf {
-        // Below e^-50 of P's mass lies at losses under −50 (P(L < −a) ≤ e^{−a}); placing it
-        // at −50 is pessimistic. Above 700, e^ε overflows: that mass goes to +∞.
-        let (lo, hi) = m.loss_range();
-        let (lo, hi) = (lo.max(-50.0), hi.min(700.0).max(lo.max(-50.0)));
+        // The grid covers the range (its last point at or past the largest loss, where δ may
+        // reach 0); `composed` keeps h ≤ 1, so no point passes 701 and e^ε stays finite.
+        let (lo, hi) = m.grid_range();
         let (first, last) = ((lo / h).floor() as i64, (hi / h).ceil() as i64);
         let n = (last - first + 1) as usize;
         let eps: Vec<f64> = (0..n).map(|i| (first + i as i64) as f64 * h).collect();
-        let delta: Vec<f64> = eps.iter().map(|&e| m.delta(e)).collect();
+        // A NaN would read as δ = 0 downstream: count it as 1, the pessimistic end.
+        let delta: Vec<f64> = eps
+            .iter()
+            .map(|&e| Some(m.delta(e)).filter(|d| !d.is_nan()).unwrap_or(1.0))
+            .collect();
         // Slopes of the chords of δ against y = e^ε: from (0, 1) to the first point, between
         // consecutive points, and 0 after the last (the rest of the curve goes to +∞).
         let mut slopes = Vec::with_capacity(n + 1);
@@ -144,11 +157,17 @@ impl Pmf {
         let probs = (0..n)
             .map(|i| ((slopes[i + 1] - slopes[i]) * eps[i].exp()).max(0.0))
             .collect();
+        let mut probs: Vec<f64> = probs;
+        for p in probs.iter_mut().filter(|p| !p.is_finite()) {
+            *p = 0.0;
+        }
+        // Whatever mass rounding or a non-finite slope lost goes to +∞ (pessimistic).
+        let finite: f64 = probs.iter().sum();
         Pmf {
             h,
             offset: first,
             probs,
-            infinity: delta[n - 1],
+            infinity: delta[n - 1].max(1.0 - finite).clamp(0.0, 1.0),
         }
     }
 
@@ -238,7 +257,7 @@ impl Pmf {
 
     /// The smallest ε ≥ 0 with δ(ε) ≤ `delta`; ∞ when the mass at +∞ alone exceeds it.
     fn epsilon(&self, delta: f64) -> f64 {
-        if self.infinity > delta {
+        if delta.is_nan() || self.infinity > delta {
             return f64::INFINITY;
         }
         // δ(ε) = p∞ + Σ_{ε_i > ε} p_i (1 − e^{ε − ε_i}). Walking down from the largest loss,
@@ -301,8 +320,13 @@ fn log_mgf(logs: &[(f64, f64)], lambda: f64) -> f64 {
 
 /// The PLD of `segments` (σ, q, steps) in one direction on a grid of width at least `h`
 /// (coarser where [`MAX_POINTS`] would be exceeded).
-fn composed(segments: &[(f64, f64, u64)], dir: Direction, mut h: f64) -> Pmf {
+/// `None` when no grid up to 1 nat fits: the privacy loss is too large to resolve (ε = ∞ is
+/// then the honest answer).
+fn composed(segments: &[(f64, f64, u64)], dir: Direction, mut h: f64) -> Option<Pmf> {
     loop {
+        if h.is_nan() || h > 1.0 {
+            return None;
+        }
         let mechanisms: Vec<(Mechanism, u64)> = segments
             .iter()
             .map(|&(sigma, q, n)| (Mechanism { q, sigma, dir }, n))
@@ -310,7 +334,7 @@ fn composed(segments: &[(f64, f64, u64)], dir: Direction, mut h: f64) -> Pmf {
         let widest = mechanisms
             .iter()
             .map(|(m, _)| {
-                let (lo, hi) = m.loss_range();
+                let (lo, hi) = m.grid_range();
                 (hi - lo) / h
             })
             .fold(0.0, f64::max);
@@ -334,8 +358,7 @@ fn composed(segments: &[(f64, f64, u64)], dir: Direction, mut h: f64) -> Pmf {
         return steps
             .into_iter()
             .map(|(pmf, n, bounds)| pmf.self_compose(n, bounds))
-            .reduce(|a, b| a.compose(&b))
-            .expect("at least one segment");
+            .reduce(|a, b| a.compose(&b));
     }
 }
 
@@ -407,7 +430,9 @@ impl PldAccountant {
         }
         [Direction::Remove, Direction::Add]
             .into_iter()
-            .map(|dir| composed(&segments, dir, self.interval).epsilon(delta))
+            .map(|dir| {
+                composed(&segments, dir, self.interval).map_or(f64::INFINITY, |p| p.epsilon(delta))
+            })
             .fold(0.0, f64::max)
     }
 }
@@ -508,5 +533,22 @@ mod tests {
         assert_eq!(epsilon(1.5, 1.0, 10, 1e-5), f64::INFINITY);
         assert_eq!(epsilon(0.1, f64::INFINITY, 10, 1e-5), 0.0);
         assert!(super::super::accountant::search_sigma(f64::NAN, 0.01, |_| 1.0).is_none());
+        assert!(super::super::accountant::search_sigma(1.0, 0.01, |_| f64::NAN).is_none());
+    }
+
+    #[test]
+    fn almost_no_noise_or_absurdly_many_steps_spend_infinity() {
+        // σ → 0: a sampled record's output reveals it; P(sampled in 10 steps) ≫ δ, so ε = ∞.
+        // (A coarse grid once stepped past e^700 here and silently reported 0.1 or 0.)
+        for (q, sigma) in [(0.01, 1e-5), (1.0, 1e-5), (1.0, 1.2e-4)] {
+            let e = epsilon(q, sigma, 10, 1e-5);
+            assert_eq!(e, f64::INFINITY, "q {q} σ {sigma}: {e}");
+        }
+        // No grid up to 1 nat resolves 10¹² steps at σ = 1: ∞, not 0.
+        assert_eq!(epsilon(1.0, 1.0, 1_000_000_000_000, 1e-5), f64::INFINITY);
+        assert_eq!(PldAccountant::default().epsilon(f64::NAN), 0.0);
+        let mut a = PldAccountant::default();
+        a.step(1.0, 0.1);
+        assert_eq!(a.epsilon(f64::NAN), f64::INFINITY);
     }
 }
