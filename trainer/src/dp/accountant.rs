@@ -140,23 +140,46 @@ pub fn privacy_spent(orders: &[f64], rdp: &[f64], delta: f64) -> (f64, f64) {
     best
 }
 
+/// The steps an accountant has seen: (noise multiplier, sampling rate, count), consecutive
+/// equal steps merged. Both accountants keep one.
+#[derive(Debug, Clone, Default)]
+pub struct Steps(Vec<(f64, f64, u64)>);
+
+impl Steps {
+    /// `count` steps at noise multiplier `sigma` and sampling rate `q`.
+    pub fn of(sigma: f64, q: f64, count: u64) -> Self {
+        Steps(vec![(sigma, q, count)])
+    }
+
+    pub fn push(&mut self, noise_multiplier: f64, sampling_rate: f64) {
+        match self.0.last_mut() {
+            Some((s, q, n)) if *s == noise_multiplier && *q == sampling_rate => *n += 1,
+            _ => self.0.push((noise_multiplier, sampling_rate, 1)),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|h| h.2).sum()
+    }
+
+    pub fn runs(&self) -> &[(f64, f64, u64)] {
+        &self.0
+    }
+}
+
 /// Tracks the steps taken (each with its sampling rate and noise multiplier).
 #[derive(Debug, Clone, Default)]
 pub struct RdpAccountant {
-    /// (noise multiplier, sampling rate, steps), merged when consecutive steps match.
-    history: Vec<(f64, f64, u64)>,
+    history: Steps,
 }
 
 impl RdpAccountant {
     pub fn step(&mut self, noise_multiplier: f64, sampling_rate: f64) {
-        match self.history.last_mut() {
-            Some((s, q, n)) if *s == noise_multiplier && *q == sampling_rate => *n += 1,
-            _ => self.history.push((noise_multiplier, sampling_rate, 1)),
-        }
+        self.history.push(noise_multiplier, sampling_rate);
     }
 
     pub fn steps(&self) -> u64 {
-        self.history.iter().map(|h| h.2).sum()
+        self.history.total()
     }
 
     /// ε at `delta` over Opacus's default orders (0 before any step).
@@ -166,13 +189,14 @@ impl RdpAccountant {
 
     /// ε at `delta` and the RDP order that gives it (NaN before any step).
     pub fn epsilon_and_order(&self, delta: f64) -> (f64, f64) {
-        if self.history.is_empty() {
+        if self.history.runs().is_empty() {
             return (0.0, f64::NAN);
         }
         let rdp: Vec<f64> = DEFAULT_ORDERS
             .iter()
             .map(|&a| {
                 self.history
+                    .runs()
                     .iter()
                     .map(|&(s, q, n)| rdp_step(q, s, a) * n as f64)
                     .sum()
@@ -185,7 +209,7 @@ impl RdpAccountant {
 /// ε after `steps` steps at sampling rate `q` and noise multiplier `sigma`.
 pub fn epsilon(q: f64, sigma: f64, steps: u64, delta: f64) -> f64 {
     RdpAccountant {
-        history: vec![(sigma, q, steps)],
+        history: Steps::of(sigma, q, steps),
     }
     .epsilon(delta)
 }

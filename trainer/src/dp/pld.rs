@@ -13,6 +13,7 @@
 //! RDP converts a whole curve of Rényi bounds to (ε, δ) loosely; the PLD is (up to the grid) the
 //! exact privacy curve, so for the same σ it reports a smaller ε — or, for a target ε, a smaller σ.
 
+use super::accountant::Steps;
 use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
 
@@ -378,15 +379,14 @@ fn cpow(mut z: Complex64, mut n: u64) -> Complex64 {
 /// Tracks the steps taken, like [`super::RdpAccountant`], and reports ε from their PLD.
 #[derive(Debug, Clone)]
 pub struct PldAccountant {
-    /// (noise multiplier, sampling rate, steps), merged when consecutive steps match.
-    history: Vec<(f64, f64, u64)>,
+    history: Steps,
     interval: f64,
 }
 
 impl Default for PldAccountant {
     fn default() -> Self {
         PldAccountant {
-            history: vec![],
+            history: Steps::default(),
             interval: DEFAULT_INTERVAL,
         }
     }
@@ -394,20 +394,17 @@ impl Default for PldAccountant {
 
 impl PldAccountant {
     pub fn step(&mut self, noise_multiplier: f64, sampling_rate: f64) {
-        match self.history.last_mut() {
-            Some((s, q, n)) if *s == noise_multiplier && *q == sampling_rate => *n += 1,
-            _ => self.history.push((noise_multiplier, sampling_rate, 1)),
-        }
+        self.history.push(noise_multiplier, sampling_rate);
     }
 
     pub fn steps(&self) -> u64 {
-        self.history.iter().map(|h| h.2).sum()
+        self.history.total()
     }
 
     /// ε at `delta` (0 before any step, or when nothing was sampled; ∞ without noise).
     pub fn epsilon(&self, delta: f64) -> f64 {
         let mut segments: Vec<(f64, f64, u64)> = vec![];
-        for &(s, q, n) in &self.history {
+        for &(s, q, n) in self.history.runs() {
             match segments.iter_mut().find(|(s2, q2, _)| *s2 == s && *q2 == q) {
                 Some(seg) => seg.2 += n,
                 None => segments.push((s, q, n)),
@@ -440,7 +437,7 @@ impl PldAccountant {
 /// ε after `steps` steps at sampling rate `q` and noise multiplier `sigma`, by PLD.
 pub fn epsilon(q: f64, sigma: f64, steps: u64, delta: f64) -> f64 {
     PldAccountant {
-        history: vec![(sigma, q, steps)],
+        history: Steps::of(sigma, q, steps),
         ..Default::default()
     }
     .epsilon(delta)
