@@ -3,16 +3,18 @@
 //! many checkpoints against one base.
 
 use crate::error::{EvalError, Result};
+use crate::metrics::audit::{self as audit_stats, AuditResult};
 use crate::metrics::cells::{self, Cells};
 use crate::metrics::exposure::{self as exp, Exposure};
 use crate::metrics::extraction::{self, Extraction};
 use crate::metrics::interval::{self, Ci};
 use crate::metrics::mia::{self, AttackResult};
 use crate::metrics::records::{self, RecordStat};
-use crate::scoring::{score, tokenise_file, Scores, Tokenised};
+use crate::scoring::{score, tokenise, tokenise_file, Scores, Tokenised};
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use triad_lm::data::audit::AuditCanary;
 use triad_lm::tch::{Device, Kind};
 use triad_lm::tokenizer::Tokenizer;
 use triad_lm::weights::Weights;
@@ -44,7 +46,18 @@ pub struct EvalSpec {
     /// Tokens of each record scored: what training saw (`max_length` of its RUN.toml).
     /// `None`: read from the checkpoint's `run.json` when there is one, else whole records.
     pub max_length: Option<usize>,
+    /// `audit.jsonl` (`triad data generate --audit-canaries`, `triad audit plant`): a one-run
+    /// privacy audit. Audit records are scored apart, like canaries.
+    pub audit: Option<PathBuf>,
+    /// δ of the audit's (ε, δ) statement: a DP run's own δ. `None`: the δ in the run's
+    /// `run.json` where it has one, else [`DEFAULT_AUDIT_DELTA`].
+    pub audit_delta: Option<f64>,
 }
+
+/// δ of an audit of a run without one (full and LoRA runs, the base model).
+pub const DEFAULT_AUDIT_DELTA: f64 = 1e-5;
+/// Confidence of every audit bound.
+pub const AUDIT_CONFIDENCE: f64 = 0.95;
 
 impl EvalSpec {
     /// A spec with the defaults of `triad eval`: checkpoint and adapter unset, batches of 8, no
@@ -65,6 +78,8 @@ impl EvalSpec {
             exposure_samples: 2_000,
             exposure_search_budget: 2_048,
             max_length: None,
+            audit: None,
+            audit_delta: None,
         }
     }
 }
@@ -118,6 +133,10 @@ pub struct Metrics {
     pub exposure: Option<ExposureReport>,
     /// Canary records scored apart (see `canaries`).
     pub canary_records_excluded: Excluded,
+    /// The one-run audit's empirical ε lower bound (when an audit file was given).
+    pub audit: Option<AuditResult>,
+    /// Audit records scored apart (see `audit`).
+    pub audit_records_excluded: Excluded,
     /// Tokens of each record scored (`null`: whole records).
     pub max_length: Option<usize>,
     /// How every `*_ci95` interval was computed.
@@ -140,6 +159,8 @@ pub struct Timing {
     /// `tokens / checkpoint_scoring_s`; 0 when the checkpoint is the base itself (not rescored).
     pub scoring_tokens_per_s: f64,
     pub exposure_s: f64,
+    /// Scoring the audit canaries under the base and the checkpoint.
+    pub audit_s: f64,
     pub total_s: f64,
 }
 
@@ -196,11 +217,14 @@ fn cache_key(
     Ok(format!("{:016x}", h.finish()))
 }
 
-/// A split as evaluated: its tokenised records (canary records removed) and the ids removed.
+/// A split as evaluated: its tokenised records (canary and audit records removed) and the ids
+/// removed.
 struct SplitData {
+    name: &'static str,
     file: PathBuf,
     data: Vec<Tokenised>,
     excluded: Vec<String>,
+    audit_excluded: usize,
 }
 
 fn base_scores(
@@ -230,8 +254,7 @@ fn base_scores(
     if base.is_none() {
         *base = Some(load(spec, false)?);
     }
-    let split = if *file == spec.train { "train" } else { "test" };
-    let stage = format!("base {split}");
+    let stage = format!("base {}", split.name);
     let scores = score(
         base.as_ref().expect("loaded"),
         data,
@@ -271,8 +294,45 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
         None => vec![],
     };
     let max_length = spec.max_length.or_else(|| trained_max_length(spec));
-    let train = split_data(&spec.train, &tok, max_length, &canaries)?;
-    let test = split_data(&spec.test, &tok, max_length, &canaries)?;
+    let audit_canaries = match &spec.audit {
+        Some(p) => triad_lm::data::audit::read(p)?,
+        None => vec![],
+    };
+    if let Some(p) = &spec.audit {
+        if audit_canaries.len() < triad_lm::data::audit::MIN_CANARIES {
+            return Err(EvalError::Invalid(format!(
+                "{}: {} audit canaries; at least {} are needed for any bound",
+                p.display(),
+                audit_canaries.len(),
+                triad_lm::data::audit::MIN_CANARIES
+            )));
+        }
+    }
+    let filter = |name, path| SplitFilter {
+        name,
+        path,
+        canaries: &canaries,
+        audit: &audit_canaries,
+    };
+    let (train, train_records) = split_data(filter("train", &spec.train), &tok, max_length)?;
+    let (test, test_records) = split_data(filter("test", &spec.test), &tok, max_length)?;
+    if let Some(p) = &spec.audit {
+        triad_lm::data::audit::check_split(
+            p,
+            &audit_canaries,
+            (&spec.train, &train_records),
+            (&spec.test, &test_records),
+        )?;
+    }
+    let audit_delta = spec
+        .audit_delta
+        .or_else(|| trained_delta(spec))
+        .unwrap_or(DEFAULT_AUDIT_DELTA);
+    drop((train_records, test_records));
+    let audit_data = match &spec.audit {
+        Some(p) => Some(audit_split(p, &audit_canaries, &tok, max_length)?),
+        None => None,
+    };
     if train.data.is_empty() || test.data.is_empty() {
         return Err(EvalError::Invalid(format!(
             "train and test files must each hold at least one record that is not a canary \
@@ -286,12 +346,16 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     let mut base = None;
     let (train0, c1) = base_scores(spec, &mut base, &train, max_length, progress)?;
     let (test0, c2) = base_scores(spec, &mut base, &test, max_length, progress)?;
+    let audit0 = match &audit_data {
+        Some(a) => Some(base_scores(spec, &mut base, a, max_length, progress)?.0),
+        None => None,
+    };
     drop(base);
     let base_s = started.elapsed().as_secs_f64();
     // The base evaluated as its own checkpoint (a study's reference row): its scores are the
     // base scores already at hand; the model is loaded only to rank canaries.
     let reuse_base = is_base(spec);
-    let model = if reuse_base && canaries.is_empty() {
+    let model = if reuse_base && canaries.is_empty() && audit_data.is_none() {
         None
     } else {
         Some(load(spec, true)?)
@@ -304,6 +368,21 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
         _ => None,
     };
     let exposure_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let audit = match (&audit_data, &audit0) {
+        (Some(data), Some(s0)) => {
+            let s1 = match &model {
+                Some(model) if !reuse_base => score(model, &data.data, spec.batch_size, |d, n| {
+                    progress("checkpoint audit", d, n)
+                }),
+                _ => s0.clone(),
+            };
+            let included: Vec<bool> = audit_canaries.iter().map(|c| c.1.included).collect();
+            Some(audit_result(&data.data, &s1, s0, &included, audit_delta))
+        }
+        _ => None,
+    };
+    let audit_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
     let (train1, test1) = match &model {
         Some(model) if !reuse_base => {
@@ -364,8 +443,13 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
         extraction,
         exposure,
         canary_records_excluded: Excluded {
-            train: train.excluded.len(),
-            test: test.excluded.len(),
+            train: train.excluded.len() - train.audit_excluded,
+            test: test.excluded.len() - test.audit_excluded,
+        },
+        audit,
+        audit_records_excluded: Excluded {
+            train: train.audit_excluded,
+            test: test.audit_excluded,
         },
         max_length,
         intervals: interval::Method::default(),
@@ -380,6 +464,7 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
                 tokens as f64 / checkpoint_scoring_s.max(1e-9)
             },
             exposure_s,
+            audit_s,
             total_s: started.elapsed().as_secs_f64(),
         },
     })
@@ -392,6 +477,14 @@ fn trained_max_length(spec: &EvalSpec) -> Option<usize> {
     let run = dir.parent()?.parent()?.join("run.json");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(run).ok()?).ok()?;
     v["config"]["max_length"].as_u64().map(|m| m as usize)
+}
+
+/// `delta` of the DP run that wrote the checkpoint, if its `run.json` says.
+fn trained_delta(spec: &EvalSpec) -> Option<f64> {
+    let dir = spec.checkpoint.as_ref().or(spec.adapter.as_ref())?;
+    let run = dir.parent()?.parent()?.join("run.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(run).ok()?).ok()?;
+    v["delta"].as_f64()
 }
 
 fn read_canaries(path: &Path) -> Result<Vec<triad_lm::data::canary::Canary>> {
@@ -415,17 +508,25 @@ fn read_canaries(path: &Path) -> Result<Vec<triad_lm::data::canary::Canary>> {
     Ok(out)
 }
 
+/// A split file and the records to take out of it.
+struct SplitFilter<'a> {
+    name: &'static str,
+    path: &'a Path,
+    canaries: &'a [triad_lm::data::canary::Canary],
+    audit: &'a [(usize, AuditCanary)],
+}
+
 /// Tokenise a split and drop the records that hold a canary (its text, or an id
-/// `<canary id>-r<k>` as `triad data generate` writes them).
+/// `<canary id>-r<k>` as `triad data generate` writes them) or that are audit canaries. The
+/// split's records come back too, for the audit's check of its coins.
 fn split_data(
-    path: &Path,
+    f: SplitFilter,
     tok: &Tokenizer,
     max_length: Option<usize>,
-    canaries: &[triad_lm::data::canary::Canary],
-) -> Result<SplitData> {
-    let (records, data) = tokenise_file(path, tok, max_length)?;
+) -> Result<(SplitData, Vec<triad_lm::data::Record>)> {
+    let (records, data) = tokenise_file(f.path, tok, max_length)?;
     let is_canary = |r: &triad_lm::data::Record| {
-        canaries.iter().any(|c| {
+        f.canaries.iter().any(|c| {
             r.text.contains(&c.text)
                 || r.id
                     .strip_prefix(&c.id)
@@ -433,20 +534,73 @@ fn split_data(
                     .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
         })
     };
-    let mut kept = vec![];
-    let mut excluded = vec![];
-    for (r, t) in records.iter().zip(data) {
-        if is_canary(r) {
-            excluded.push(r.id.clone());
+    let is_audit = triad_lm::data::audit::locate(f.audit, &records);
+    let mut out = SplitData {
+        name: f.name,
+        file: f.path.to_path_buf(),
+        data: vec![],
+        excluded: vec![],
+        audit_excluded: 0,
+    };
+    for ((r, t), audit) in records.iter().zip(data).zip(is_audit) {
+        if audit.is_some() {
+            out.audit_excluded += 1;
+            out.excluded.push(r.id.clone());
+        } else if is_canary(r) {
+            out.excluded.push(r.id.clone());
         } else {
-            kept.push(t);
+            out.data.push(t);
         }
     }
+    Ok((out, records))
+}
+
+/// The audit canaries as records to score, their secrets marked.
+fn audit_split(
+    path: &Path,
+    canaries: &[(usize, AuditCanary)],
+    tok: &Tokenizer,
+    max_length: Option<usize>,
+) -> Result<SplitData> {
+    let lines: Vec<usize> = canaries.iter().map(|c| c.0).collect();
+    let records: Vec<_> = canaries.iter().map(|c| c.1.record()).collect();
     Ok(SplitData {
+        name: "audit",
         file: path.to_path_buf(),
-        data: kept,
-        excluded,
+        data: tokenise(path, &lines, &records, tok, max_length)?,
+        excluded: vec![],
+        audit_excluded: 0,
     })
+}
+
+/// Each canary's membership score — how much more likely the checkpoint finds its secret than
+/// the base does (Σ over the secret's tokens of base NLL − checkpoint NLL, nats) — and the
+/// audit's bound from those scores and the coins.
+fn audit_result(
+    data: &[Tokenised],
+    s1: &Scores,
+    s0: &Scores,
+    included: &[bool],
+    delta: f64,
+) -> AuditResult {
+    let scores: Vec<f64> = data
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.labels
+                .iter()
+                .zip(s1.nll[i].iter().zip(&s0.nll[i]))
+                .filter(|(l, _)| l.is_some())
+                .map(|(_, (x1, x0))| x0 - x1)
+                .sum()
+        })
+        .collect();
+    let mut r = audit_stats::audit(&scores, included, delta, AUDIT_CONFIDENCE);
+    r.method = format!(
+        "membership score: the secret's log-likelihood gain over the base model; {}",
+        r.method
+    );
+    r
 }
 
 /// A record's summary for the record-level estimates and their bootstrap.

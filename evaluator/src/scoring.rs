@@ -39,10 +39,22 @@ pub fn tokenise_file(
     tok: &Tokenizer,
     max_length: Option<usize>,
 ) -> Result<(Vec<Record>, Vec<Tokenised>)> {
-    let valid = triad_lm::data::check::read_valid(path)?;
-    let mut records = vec![];
+    let (lines, records): (Vec<usize>, Vec<Record>) =
+        triad_lm::data::check::read_valid(path)?.into_iter().unzip();
+    let out = tokenise(path, &lines, &records, tok, max_length)?;
+    Ok((records, out))
+}
+
+/// Tokenise records read from `path` (`lines[i]`: the line of `records[i]`, for errors).
+pub fn tokenise(
+    path: &Path,
+    lines: &[usize],
+    records: &[Record],
+    tok: &Tokenizer,
+    max_length: Option<usize>,
+) -> Result<Vec<Tokenised>> {
     let mut out = vec![];
-    for (line, r) in valid {
+    for (&line, r) in lines.iter().zip(records) {
         let mut enc = tok.encode(&r.text).map_err(|e| EvalError::Data {
             path: path.to_path_buf(),
             line,
@@ -66,9 +78,8 @@ pub fn tokenise_file(
             span_of: which.into_iter().skip(1).collect(),
             leading_span,
         });
-        records.push(r);
     }
-    Ok((records, out))
+    Ok(out)
 }
 
 /// Score every record of `data` under `model`.

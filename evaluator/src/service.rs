@@ -130,6 +130,17 @@ impl EvaluatorService {
         if !req.canaries_file.is_empty() {
             spec.canaries = Some(self.existing(&req.canaries_file, "canaries_file", false)?);
         }
+        if !req.audit_file.is_empty() {
+            spec.audit = Some(self.existing(&req.audit_file, "audit_file", false)?);
+        }
+        if !(req.audit_delta >= 0.0 && req.audit_delta < 1.0) {
+            return Err(Status::invalid_argument(
+                "field `audit_delta`: must be in [0, 1) (0: the run's own δ, else 1e-5)",
+            ));
+        }
+        if req.audit_delta > 0.0 {
+            spec.audit_delta = Some(req.audit_delta);
+        }
         if req.batch_size > 256 {
             return Err(Status::invalid_argument(
                 "field `batch_size`: at most 256 (0 means 8)",

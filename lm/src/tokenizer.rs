@@ -61,6 +61,11 @@ impl Tokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// The `tokenizer.json` this was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }

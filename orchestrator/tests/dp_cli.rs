@@ -23,6 +23,8 @@ fn epsilon_and_noise_roundtrip() {
         "1e-5",
         "--target-epsilon",
         "8",
+        "--accountant",
+        "rdp",
         "--json",
     ]);
     assert!(out.status.success());
@@ -40,6 +42,8 @@ fn epsilon_and_noise_roundtrip() {
         "3000",
         "--delta",
         "1e-5",
+        "--accountant",
+        "rdp",
     ]);
     assert!(out.status.success());
     let eps: f64 = String::from_utf8(out.stdout)
@@ -49,6 +53,40 @@ fn epsilon_and_noise_roundtrip() {
         .unwrap();
     assert!(eps <= 8.0 && eps > 7.99, "{eps}");
     assert_eq!(eps, v["epsilon"].as_f64().unwrap());
+}
+
+/// The default accountant is PLD: its σ for ε = 8 is smaller than RDP's, and spends at most 8
+/// (within the search's 0.5%).
+#[test]
+fn pld_is_the_default_and_needs_less_noise() {
+    let sigma = |acc: &[&str]| -> (f64, f64) {
+        let mut args = vec![
+            "dp",
+            "noise",
+            "--sampling-rate",
+            "0.01",
+            "--steps",
+            "3000",
+            "--delta",
+            "1e-5",
+            "--target-epsilon",
+            "8",
+            "--json",
+        ];
+        args.extend(acc);
+        let out = triad(&args);
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["noise_multiplier"].as_f64().unwrap(),
+            v["epsilon"].as_f64().unwrap(),
+        )
+    };
+    let (default, eps) = sigma(&[]);
+    assert_eq!((default, eps), sigma(&["--accountant", "pld"]));
+    assert!((7.96..=8.0).contains(&eps), "{eps}");
+    let (rdp, _) = sigma(&["--accountant", "rdp"]);
+    assert!(default < rdp * 0.97, "PLD σ {default} vs RDP σ {rdp}");
 }
 
 #[test]

@@ -142,8 +142,8 @@ pub struct DpConfig {
     /// Seed each step's noise and Poisson sample from the OS CSPRNG (not reproducible).
     #[serde(default)]
     pub secure_rng: bool,
-    /// The accountant that reports ε and finds σ for `target_epsilon`: `rdp` (Opacus's) or
-    /// `pld` (dp_accounting's privacy loss distribution, tighter).
+    /// The accountant that reports ε and finds σ for `target_epsilon`: `pld` (default,
+    /// dp_accounting's privacy loss distribution) or `rdp` (Opacus's, looser).
     #[serde(default)]
     pub accountant: crate::dp::Accountant,
 }

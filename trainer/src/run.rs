@@ -55,6 +55,11 @@ pub struct EpochRecord {
     pub mean_loss: f64,
     pub checkpoint: Option<String>,
     pub epsilon: Option<f64>,
+    /// ε at this epoch under each accountant (DP runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_rdp: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_pld: Option<f64>,
 }
 
 /// `run.json`.
@@ -300,7 +305,7 @@ pub fn train(
                 }
             };
             opt.apply(&grads, lr);
-            let epsilon = budget.as_ref().map(|b| b.epsilon());
+            let epsilon = budget.as_mut().map(|b| b.epsilon_for_progress());
             record.epsilon = epsilon;
             record.steps_done += 1;
             let loss = Some(loss_sum).filter(|l| !l.is_nan());
@@ -342,6 +347,11 @@ pub fn train(
         if let Some(b) = &budget {
             let (rdp, pld) = b.both();
             (record.epsilon_rdp, record.epsilon_pld) = (Some(rdp), Some(pld));
+            // Exact at every epoch end (progress may show a value a few steps old).
+            record.epsilon = Some(match b.kind() {
+                crate::dp::Accountant::Pld => pld,
+                crate::dp::Accountant::Rdp => rdp,
+            });
         }
         record.epochs.push(EpochRecord {
             epoch,
@@ -353,6 +363,8 @@ pub fn train(
             },
             checkpoint: checkpoint.clone(),
             epsilon: record.epsilon,
+            epsilon_rdp: record.epsilon_rdp,
+            epsilon_pld: record.epsilon_pld,
         });
         record.final_checkpoint = checkpoint.or(record.final_checkpoint.take());
         record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
@@ -459,8 +471,8 @@ fn nonprivate_step(
         .map(|e| e.target.iter().filter(|&&t| t).count())
         .sum();
     let mut loss_sum = 0.0;
-    for micro in group {
-        let batch = data::collate(micro, device);
+    for micro in group.iter().flat_map(|m| data::length_groups(m)) {
+        let batch = data::collate(&micro, device);
         let logits = crate::amp::maybe_autocast(device, || model.forward(&batch.ids, None, None));
         let losses = data::token_losses(&logits, &batch.ids);
         let loss = (losses * &batch.mask).sum(Kind::Float) / targets.max(1) as f64;
@@ -502,10 +514,23 @@ fn private_step(
             .collect();
         (zeros, f64::NAN)
     } else {
-        let batch = data::collate(sample, device);
-        *tokens += batch.tokens as u64;
-        let c = crate::dp::step::clipped_gradient(model, &batch, named, p.max_grad_norm);
-        (c.sums, c.loss)
+        // Clipping is per example, so summing the groups' clipped sums is the sample's.
+        let (mut sums, mut loss) = (std::collections::BTreeMap::new(), 0.0);
+        for group in data::length_groups(sample) {
+            let batch = data::collate(&group, device);
+            *tokens += batch.tokens as u64;
+            let c = crate::dp::step::clipped_gradient(model, &batch, named, p.max_grad_norm);
+            loss += c.loss * group.len() as f64 / sample.len() as f64;
+            for (name, g) in c.sums {
+                match sums.get_mut(&name) {
+                    Some(acc) => *acc += g,
+                    None => {
+                        sums.insert(name, g);
+                    }
+                }
+            }
+        }
+        (sums, loss)
     };
     let noisy = crate::dp::step::privatise(&sums, p.sigma, p.max_grad_norm, p.q * p.n as f64);
     let grads = named

@@ -1,5 +1,6 @@
 //! `triad data generate`: a train and a test split (and canaries) written to a folder.
 
+use super::audit::{self, AuditCanary, Design};
 use super::canary::Canary;
 use super::record::Record;
 use super::rng::Rng;
@@ -7,6 +8,7 @@ use super::values::Secrets;
 use super::{bio, support};
 use crate::error::Result;
 use crate::fsutil::write_atomic;
+use crate::tokenizer::Tokenizer;
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,23 @@ pub struct Dataset {
     pub train: Vec<Record>,
     pub test: Vec<Record>,
     pub canaries: Vec<Canary>,
+    /// Audit canaries (see [`Dataset::add_audit`]); the included ones are in `train`.
+    pub audit: Vec<AuditCanary>,
+}
+
+impl Dataset {
+    /// Draw `m` audit canaries and plant the included ones (once each) into `train`.
+    pub fn add_audit(
+        &mut self,
+        m: usize,
+        design: Design,
+        seed: u64,
+        tok: Option<&Tokenizer>,
+    ) -> Result<()> {
+        self.audit = audit::draw(m, design, seed, tok)?;
+        audit::plant(&mut self.train, &self.audit, seed);
+        Ok(())
+    }
 }
 
 /// Generate a dataset. One [`Secrets`] registry spans both splits and the canaries, so no
@@ -81,6 +100,7 @@ pub fn generate(spec: &Spec) -> Dataset {
         train,
         test,
         canaries,
+        audit: vec![],
     }
 }
 
@@ -93,7 +113,8 @@ fn jsonl<T>(items: &[T], line: impl Fn(&T) -> String) -> Vec<u8> {
     out
 }
 
-/// Write `train.jsonl`, `test.jsonl`, `canaries.jsonl` and `dataset.json` (the spec) to `dir`.
+/// Write `train.jsonl`, `test.jsonl`, `canaries.jsonl`, `audit.jsonl` (when the dataset has
+/// audit canaries) and `dataset.json` (the spec) to `dir`.
 pub fn write(dir: &Path, spec: &Spec, d: &Dataset) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| crate::LmError::io(dir, e))?;
     write_atomic(
@@ -110,7 +131,12 @@ pub fn write(dir: &Path, spec: &Spec, d: &Dataset) -> Result<()> {
             serde_json::to_string(c).expect("serialisable")
         }),
     )?;
+    if !d.audit.is_empty() {
+        write_atomic(dir.join("audit.jsonl"), &audit::to_jsonl(&d.audit))?;
+    }
     let manifest = serde_json::json!({
+        "audit_canaries": d.audit.len(),
+        "audit_design": d.audit.first().map(|c| c.design.name()),
         "generator": spec.domain.name(),
         "seed": spec.seed,
         "train_records": d.train.len(),

@@ -1,6 +1,7 @@
 //! Datasets with sensitive spans (DESIGN.md "Datasets"): records, validation, token-level
 //! sensitivity masks, synthetic generators with exact labels, and a rule-based PII tagger.
 
+pub mod audit;
 pub mod bio;
 pub mod canary;
 pub mod check;

@@ -5,6 +5,7 @@ use clap::{Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use triad_lm::data::audit::{self, Design};
 use triad_lm::data::check::check_bytes;
 use triad_lm::data::generate::{self, Domain, Spec};
 use triad_lm::data::mask::sensitive_spans;
@@ -18,6 +19,62 @@ pub enum Generator {
     CustomerSupport,
     /// Short biographies.
     Biographies,
+}
+
+/// Audit canaries for a one-run privacy audit (`triad eval --audit`).
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    /// Audit canaries: each put once into the training split by a fair coin, every coin
+    /// written to audit.jsonl (which training never reads). 0: none.
+    #[arg(long, default_value_t = 0)]
+    pub audit_canaries: usize,
+    /// The secrets' design: random digits, or rare tokens of the model's vocabulary.
+    #[arg(long, value_enum, default_value_t = AuditDesign::RareTokens)]
+    pub audit_design: AuditDesign,
+    /// Model folder whose tokenizer.json the rare-token design draws from.
+    #[arg(long)]
+    pub audit_model: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AuditDesign {
+    Digits,
+    RareTokens,
+}
+
+impl AuditArgs {
+    fn design(&self) -> Design {
+        match self.audit_design {
+            AuditDesign::Digits => Design::Digits,
+            AuditDesign::RareTokens => Design::RareTokens,
+        }
+    }
+
+    /// The model's tokenizer, where the design needs one.
+    fn tokenizer(&self) -> Result<Option<Tokenizer>> {
+        match (&self.audit_model, self.design()) {
+            (_, Design::Digits) => Ok(None),
+            (Some(m), Design::RareTokens) => {
+                Ok(Some(Tokenizer::from_file(m.join("tokenizer.json"))?))
+            }
+            (None, Design::RareTokens) => bail!(
+                "--audit-design rare-tokens draws from the model's vocabulary: give --audit-model \
+                 MODEL_DIR (or --audit-design digits)"
+            ),
+        }
+    }
+
+    /// Refuse a count too small for any bound, before anything is written or trained.
+    pub fn check(&self) -> Result<()> {
+        let m = self.audit_canaries;
+        anyhow::ensure!(
+            m == 0 || m >= audit::MIN_CANARIES,
+            "--audit-canaries {m}: at least {} are needed for any bound (≥ 100 for a bound \
+             above 3; 1,000 for one near 5.8)",
+            audit::MIN_CANARIES
+        );
+        Ok(())
+    }
 }
 
 #[derive(Subcommand)]
@@ -37,7 +94,9 @@ pub enum DataCommand {
         canary_repeats: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Output folder: train.jsonl, test.jsonl, canaries.jsonl, dataset.json.
+        #[command(flatten)]
+        audit: AuditArgs,
+        /// Output folder: train.jsonl, test.jsonl, canaries.jsonl, audit.jsonl, dataset.json.
         #[arg(long)]
         out: PathBuf,
     },
@@ -66,9 +125,11 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             canaries,
             canary_repeats,
             seed,
+            audit,
             out,
         } => {
             anyhow::ensure!(train > 0, "--train must be positive");
+            audit.check()?;
             anyhow::ensure!(
                 canaries == 0 || canary_repeats > 0,
                 "--canary-repeats must be positive"
@@ -84,14 +145,20 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 canary_repeats,
                 seed,
             };
-            let d = generate::generate(&spec);
+            let mut d = generate::generate(&spec);
+            if audit.audit_canaries > 0 {
+                let tok = audit.tokenizer()?;
+                d.add_audit(audit.audit_canaries, audit.design(), seed, tok.as_ref())?;
+            }
             generate::write(&out, &spec, &d)?;
             let spans: usize = d.train.iter().chain(&d.test).map(|r| r.spans.len()).sum();
             eprintln!(
-                "wrote {}: {} train records ({} canary copies), {} test records, {spans} labelled spans, seed {seed}",
+                "wrote {}: {} train records ({} canary copies, {} audit canaries of {}), {} test records, {spans} labelled spans, seed {seed}",
                 out.display(),
                 d.train.len(),
                 canaries * canary_repeats,
+                d.audit.iter().filter(|c| c.included).count(),
+                d.audit.len(),
                 d.test.len()
             );
         }
@@ -193,5 +260,47 @@ fn tag(input: &Path, out: &Path) -> Result<()> {
             all.recall()
         );
     }
+    Ok(())
+}
+
+/// `triad audit plant`: audit canaries planted into a user's own training file.
+pub fn plant(input: &Path, seed: u64, args: &AuditArgs, out: &Path) -> Result<()> {
+    args.check()?;
+    anyhow::ensure!(args.audit_canaries > 0, "--audit-canaries must be positive");
+    let (lines, mut train): (Vec<usize>, Vec<Record>) = triad_lm::data::check::read_valid(input)?
+        .into_iter()
+        .unzip();
+    let tok = args.tokenizer()?;
+    let canaries = audit::draw(args.audit_canaries, args.design(), seed, tok.as_ref())?;
+    // A canary that already sits in the data would make its coin meaningless.
+    let numbered: Vec<(usize, audit::AuditCanary)> = canaries.iter().cloned().enumerate().collect();
+    if let Some(i) = audit::locate(&numbered, &train)
+        .iter()
+        .position(Option::is_some)
+    {
+        bail!(
+            "{}:{}: record {:?} has an audit canary's id or text; plant into data without one",
+            input.display(),
+            lines[i],
+            train[i].id
+        );
+    }
+    audit::plant(&mut train, &canaries, seed);
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    let mut bytes = vec![];
+    for r in &train {
+        bytes.extend_from_slice(r.to_json_line().as_bytes());
+        bytes.push(b'\n');
+    }
+    triad_lm::fsutil::write_atomic(out.join("train.jsonl"), &bytes)?;
+    triad_lm::fsutil::write_atomic(out.join("audit.jsonl"), &audit::to_jsonl(&canaries))?;
+    eprintln!(
+        "wrote {}: train.jsonl ({} records, {} of them audit canaries) and audit.jsonl ({} canaries with their coins, seed {seed}); train on train.jsonl, then `triad eval … --audit {}`",
+        out.display(),
+        train.len(),
+        canaries.iter().filter(|c| c.included).count(),
+        canaries.len(),
+        out.join("audit.jsonl").display()
+    );
     Ok(())
 }

@@ -17,8 +17,8 @@ pub enum DpCommand {
         steps: u64,
         #[arg(long)]
         delta: f64,
-        /// `rdp` (Opacus's RDPAccountant) or `pld` (dp_accounting's PLDAccountant, tighter).
-        #[arg(long, default_value = "rdp")]
+        /// `pld` (dp_accounting's PLDAccountant, tighter) or `rdp` (Opacus's RDPAccountant).
+        #[arg(long, default_value = "pld")]
         accountant: Accountant,
         /// Print a JSON object instead of the number.
         #[arg(long)]
@@ -38,7 +38,7 @@ pub enum DpCommand {
         /// also stops within 0.5% of the target).
         #[arg(long, default_value_t = 0.01)]
         tolerance: f64,
-        #[arg(long, default_value = "rdp")]
+        #[arg(long, default_value = "pld")]
         accountant: Accountant,
         #[arg(long)]
         json: bool,

@@ -52,12 +52,24 @@ pub struct EvalArgs {
     /// else whole records).
     #[arg(long)]
     max_length: Option<usize>,
+    /// audit.jsonl (`triad data generate --audit-canaries`, `triad audit plant`): add the
+    /// one-run audit's empirical ε lower bound.
+    #[arg(long)]
+    audit: Option<PathBuf>,
+    /// δ of the audit's (ε, δ) statement (default: the δ in the checkpoint's run.json for a
+    /// DP run, else 1e-5).
+    #[arg(long)]
+    audit_delta: Option<f64>,
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
     anyhow::ensure!(a.batch_size > 0, "--batch-size must be positive");
     anyhow::ensure!(a.min_k > 0.0 && a.min_k <= 1.0, "--min-k must be in (0, 1]");
     anyhow::ensure!(a.max_length != Some(0), "--max-length must be positive");
+    anyhow::ensure!(
+        a.audit_delta.is_none_or(|d| (0.0..1.0).contains(&d)),
+        "--audit-delta must be in [0, 1)"
+    );
     let cache_dir = match a.cache_dir.as_deref() {
         Some("none") => None,
         Some(d) => Some(PathBuf::from(d)),
@@ -83,6 +95,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         exposure_samples: a.exposure_samples.max(1),
         exposure_search_budget: a.exposure_search_budget,
         max_length: a.max_length,
+        audit: a.audit,
+        audit_delta: a.audit_delta,
     };
     let mut bars: HashMap<String, Progress> = HashMap::new();
     let metrics = evaluate(&spec, &mut |stage, d, n| {
@@ -115,6 +129,20 @@ pub fn run(a: EvalArgs) -> Result<()> {
             ci_text(e.mean_exposure_ci95),
             e.null_mean,
             e.null_sd_of_mean
+        );
+    }
+    if let Some(x) = &metrics.audit {
+        eprintln!(
+            "audit: {} canaries ({} included), {} of {} guesses right → ε ≥ {:.2} at {:.0}% \
+             confidence (δ {:e}; these canaries can show at most {:.2})",
+            x.m,
+            x.included,
+            x.correct,
+            x.guesses,
+            x.epsilon_lower_bound,
+            100.0 * x.confidence,
+            x.delta,
+            x.ceiling
         );
     }
     let x = &metrics.extraction;

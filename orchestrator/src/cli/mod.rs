@@ -62,6 +62,9 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// One-run privacy audits: plant audit canaries into your own training data.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Score a checkpoint for memorisation of sensitive tokens and for utility (METRICS.json).
     Eval(eval::EvalArgs),
     /// The DP-SGD privacy accountant (RDP, as Opacus).
@@ -81,6 +84,31 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Plant audit canaries into a training file: DIR/train.jsonl (the input plus the canaries
+    /// the coins include, once each) and DIR/audit.jsonl (every canary with its coin). Train on
+    /// DIR/train.jsonl and keep audit.jsonl away from training; `triad eval --audit` scores it.
+    Plant {
+        /// Your training file (JSONL: id, text, spans).
+        input: std::path::PathBuf,
+        /// Audit canaries to draw (each included by a fair coin).
+        #[arg(long)]
+        canaries: usize,
+        /// Seed of the secrets, the coins and the positions.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The secrets' design: random digits, or rare tokens of the model's vocabulary.
+        #[arg(long, value_enum, default_value_t = data::AuditDesign::RareTokens)]
+        design: data::AuditDesign,
+        /// Model folder whose tokenizer.json the rare-token design draws from.
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum StudyCommand {
     /// Run (or resume) the study a spec describes.
     Run(study::StudyArgs),
@@ -96,6 +124,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(c) => data::run(c),
         Command::Dp(c) => dp::run(c),
         Command::Eval(a) => eval::run(a),
+        Command::Audit(AuditCommand::Plant {
+            input,
+            canaries,
+            seed,
+            design,
+            model,
+            out,
+        }) => {
+            let audit = data::AuditArgs {
+                audit_canaries: canaries,
+                audit_design: design,
+                audit_model: model,
+            };
+            data::plant(&input, seed, &audit, &out)
+        }
         Command::Study(StudyCommand::Run(a)) => study::run_study(&a.spec, a.dir, a.place),
         Command::Report { dir } => study::report(&dir),
         Command::Demo(a) => study::demo(a),

@@ -5,7 +5,9 @@ use super::plan::Inputs;
 use super::spec::StudySpec;
 use super::StudyError;
 use std::path::{Path, PathBuf};
+use triad_lm::data::audit::Design;
 use triad_lm::data::generate::{generate, write, Domain, Spec};
+use triad_lm::tokenizer::Tokenizer;
 
 /// `path` relative to `root` (both absolute), or an error saying the study must sit inside it.
 pub fn relative(root: &Path, path: &Path) -> Result<String, StudyError> {
@@ -79,7 +81,7 @@ pub fn prepare(
     }
     let d = &spec.data;
     let data_dir = study_dir.join("data");
-    let (train, test, canaries) = match &d.generate {
+    let (train, test, canaries, audit) = match &d.generate {
         Some(g) => {
             let gspec = Spec {
                 domain: if g.get_ref() == "biographies" {
@@ -93,25 +95,41 @@ pub fn prepare(
                 canary_repeats: d.canary_repeats,
                 seed: d.seed,
             };
+            let design = d
+                .audit_design
+                .as_ref()
+                .and_then(|x| Design::parse(x.get_ref()))
+                .unwrap_or(Design::RareTokens);
             // Generation is deterministic; regenerate only when the manifest differs.
-            let want = serde_json::json!([
+            let mut want = serde_json::json!([
                 gspec.domain.name(),
                 d.train,
                 d.test,
                 d.canaries,
                 d.canary_repeats,
                 d.seed
-            ])
-            .to_string();
+            ]);
+            if d.audit_canaries > 0 {
+                let a = want.as_array_mut().expect("array");
+                a.extend([d.audit_canaries.into(), design.name().into()]);
+            }
+            let want = want.to_string();
             let stamp = data_dir.join(".spec");
             if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
-                write(&data_dir, &gspec, &generate(&gspec))?;
+                let mut data = generate(&gspec);
+                if d.audit_canaries > 0 {
+                    // Rare-token secrets come from the base model's own vocabulary.
+                    let tok = Tokenizer::from_file(model_dir.join("tokenizer.json"))?;
+                    data.add_audit(d.audit_canaries, design, d.seed, Some(&tok))?;
+                }
+                write(&data_dir, &gspec, &data)?;
                 triad_lm::fsutil::write_atomic(&stamp, want.as_bytes())?;
             }
             (
                 data_dir.join("train.jsonl"),
                 data_dir.join("test.jsonl"),
                 (d.canaries > 0).then(|| data_dir.join("canaries.jsonl")),
+                (d.audit_canaries > 0).then(|| data_dir.join("audit.jsonl")),
             )
         }
         None => {
@@ -142,13 +160,44 @@ pub fn prepare(
                 Some(c) => Some(link("canaries_file", c.get_ref(), "canaries.jsonl")?),
                 None => None,
             };
-            (train, test, canaries)
+            let audit = match &d.audit_file {
+                Some(a) => Some(link("audit_file", a.get_ref(), "audit.jsonl")?),
+                None => None,
+            };
+            (train, test, canaries, audit)
         }
     };
+    if let Some(a) = &audit {
+        check_audit(a, &train, &test)?;
+    }
     Ok(Inputs {
         model: relative(root, &model_dir)?,
         train: relative(root, &train)?,
         test: relative(root, &test)?,
         canaries: canaries.map(|c| relative(root, &c)).transpose()?,
+        audit: audit.map(|a| relative(root, &a)).transpose()?,
     })
+}
+
+/// An audit file must match the data before any run trains: every coin honoured, no audit
+/// canary among the non-members, at least enough canaries for a bound.
+fn check_audit(audit: &Path, train: &Path, test: &Path) -> Result<(), StudyError> {
+    let canaries = triad_lm::data::audit::read(audit)?;
+    if canaries.len() < triad_lm::data::audit::MIN_CANARIES {
+        return Err(StudyError::Invalid(format!(
+            "{}: {} audit canaries; at least {} are needed for any bound",
+            audit.display(),
+            canaries.len(),
+            triad_lm::data::audit::MIN_CANARIES
+        )));
+    }
+    let records = |p: &Path| -> Result<Vec<triad_lm::data::Record>, StudyError> {
+        Ok(triad_lm::data::check::read_valid(p)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
+    };
+    let (tr, te) = (records(train)?, records(test)?);
+    triad_lm::data::audit::check_split(audit, &canaries, (train, &tr), (test, &te))?;
+    Ok(())
 }

@@ -18,6 +18,10 @@ pub struct PlannedRun {
     pub epochs: u64,
 }
 
+/// δ of every DP run of an audited study that sets none, and of every audit of a run without
+/// one (full, LoRA, the base): the conventional 1e-5, so all rows state (ε, δ) at one δ.
+pub const AUDIT_DELTA: f64 = 1e-5;
+
 /// Where a study's inputs sit, relative to the data root the services see.
 #[derive(Debug, Clone)]
 pub struct Inputs {
@@ -25,6 +29,8 @@ pub struct Inputs {
     pub train: String,
     pub test: String,
     pub canaries: Option<String>,
+    /// `audit.jsonl`, when the study audits its runs.
+    pub audit: Option<String>,
 }
 
 fn merge(into: &mut toml::Table, from: &toml::Table) {
@@ -141,6 +147,11 @@ fn run_table(
     }
     if let Some(toml::Value::Table(dp)) = t.get_mut("dp") {
         dp.entry("max_grad_norm").or_insert(1.0.into());
+        // An audit states its bound at the run's δ, and the study must know it before the
+        // run's record exists: audited studies fix δ (unless the spec does).
+        if inputs.audit.is_some() {
+            dp.entry("delta").or_insert(AUDIT_DELTA.into());
+        }
     }
     set(
         &mut t,
@@ -223,6 +234,7 @@ lr = [1e-4]
             train: "data/train.jsonl".into(),
             test: "data/test.jsonl".into(),
             canaries: None,
+            audit: None,
         };
         plan(&spec, &inputs, path).unwrap()
     }

@@ -39,6 +39,16 @@ struct EvalJob {
     /// Tokens of each record the run trained on, sent with the request: the checkpoint is
     /// evaluated the moment it is written, before the run's run.json may say.
     max_length: u32,
+    /// The run's `dp.delta` (0: the trainer's default), for the audit's (ε, δ).
+    audit_delta: f64,
+}
+
+/// `[dp] delta` of a RUN.toml (0 when unset: the evaluator applies the trainer's default).
+fn run_delta(run_toml: &str) -> f64 {
+    toml::from_str::<toml::Table>(run_toml)
+        .ok()
+        .and_then(|t| t.get("dp")?.get("delta")?.as_float())
+        .unwrap_or(0.0)
 }
 
 /// `max_length` of a RUN.toml (the trainer's default when unset).
@@ -159,6 +169,7 @@ pub async fn run(
                 epoch: 0,
                 checkpoint: inputs.model.clone(),
                 max_length: base_max_length,
+                audit_delta: 0.0,
             });
         }
         let states: std::collections::HashMap<String, RunState> =
@@ -173,6 +184,7 @@ pub async fn run(
                         epoch,
                         checkpoint: ckpt,
                         max_length: run_max_length(&r.run_toml),
+                        audit_delta: run_delta(&r.run_toml),
                     });
                 }
             }
@@ -231,6 +243,8 @@ pub async fn run(
                     exposure_exact_max: settings.exposure_exact_max,
                     exposure_samples: settings.exposure_samples,
                     max_length: job.max_length,
+                    audit_file: inputs2.audit.clone().unwrap_or_default(),
+                    audit_delta: job.audit_delta,
                 };
                 let what = if job.run_id == BASE_RUN {
                     "eval base model (reference)".to_string()
@@ -363,6 +377,7 @@ pub async fn run(
                                     epoch: c.epoch as u64,
                                     checkpoint: c.path.clone(),
                                     max_length: run_max_length(&run.run_toml),
+                                    audit_delta: run_delta(&run.run_toml),
                                 });
                             }
                             Some(run_event::Event::State(_)) | None => {}

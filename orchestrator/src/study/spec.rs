@@ -48,10 +48,17 @@ pub struct DataSpec {
     pub canary_repeats: usize,
     #[serde(default = "d_seed")]
     pub seed: u64,
+    /// Audit canaries for the one-run audit (0: none), each planted by a fair coin.
+    #[serde(default)]
+    pub audit_canaries: usize,
+    /// `rare-tokens` (default) or `digits`.
+    pub audit_design: Option<Spanned<String>>,
     /// Or existing files.
     pub train_file: Option<Spanned<PathBuf>>,
     pub test_file: Option<Spanned<PathBuf>>,
     pub canaries_file: Option<Spanned<PathBuf>>,
+    /// `audit.jsonl` of `triad audit plant` (with `train_file` its planted training file).
+    pub audit_file: Option<Spanned<PathBuf>>,
 }
 
 fn d_train() -> usize {
@@ -191,13 +198,52 @@ impl StudySpec {
                     ));
                 }
             }
-            (None, Some(_), Some(_)) => {}
+            (None, Some(_), Some(_)) => {
+                if d.audit_canaries > 0 {
+                    return Err(bad(
+                        None,
+                        "field `data.audit_canaries`: only for generated data; plant canaries \
+                         into your own files with `triad audit plant` and give `audit_file`"
+                            .into(),
+                    ));
+                }
+            }
             _ => {
                 return Err(bad(
                     None,
                     "table `data`: set `generate`, or both `train_file` and `test_file`".into(),
                 ))
             }
+        }
+        if d.audit_canaries > 0 && d.audit_canaries < triad_lm::data::audit::MIN_CANARIES {
+            return Err(bad(
+                None,
+                format!(
+                    "field `data.audit_canaries`: {} gives no bound; use 0 or at least {} \
+                     (≥ 100 for a bound above 3)",
+                    d.audit_canaries,
+                    triad_lm::data::audit::MIN_CANARIES
+                ),
+            ));
+        }
+        if let Some(x) = &d.audit_design {
+            if triad_lm::data::audit::Design::parse(x.get_ref()).is_none() {
+                return Err(bad(
+                    Some(x.span()),
+                    format!(
+                        "field `data.audit_design`: `{}` is not rare-tokens or digits",
+                        x.get_ref()
+                    ),
+                ));
+            }
+        }
+        if let (Some(a), Some(_)) = (&d.audit_file, &d.generate) {
+            return Err(bad(
+                Some(a.span()),
+                "field `data.audit_file`: only with `train_file`; generated data takes \
+                 `audit_canaries`"
+                    .into(),
+            ));
         }
         if spec.methods.is_empty() {
             return Err(bad(

@@ -9,6 +9,8 @@ pub struct Budget {
     delta: f64,
     rdp: RdpAccountant,
     pld: PldAccountant,
+    /// The last ε shown in progress, and when it was computed.
+    shown: Option<(std::time::Instant, f64)>,
 }
 
 impl Budget {
@@ -18,6 +20,7 @@ impl Budget {
             delta,
             rdp: RdpAccountant::default(),
             pld: PldAccountant::default(),
+            shown: None,
         }
     }
 
@@ -26,12 +29,33 @@ impl Budget {
         self.pld.step(noise_multiplier, sampling_rate);
     }
 
+    /// The configured accountant.
+    pub fn kind(&self) -> Accountant {
+        self.kind
+    }
+
     /// ε spent so far by the configured accountant.
     pub fn epsilon(&self) -> f64 {
         match self.kind {
             Accountant::Rdp => self.rdp_epsilon(),
             Accountant::Pld => self.pld.epsilon(self.delta),
         }
+    }
+
+    /// ε for per-step progress: exact under RDP (microseconds); under PLD recomputed at most
+    /// every two seconds, since each evaluation composes every step so far (up to a second at
+    /// thousands of steps). Checkpoints and run.json use [`Budget::epsilon`], always exact.
+    pub fn epsilon_for_progress(&mut self) -> f64 {
+        if self.kind == Accountant::Rdp {
+            return self.rdp_epsilon();
+        }
+        let due = self
+            .shown
+            .is_none_or(|(at, _)| at.elapsed() >= std::time::Duration::from_secs(2));
+        if due {
+            self.shown = Some((std::time::Instant::now(), self.epsilon()));
+        }
+        self.shown.expect("set").1
     }
 
     /// ε under each accountant: (RDP, PLD).

@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Accountant {
-    Pld,
-    /// The default until the demo is re-measured with PLD's smaller σ (issue 12).
+    /// The default: the tightest ε the mechanism allows, so the least noise for a target ε.
     #[default]
+    Pld,
     Rdp,
 }
 

@@ -1,6 +1,8 @@
 //! report.html: one self-contained page (no scripts, no external files).
 
-use super::svg::{self, esc, Bar, Point};
+use super::svg::{self, esc, Bar, EpsPoint, Point};
+
+const AUDIT_CAPTION: &str = "Each run's last checkpoint. x: formal ε (the tighter of PLD and RDP; ∞ for full and LoRA fine-tuning, which promise none; 0 for the base model, which saw nothing). y: the one-run audit's lower bound at 95% confidence (Steinke, Nasr & Jagielski 2023): ε the run is shown not to satisfy. A sound DP run stays on or under the diagonal; the dashed line is the most these canaries could show.";
 use super::text;
 use super::{Ci, Report, Row, Spread};
 
@@ -52,6 +54,7 @@ fn tpr_cell(x: &Row) -> String {
 fn metric_cells(x: &Row) -> String {
     let td = |v: f64, ci: Ci| format!("<td>{}</td>", with_ci(format!("{v:.3}"), ci, 3));
     [
+        audit_cell(x),
         td(x.privacy_loss, x.privacy_loss_ci),
         td(x.utility_nll, x.utility_nll_ci),
         format!(
@@ -80,10 +83,27 @@ fn metric_cells(x: &Row) -> String {
     .concat()
 }
 
+/// The audit's bound, with what it rests on as the tooltip.
+fn audit_cell(x: &Row) -> String {
+    match &x.audit {
+        Some(a) => format!(
+            "<td title=\"{} of {} guesses right among {} audit canaries; 95% confidence, δ {:e}; at most {:.2} could be shown\">{}</td>",
+            a.correct,
+            a.guesses,
+            a.m,
+            a.delta,
+            a.ceiling,
+            esc(&text::audit_eps(x))
+        ),
+        None => "<td>–</td>".into(),
+    }
+}
+
 /// Columns of the runs table (the failed-run row spans all but the first).
-const COLUMNS: [&str; 17] = [
+const COLUMNS: [&str; 18] = [
     "run",
     "ε",
+    "audit ε",
     "privacy loss",
     "utility NLL",
     "gain",
@@ -232,6 +252,40 @@ pub fn render(r: &Report) -> String {
         &with_base(&|x| (Some(x.auc_loss), x.auc_loss_ci)),
         Some(0.5),
     );
+    let audited: Vec<EpsPoint> = base
+        .map(|b| (base_label.to_string(), svg::BASE_COLOR, b, Some(0.0)))
+        .into_iter()
+        .chain(done.iter().map(|run| {
+            let x = run.last().expect("evaluated");
+            // The tightest formal ε the run has.
+            let formal = match (x.epsilon_pld, x.epsilon_rdp) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b).or(x.epsilon),
+            };
+            (short(run), color(&run.label), x, formal)
+        }))
+        .filter_map(|(label, color, x, formal)| {
+            Some(EpsPoint {
+                label,
+                color,
+                formal,
+                audit: x.audit?.epsilon_lb,
+            })
+        })
+        .collect();
+    let ceiling = done
+        .iter()
+        .filter_map(|run| run.last()?.audit.map(|a| a.ceiling))
+        .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
+    let audit_section = if audited.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h2>Formal against empirical ε</h2>\n<div class=\"grid\"><figure>{}<figcaption>{}</figcaption></figure></div>",
+            svg::epsilon_audit("Formal ε against audit ε", &audited, ceiling),
+            AUDIT_CAPTION
+        )
+    };
     // Costs are measured once per run: no intervals.
     let cost = svg::bars(
         "Training time",
@@ -362,6 +416,7 @@ span.ci {{ font-size: 11px; color: #888; font-weight: normal; white-space: nowra
 {seeds}
 <h2>Privacy against utility</h2>
 <div class="grid"><figure>{scatter}<figcaption>Each point is a run; the dashed line joins the Pareto front; grey: the base model before fine-tuning. Error bars are 95% intervals (bootstrap over records): horizontal for privacy loss, vertical for utility NLL.</figcaption></figure></div>
+{audit_section}
 <h2>Memorisation</h2>
 <div class="grid"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model. Error bars are 95% intervals (bootstrap over canaries).</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model. Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>
 <h2>Cost</h2>

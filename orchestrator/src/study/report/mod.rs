@@ -23,7 +23,12 @@ pub struct Row {
     pub method: String,
     pub params: String,
     pub epoch: u64,
+    /// Formal ε under the run's accountant, and under each (DP runs; `None`: no formal ε).
     pub epsilon: Option<f64>,
+    pub epsilon_rdp: Option<f64>,
+    pub epsilon_pld: Option<f64>,
+    /// The one-run audit, when the study audits its runs.
+    pub audit: Option<AuditRow>,
     pub privacy_loss: f64,
     pub privacy_loss_ci: Ci,
     pub utility_nll: f64,
@@ -60,6 +65,30 @@ pub struct Row {
     pub peak_gpu_gib: Option<f64>,
     pub trainable: Option<i64>,
     pub eval_s: f64,
+}
+
+/// A one-run audit's outcome (METRICS.json `audit`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AuditRow {
+    pub m: u64,
+    pub guesses: u64,
+    pub correct: u64,
+    /// ε shown not to hold, at `confidence`; 0 when none is rejected.
+    pub epsilon_lb: f64,
+    /// The largest bound these canaries could show.
+    pub ceiling: f64,
+    pub delta: f64,
+}
+
+fn audit_row(a: &serde_json::Value) -> Option<AuditRow> {
+    Some(AuditRow {
+        m: a["m"].as_u64()?,
+        guesses: a["guesses"].as_u64()?,
+        correct: a["correct"].as_u64()?,
+        epsilon_lb: a["epsilon_lower_bound"].as_f64()?,
+        ceiling: a["ceiling"].as_f64()?,
+        delta: a["delta"].as_f64()?,
+    })
 }
 
 /// A run in the report: its state, and its rows by epoch.
@@ -161,6 +190,9 @@ fn row(
         params: params.to_string(),
         epoch,
         epsilon: None,
+        epsilon_rdp: None,
+        epsilon_pld: None,
+        audit: audit_row(&m["audit"]),
         privacy_loss: f(&m["privacy_loss"]),
         privacy_loss_ci: ci(&m["privacy_loss_ci95"]),
         utility_nll: f(&u["nll"]),
@@ -207,18 +239,33 @@ fn run_rows(
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
-    let eps_at = |epoch: u64| -> Option<f64> {
+    // ε of an epoch under `key`; the run's last value where older records kept none per epoch.
+    let eps_at = |epoch: u64, key: &str| -> Option<f64> {
         record["epochs"]
             .as_array()?
             .iter()
-            .find(|e| e["epoch"].as_u64() == Some(epoch))?["epsilon"]
+            .find(|e| e["epoch"].as_u64() == Some(epoch))?[key]
             .as_f64()
     };
     let mut rows = vec![];
     for e in ledger.evals(&r.id)? {
         let m: serde_json::Value = serde_json::from_str(&e.metrics).unwrap_or_default();
         let mut row = row(&r.id, &r.label, &r.method, params, e.epoch, &m);
-        row.epsilon = eps_at(e.epoch).or_else(|| record["epsilon"].as_f64());
+        row.epsilon = eps_at(e.epoch, "epsilon").or_else(|| record["epsilon"].as_f64());
+        let last = record["epochs"]
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(|x| x["epoch"].as_u64());
+        for (slot, key) in [
+            (&mut row.epsilon_rdp, "epsilon_rdp"),
+            (&mut row.epsilon_pld, "epsilon_pld"),
+        ] {
+            *slot = eps_at(e.epoch, key).or_else(|| {
+                (last == Some(e.epoch))
+                    .then(|| record[key].as_f64())
+                    .flatten()
+            });
+        }
         row.train_s = record["wall_time_s"].as_f64();
         row.tokens_per_s = record["tokens_per_second"].as_f64();
         let gib = |k: &str| record[k].as_f64().map(|b| b / (1u64 << 30) as f64);
@@ -481,6 +528,46 @@ mod tests {
         assert!(text::markdown(&new).contains("| 1.000 [0.900, 1.100] |"));
         assert!(text::table(&new).contains("[0.900, 1.100]"));
         assert!(!html.contains("Across seeds") && !text::markdown(&new).contains("Across seeds"));
+    }
+
+    #[test]
+    fn audits_reach_the_csv_the_tables_and_the_epsilon_chart() {
+        let mut m = new_metrics(1.0);
+        m["audit"] = json!({
+            "m": 500, "included": 247, "guesses": 20, "correct": 20,
+            "epsilon_lower_bound": 1.25, "confidence": 0.95, "delta": 1e-5,
+            "ceiling": 5.1, "method": "…"
+        });
+        let mut dp = run("dp", None, &m);
+        dp.rows[0].epsilon = Some(6.0);
+        dp.rows[0].epsilon_rdp = Some(8.0);
+        dp.rows[0].epsilon_pld = Some(6.0);
+        let full = run("full", None, &m);
+        let r = report(vec![dp, full], None);
+        let csv = text::csv(&r);
+        let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let line: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+        let field = |name: &str| line[head.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(head.len(), line.len());
+        assert_eq!(field("audit_epsilon_lb"), "1.250000");
+        assert_eq!(field("epsilon_rdp"), "8.000000");
+        assert_eq!(field("audit_correct"), "20");
+        assert!(text::markdown(&r).contains("| ≥ 1.25 |"));
+        let html = html::render(&r);
+        assert!(html.contains("Formal against empirical ε"));
+        assert_eq!(html.matches(r#"class="diagonal""#).count(), 1);
+        assert!(
+            html.contains("formal ε 6, audit ε ≥ 1.25"),
+            "the tighter formal ε"
+        );
+        assert!(
+            html.contains("formal ε ∞, audit ε ≥ 1.25"),
+            "no DP: the ∞ column"
+        );
+        // Without audits, no section.
+        let plain = report(vec![run("a", None, &new_metrics(1.0))], None);
+        assert!(!html::render(&plain).contains("Formal against empirical ε"));
+        assert!(text::markdown(&plain).contains("| – |"));
     }
 
     #[test]

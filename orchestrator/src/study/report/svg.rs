@@ -354,6 +354,95 @@ pub fn lines(title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Stri
     svg(title, body)
 }
 
+/// A run on the formal-against-audit ε chart.
+pub struct EpsPoint {
+    pub label: String,
+    pub color: usize,
+    /// Formal ε; `None`: no DP guarantee (drawn in the ∞ column).
+    pub formal: Option<f64>,
+    /// The audit's lower bound.
+    pub audit: f64,
+}
+
+/// Formal ε (x) against the audit's empirical lower bound (y), the diagonal y = x drawn: a
+/// sound audit stays on or under it. Runs without a formal ε sit in a column marked ∞; the
+/// dashed line is the largest bound the canaries could show.
+pub fn epsilon_audit(title: &str, pts: &[EpsPoint], ceiling: Option<f64>) -> String {
+    let finite = pts
+        .iter()
+        .filter_map(|p| p.formal)
+        .filter(|x| x.is_finite());
+    let top = |it: &mut dyn Iterator<Item = f64>| it.fold(1.0f64, f64::max);
+    let xmax = top(&mut finite.clone().chain(ceiling));
+    let ymax = top(&mut pts.iter().map(|p| p.audit).chain(ceiling));
+    let (sep, inf_x) = (xmax * 1.08, xmax * 1.16);
+    let f = Frame {
+        x0: 0.0,
+        x1: xmax * 1.24,
+        y0: 0.0,
+        y1: ymax * 1.1,
+    };
+    let mut body = f.axes(
+        "formal ε (∞: no DP guarantee)",
+        "audit ε (lower bound)",
+        false,
+        false,
+    );
+    for t in ticks(0.0, xmax) {
+        let x = f.x(t);
+        body += &format!(
+            r##"<text x="{x:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"##,
+            H - B + 14.0,
+            fmt_tick(t)
+        );
+    }
+    body += &format!(
+        r##"<line x1="{s:.1}" x2="{s:.1}" y1="{T}" y2="{}" stroke="#bbb" stroke-dasharray="2 3"/><text x="{:.1}" y="{}" text-anchor="middle" font-size="12">∞</text>"##,
+        H - B,
+        f.x(inf_x),
+        H - B + 14.0,
+        s = f.x(sep)
+    );
+    let d = sep.min(f.y1);
+    body += &format!(
+        r##"<line class="diagonal" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#444"/>"##,
+        f.x(0.0),
+        f.y(0.0),
+        f.x(d),
+        f.y(d)
+    );
+    if let Some(c) = ceiling {
+        body += &format!(
+            r##"<line class="ceiling" x1="{L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#888" stroke-dasharray="6 4"/><text x="{}" y="{:.1}" text-anchor="end" font-size="10" fill="#666">most these canaries can show</text>"##,
+            W - R,
+            W - R - 4.0,
+            f.y(c) - 4.0,
+            y = f.y(c)
+        );
+    }
+    for (i, p) in pts.iter().enumerate() {
+        let xv = p.formal.filter(|x| x.is_finite()).unwrap_or(inf_x);
+        let (x, y) = (f.x(xv), f.y(p.audit));
+        // Points in the ∞ column spread sideways a little so they stay apart.
+        let x = if p.formal.is_some_and(f64::is_finite) {
+            x
+        } else {
+            x + 6.0 * (i % 3) as f64 - 6.0
+        };
+        body += &format!(
+            r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="{}" stroke="#222"><title>{}: formal ε {}, audit ε ≥ {}</title></circle><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
+            colour(p.color),
+            esc(&p.label),
+            p.formal.map(fmt_tick).unwrap_or_else(|| "∞".into()),
+            fmt_tick(p.audit),
+            x + 8.0,
+            y - 6.0,
+            esc(&p.label)
+        );
+    }
+    svg(title, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,8 @@
 
 use super::{Ci, Report, Row, Spread};
 
-pub const CSV_HEADER: &str = "run,label,method,params,epoch,epsilon,\
+pub const CSV_HEADER: &str = "run,label,method,params,epoch,epsilon,epsilon_rdp,epsilon_pld,\
+audit_canaries,audit_guesses,audit_correct,audit_epsilon_lb,audit_ceiling,audit_delta,\
 privacy_loss,privacy_loss_lo,privacy_loss_hi,\
 utility_nll,utility_nll_lo,utility_nll_hi,utility_perplexity,\
 utility_gain,utility_gain_lo,utility_gain_hi,\
@@ -52,7 +53,20 @@ fn fields(x: &Row, pareto: bool) -> Vec<String> {
         quote(&x.params),
         x.epoch.to_string(),
         opt(x.epsilon),
+        opt(x.epsilon_rdp),
+        opt(x.epsilon_pld),
     ];
+    match &x.audit {
+        Some(a) => v.extend([
+            a.m.to_string(),
+            a.guesses.to_string(),
+            a.correct.to_string(),
+            num(a.epsilon_lb),
+            num(a.ceiling),
+            format!("{:e}", a.delta),
+        ]),
+        None => v.extend(std::iter::repeat_n(String::new(), 6)),
+    }
     v.extend(with_ci(Some(x.privacy_loss), x.privacy_loss_ci));
     v.extend(with_ci(Some(x.utility_nll), x.utility_nll_ci));
     v.push(num(x.utility_ppl));
@@ -103,12 +117,20 @@ fn eps(x: &Row) -> String {
         .unwrap_or_else(|| "∞".into())
 }
 
+/// The audit's ε lower bound (`–`: not audited).
+pub(super) fn audit_eps(x: &Row) -> String {
+    x.audit
+        .map(|a| format!("≥ {:.2}", a.epsilon_lb))
+        .unwrap_or_else(|| "–".into())
+}
+
 fn cells(x: &Row) -> Vec<String> {
     vec![
         x.label.clone(),
         x.params.clone(),
         x.epoch.to_string(),
         eps(x),
+        audit_eps(x),
         format!("{:.3}", x.privacy_loss),
         format!("{:.3}", x.utility_nll),
         format!("{:+.3}", x.utility_gain),
@@ -147,16 +169,16 @@ pub(super) fn interval(ci: Ci, prec: usize) -> String {
 /// The intervals of `cells`' metrics, column for column (empty elsewhere).
 fn ci_cells(x: &Row) -> Vec<String> {
     let mut c = vec![String::new(); HEAD.len()];
-    c[4] = interval(x.privacy_loss_ci, 3);
-    c[5] = interval(x.utility_nll_ci, 3);
-    c[6] = x
+    c[5] = interval(x.privacy_loss_ci, 3);
+    c[6] = interval(x.utility_nll_ci, 3);
+    c[7] = x
         .utility_gain_ci
         .map(|[lo, hi]| format!("[{lo:+.3}, {hi:+.3}]"))
         .unwrap_or_default();
-    c[7] = interval(x.exposure_ci, 1);
-    c[8] = interval(x.auc_loss_ci, 3);
-    c[9] = interval(x.auc_reference_ci, 3);
-    c[10] = x
+    c[8] = interval(x.exposure_ci, 1);
+    c[9] = interval(x.auc_loss_ci, 3);
+    c[10] = interval(x.auc_reference_ci, 3);
+    c[11] = x
         .extraction_train_ci
         .map(|[lo, hi]| format!("[{:.0}%, {:.0}%]", 100.0 * lo, 100.0 * hi))
         .unwrap_or_default();
@@ -205,11 +227,12 @@ fn base_cells(x: &Row) -> Vec<String> {
     c
 }
 
-const HEAD: [&str; 13] = [
+const HEAD: [&str; 14] = [
     "method",
     "grid point",
     "epoch",
     "ε",
+    "audit ε",
     "privacy loss",
     "utility NLL",
     "gain",
@@ -329,7 +352,7 @@ pub fn markdown(r: &Report) -> String {
             out.push_str(&format!("| {} |\n", md_cells(x, cells(x)).join(" | ")));
         }
     }
-    out.push_str(&format!("\nDefinitions: docs/evaluator.md. Privacy loss: mean NLL drop on sensitive training tokens (nats). Utility NLL: mean NLL on non-sensitive test tokens. Exposure: mean canary exposure (bits). AUC: LOSS and reference-calibrated membership inference. Extracted: training secrets reproduced by greedy decoding. {INTERVALS}.\n"));
+    out.push_str(&format!("\nDefinitions: docs/evaluator.md. Privacy loss: mean NLL drop on sensitive training tokens (nats). Utility NLL: mean NLL on non-sensitive test tokens. Exposure: mean canary exposure (bits). AUC: LOSS and reference-calibrated membership inference. Extracted: training secrets reproduced by greedy decoding. ε: formal, under the run's accountant (∞: no DP). Audit ε: the one-run audit's empirical lower bound at 95% confidence (0: no ε rejected; –: not audited). {INTERVALS}.\n"));
     out
 }
 
