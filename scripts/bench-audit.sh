@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Power of the one-run audit (issue 12, docs/evaluator.md "One-run audit"): full fine-tuning
-# of SmolLM2-135M on 16 generated dialogues plus M audit canaries (each included by a fair
-# coin), evaluated after every epoch, for each canary design. Prints ε_lb per epoch.
+# Power of the one-run audit (issue 12, docs/evaluator.md "Audit power"): fine-tuning of
+# SmolLM2-135M on 16 generated dialogues plus M audit canaries (each included by a fair coin),
+# evaluated after every epoch, for each canary design. Prints ε_lb per epoch.
 #
-# usage: scripts/bench-audit.sh [M] [EPOCHS] [LR] [DESIGNS...]   (defaults: 500 2 1e-4 rare-tokens digits)
+# usage: [METHOD=full|lora] scripts/bench-audit.sh [M] [EPOCHS] [LR] [DESIGNS...]
+#        (defaults: full, 500, 2, 1e-4, rare-tokens digits; LoRA is r 8 on q/v)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${1:-500}
@@ -12,14 +13,15 @@ LR=${3:-1e-4}
 shift $(( $# < 3 ? $# : 3 ))
 DESIGNS=("$@")
 [ ${#DESIGNS[@]} -gt 0 ] || DESIGNS=(rare-tokens digits)
+METHOD=${METHOD:-full}
 GGUF=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 TRIAD=target/release/triad
 for design in "${DESIGNS[@]}"; do
-  dir=studies/audit-power-$design-m$M-e$EPOCHS-lr$LR
+  dir=studies/audit-power-$METHOD-$design-m$M-e$EPOCHS-lr$LR
   mkdir -p "$dir"
   cat > "$dir/spec.toml" <<TOML
-# scripts/bench-audit.sh: the audit's power on full fine-tuning ($design canaries).
-name = "audit-power-$design"
+# scripts/bench-audit.sh: the audit's power on $METHOD fine-tuning ($design canaries).
+name = "audit-power-$METHOD-$design"
 
 [model]
 gguf = "$PWD/$GGUF"
@@ -39,7 +41,7 @@ max_length = 256
 seed = 1
 
 [[method]]
-method = "full"
+method = "$METHOD"
 lr = [$LR]
 
 [eval]

@@ -49,8 +49,9 @@ pub struct EvalSpec {
     /// `audit.jsonl` (`triad data generate --audit-canaries`, `triad audit plant`): a one-run
     /// privacy audit. Audit records are scored apart, like canaries.
     pub audit: Option<PathBuf>,
-    /// δ of the audit's (ε, δ) statement: a DP run's own δ. `None`: the δ in the run's
-    /// `run.json` where it has one, else [`DEFAULT_AUDIT_DELTA`].
+    /// δ of the audit's (ε, δ) statement: a DP run's own δ. The δ in the run's `run.json`
+    /// when larger (or when this is `None`), else [`DEFAULT_AUDIT_DELTA`]. A DP checkpoint moved
+    /// away from its run.json must be given its δ here.
     pub audit_delta: Option<f64>,
 }
 
@@ -324,10 +325,12 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
             (&spec.test, &test_records),
         )?;
     }
-    let audit_delta = spec
-        .audit_delta
-        .or_else(|| trained_delta(spec))
-        .unwrap_or(DEFAULT_AUDIT_DELTA);
+    // Never below the δ the run trained with: at a smaller δ a sound DP run could show a bound
+    // above its formal ε.
+    let audit_delta = match (spec.audit_delta, trained_delta(spec)) {
+        (Some(a), Some(t)) => a.max(t),
+        (a, t) => a.or(t).unwrap_or(DEFAULT_AUDIT_DELTA),
+    };
     drop((train_records, test_records));
     let audit_data = match &spec.audit {
         Some(p) => Some(audit_split(p, &audit_canaries, &tok, max_length)?),
@@ -595,7 +598,11 @@ fn audit_result(
                 .sum()
         })
         .collect();
-    let mut r = audit_stats::audit(&scores, included, delta, AUDIT_CONFIDENCE);
+    let keys: Vec<u64> = data
+        .iter()
+        .map(|t| triad_lm::data::rng::Rng::new(0).fork(&t.id).next_u64())
+        .collect();
+    let mut r = audit_stats::audit(&scores, included, &keys, delta, AUDIT_CONFIDENCE);
     r.method = format!(
         "membership score: the secret's log-likelihood gain over the base model; {}",
         r.method

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use triad_evaluator::eval::{evaluate, EvalSpec};
+use triad_lm::data::audit::Design;
 use triad_lm::data::generate::{generate, write, Domain, Spec};
 use triad_lm::tch::Device;
 
@@ -27,7 +28,9 @@ fn evaluator_service_through_grpcio_client() {
         canary_repeats: 2,
         seed: 3,
     };
-    write(&r.join("data"), &spec, &generate(&spec)).unwrap();
+    let mut data = generate(&spec);
+    data.add_audit(20, Design::Digits, 3, None).unwrap();
+    write(&r.join("data"), &spec, &data).unwrap();
 
     let server = triad_tests::Service::start(
         env!("CARGO_BIN_EXE_triad-evaluator"),
@@ -56,6 +59,8 @@ fn evaluator_service_through_grpcio_client() {
     );
     lib.checkpoint = Some(p("models/tuned"));
     lib.canaries = Some(p("data/canaries.jsonl"));
+    lib.audit = Some(p("data/audit.jsonl"));
+    lib.audit_delta = Some(1e-4);
     let want = serde_json::to_value(evaluate(&lib, &mut |_, _, _| {}).unwrap()).unwrap();
     let got = &summary["metrics"];
     for key in [
@@ -69,6 +74,8 @@ fn evaluator_service_through_grpcio_client() {
         "memorisation_gap_corrected",
         "extraction",
         "canary_records_excluded",
+        "audit",
+        "audit_records_excluded",
         "intervals",
     ] {
         assert_eq!(got[key], want[key], "{key}");
@@ -78,6 +85,13 @@ fn evaluator_service_through_grpcio_client() {
     assert!(got["utility"]["nll_ci95"].is_array(), "{got}");
     assert!(got["membership_inference"]["loss"]["auc_ci95"].is_array());
     assert_eq!(got["canary_records_excluded"]["train"], 2);
+    // The audit travels with the request's file and δ.
+    assert_eq!(got["audit"]["m"], 20);
+    assert_eq!(got["audit"]["delta"], 1e-4);
+    assert_eq!(
+        got["audit_records_excluded"]["train"],
+        got["audit"]["included"]
+    );
     assert_eq!(
         got["membership_inference"]["loss"],
         want["membership_inference"]["loss"]

@@ -350,7 +350,12 @@ fn the_report_renders_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     tiny_model(tmp.path());
     let spec = tmp.path().join("study.toml");
-    std::fs::write(&spec, SPEC.replace("epochs = 3", "epochs = 2")).unwrap();
+    // With a one-run audit: the formal-against-audit ε chart and the audit column.
+    let audited = SPEC.replace("epochs = 3", "epochs = 2").replace(
+        "canary_repeats = 4\n",
+        "canary_repeats = 4\naudit_canaries = 20\n",
+    );
+    std::fs::write(&spec, audited).unwrap();
     let dir = tmp.path().join("s");
     triad(&[
         "study",
@@ -394,6 +399,13 @@ fn the_report_renders_in_headless_chromium() {
             .all(|m| m["privacy_loss_ci95"].is_array()),
         "METRICS without privacy_loss_ci95"
     );
+    // Every evaluation, the base's included, was audited at the study's δ.
+    for m in metrics_of(&dir) {
+        assert_eq!(m["audit"]["m"], 20, "{m}");
+        assert_eq!(m["audit"]["delta"], 1e-5, "{m}");
+    }
+    assert!(dom.contains("Formal against empirical ε") && dom.contains("audit ε"));
+    assert_eq!(dom.matches(r#"class="diagonal""#).count(), 1);
     let bars = dom.matches(r#"class="errbar""#).count();
     // At least a whisker per epoch of each of the two runs on both trajectories (the scatter
     // and the bars add more).

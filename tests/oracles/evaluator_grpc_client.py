@@ -42,7 +42,8 @@ summary["reflection"] = grpc_stubs.check_health_and_reflection(channel, "triad.v
 
 def request(**kw):
     base = dict(base_model="models/tiny", checkpoint="models/tuned", train_file="data/train.jsonl",
-                test_file="data/test.jsonl", canaries_file="data/canaries.jsonl", device=common_pb2.DEVICE_CPU)
+                test_file="data/test.jsonl", canaries_file="data/canaries.jsonl", device=common_pb2.DEVICE_CPU,
+                audit_file="data/audit.jsonl", audit_delta=1e-4)
     base.update(kw)
     return pb.EvaluateRequest(**base)
 
@@ -116,6 +117,8 @@ bad["missing"] = expect(NF, "test_file", stub.Evaluate, request(test_file="data/
 bad["device"] = expect(I, "device", stub.Evaluate, request(device=7))
 bad["batch"] = expect(I, "batch_size", stub.Evaluate, request(batch_size=100000))
 bad["bad_line"] = expect(I, "data/bad.jsonl:2", stub.Evaluate, request(train_file="data/bad.jsonl"))
+bad["audit_delta"] = expect(I, "audit_delta", stub.Evaluate, request(audit_delta=1.5))
+bad["audit_missing"] = expect(NF, "audit_file", stub.Evaluate, request(audit_file="data/none.jsonl"))
 bad["no_texts"] = expect(I, "texts", stub.ScoreTexts, pb.ScoreTextsRequest(model="models/tiny"))
 bad["empty_text"] = expect(I, "texts[1].text", stub.ScoreTexts,
                            pb.ScoreTextsRequest(model="models/tiny", texts=[pb.TextInput(id="a", text="x"), pb.TextInput(id="b", text="")]))

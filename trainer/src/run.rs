@@ -225,6 +225,7 @@ pub fn train(
     };
     let mut first_epoch = 1;
     if let Some(p) = previous.filter(|p| !p.epochs.is_empty()) {
+        same_privacy(&p, &record)?;
         let last = p.epochs.last().expect("non-empty").clone();
         if let Some(ckpt) = &last.checkpoint {
             resume(&mut model, &mut opt, cfg.method, Path::new(ckpt), device)?;
@@ -281,6 +282,12 @@ pub fn train(
             }
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 record.status = "cancelled".into();
+                // Progress may show a PLD ε a few steps old; the record gets the exact one.
+                if let Some(b) = &budget {
+                    let (rdp, pld) = b.both();
+                    (record.epsilon_rdp, record.epsilon_pld) = (Some(rdp), Some(pld));
+                    record.epsilon = Some(b.epsilon());
+                }
                 write_record(out, &record)?;
                 return Err(TrainError::Cancelled);
             }
@@ -455,6 +462,30 @@ fn resume(
         let step = w.take("step", &[1])?.double_value(&[0]) as u64;
         opt.load_moments(&mut w, step)
     })
+}
+
+/// A resumed DP run must keep the noise and accountant it started with: the replayed steps are
+/// accounted at today's σ, which would misstate ε if a changed default (the PLD accountant finds
+/// a smaller σ for the same target) gave another one.
+fn same_privacy(previous: &RunRecord, now: &RunRecord) -> Result<()> {
+    // Records written before `accountant` existed were RDP's; σ tells them apart.
+    let differs = previous.noise_multiplier.map(f64::to_bits)
+        != now.noise_multiplier.map(f64::to_bits)
+        || previous.accountant.is_some() && previous.accountant != now.accountant;
+    if differs && previous.noise_multiplier.is_some() {
+        return Err(TrainError::Invalid(format!(
+            "this run started with accountant {} and σ = {} and would resume with {} and σ = {}; \
+             set dp.accountant (and dp.noise_multiplier) as it started, or train into a new folder",
+            previous.accountant.map_or("?", |a| a.name()),
+            previous
+                .noise_multiplier
+                .map_or("?".into(), |s| s.to_string()),
+            now.accountant.map_or("none", |a| a.name()),
+            now.noise_multiplier
+                .map_or("none".into(), |s| s.to_string()),
+        )));
+    }
+    Ok(())
 }
 
 /// One non-private step over `group` (gradient accumulation); returns (mean loss, gradients).

@@ -104,20 +104,26 @@ pub struct AuditResult {
     pub method: String,
 }
 
-/// The audit from each canary's membership score and its coin (`true`: in training).
-pub fn audit(scores: &[f64], included: &[bool], delta: f64, confidence: f64) -> AuditResult {
+/// The audit from each canary's membership score, its coin (`true`: in training) and a key
+/// that orders tied scores (a hash of the canary's id: fixed before training and independent of
+/// the coins, so ties — every score of the base model is 0 — cannot leak the coins through the
+/// file's order). A NaN score abstains: its canary is never guessed.
+pub fn audit(
+    scores: &[f64],
+    included: &[bool],
+    keys: &[u64],
+    delta: f64,
+    confidence: f64,
+) -> AuditResult {
     let m = scores.len() as u64;
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    // Highest score first; NaN scores last (never guessed "in").
-    order.sort_by(|&a, &b| {
-        scores[b]
-            .partial_cmp(&scores[a])
-            .unwrap_or_else(|| scores[a].is_nan().cmp(&scores[b].is_nan()))
-    });
+    let mut order: Vec<usize> = (0..scores.len()).filter(|&i| !scores[i].is_nan()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(keys[a].cmp(&keys[b])));
     let rungs = ladder(m);
     let per_rung = 1.0 - (1.0 - confidence) / rungs.len().max(1) as f64;
     let mut best = (0.0, 0u64, 0u64);
-    for &k in &rungs {
+    // Rungs are fixed by m; one that needs more scored canaries than there are is skipped but
+    // still counted in the Bonferroni split.
+    for &k in rungs.iter().filter(|&&k| 2 * k as usize <= order.len()) {
         let k = k as usize;
         let hits_in = order[..k].iter().filter(|&&i| included[i]).count();
         let hits_out = order[order.len() - k..]
@@ -199,7 +205,8 @@ mod tests {
         for _ in 0..100 {
             let included: Vec<bool> = (0..1000).map(|_| rng.chance(0.5)).collect();
             let scores: Vec<f64> = (0..1000).map(|_| rng.next_u64() as f64).collect();
-            let a = audit(&scores, &included, 1e-5, 0.95);
+            let keys: Vec<u64> = (0..1000).collect();
+            let a = audit(&scores, &included, &keys, 1e-5, 0.95);
             positive += (a.epsilon_lower_bound > 0.0) as u32;
         }
         assert!(positive <= 5, "{positive} of 100 null audits showed ε > 0");
@@ -213,10 +220,30 @@ mod tests {
             .iter()
             .map(|&x| x as u8 as f64 + rng.next_u64() as f64 / u64::MAX as f64 * 0.1)
             .collect();
-        let a = audit(&scores, &included, 1e-5, 0.95);
+        let keys: Vec<u64> = (0..1000).map(|i| rng.next_u64() ^ i).collect();
+        let a = audit(&scores, &included, &keys, 1e-5, 0.95);
         assert_eq!(a.m, 1000);
         assert_eq!(a.guesses, a.correct);
         assert!(a.epsilon_lower_bound > 4.0, "{a:?}");
         assert!(a.epsilon_lower_bound <= a.ceiling + 1e-9, "{a:?}");
+    }
+
+    #[test]
+    fn ties_follow_the_keys_not_the_file_order_and_nan_abstains() {
+        // A file sorted by coin (every included canary first) and a model that learned
+        // nothing (all scores 0): ordering ties by position would guess the coins perfectly.
+        let mut rng = Rng::new(11);
+        let included: Vec<bool> = (0..1000).map(|i| i < 500).collect();
+        let scores = vec![0.0; 1000];
+        let keys: Vec<u64> = (0..1000).map(|_| rng.next_u64()).collect();
+        let a = audit(&scores, &included, &keys, 1e-5, 0.95);
+        assert_eq!(a.epsilon_lower_bound, 0.0, "{a:?}");
+        // NaN scores are never guessed: with only 12 scored, only the 5-rung can be used.
+        let mut scores = vec![f64::NAN; 1000];
+        for (i, s) in scores.iter_mut().enumerate().take(12) {
+            *s = i as f64;
+        }
+        let a = audit(&scores, &included, &keys, 1e-5, 0.95);
+        assert_eq!(a.guesses, 10, "{a:?}");
     }
 }

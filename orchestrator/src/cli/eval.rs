@@ -57,7 +57,8 @@ pub struct EvalArgs {
     #[arg(long)]
     audit: Option<PathBuf>,
     /// δ of the audit's (ε, δ) statement (default: the δ in the checkpoint's run.json for a
-    /// DP run, else 1e-5).
+    /// DP run, else 1e-5; never below the run.json's). Give a DP run's δ when its checkpoint
+    /// was moved away from its run.json.
     #[arg(long)]
     audit_delta: Option<f64>,
 }
@@ -67,8 +68,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
     anyhow::ensure!(a.min_k > 0.0 && a.min_k <= 1.0, "--min-k must be in (0, 1]");
     anyhow::ensure!(a.max_length != Some(0), "--max-length must be positive");
     anyhow::ensure!(
-        a.audit_delta.is_none_or(|d| (0.0..1.0).contains(&d)),
-        "--audit-delta must be in [0, 1)"
+        a.audit_delta.is_none_or(|d| d > 0.0 && d < 1.0),
+        "--audit-delta must be in (0, 1)"
     );
     let cache_dir = match a.cache_dir.as_deref() {
         Some("none") => None,

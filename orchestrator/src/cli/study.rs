@@ -43,9 +43,9 @@ pub struct PlaceArgs {
 
 #[derive(Copy, Clone, ValueEnum)]
 pub enum Preset {
-    /// 64 training dialogues, 2 epochs: about 25 minutes on 2 CPU cores.
+    /// 64 training dialogues and 200 audit canaries, 2 epochs: about 20 minutes on 2 CPU cores.
     Small,
-    /// The paper's setting: about 10,000 training dialogues, 3 epochs (a GPU job).
+    /// The paper's setting: 10,000 training dialogues, 1,000 audit canaries, 3 epochs (a GPU job).
     Paper,
 }
 
@@ -218,12 +218,13 @@ pub fn report(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The demo spec: generated customer-support dialogues with canaries, SmolLM2-135M, and the
-/// four methods (full, LoRA r = 8, DP ε = 8, DP-LoRA ε = 8), evaluated every epoch.
+/// The demo spec: generated customer-support dialogues with canaries and audit canaries,
+/// SmolLM2-135M, and the four methods (full, LoRA r = 8, DP ε = 8, DP-LoRA ε = 8), evaluated
+/// (and audited) every epoch.
 pub fn demo_spec(gguf: &Path, preset: Preset) -> String {
-    let (train, test, canaries, epochs, samples) = match preset {
-        Preset::Small => (64, 32, 4, 2, 200),
-        Preset::Paper => (10_000, 1_000, 10, 3, 2_000),
+    let (train, test, canaries, epochs, samples, audit) = match preset {
+        Preset::Small => (64, 32, 4, 2, 200, 200),
+        Preset::Paper => (10_000, 1_000, 10, 3, 2_000, 1_000),
     };
     format!(
         r#"# The `triad demo` study ({preset} preset).
@@ -239,6 +240,7 @@ test = {test}
 canaries = {canaries}
 canary_repeats = 8
 seed = 1
+audit_canaries = {audit}
 
 [train]
 epochs = {epochs}

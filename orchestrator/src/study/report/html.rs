@@ -102,7 +102,7 @@ fn audit_cell(x: &Row) -> String {
 /// Columns of the runs table (the failed-run row spans all but the first).
 const COLUMNS: [&str; 18] = [
     "run",
-    "ε",
+    "formal ε",
     "audit ε",
     "privacy loss",
     "utility NLL",
@@ -359,7 +359,7 @@ pub fn render(r: &Report) -> String {
                 if run.pareto { " class=\"front\"" } else { "" },
                 esc(&name(run)),
                 if run.pareto { " ★" } else { "" },
-                x.epsilon.map(|e| format!("{e:.2}")).unwrap_or("∞".into()),
+                esc(&text::eps(x)),
                 metric_cells(x),
                 x.train_s
                     .map(crate::study::runner::human)

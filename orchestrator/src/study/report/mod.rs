@@ -552,7 +552,8 @@ mod tests {
         assert_eq!(field("audit_epsilon_lb"), "1.250000");
         assert_eq!(field("epsilon_rdp"), "8.000000");
         assert_eq!(field("audit_correct"), "20");
-        assert!(text::markdown(&r).contains("| ≥ 1.25 |"));
+        assert!(text::markdown(&r).contains("| PLD 6.00 / RDP 8.00 | ≥ 1.25 |"));
+        assert!(text::markdown(&r).contains("| ∞ | ≥ 1.25 |"));
         let html = html::render(&r);
         assert!(html.contains("Formal against empirical ε"));
         assert_eq!(html.matches(r#"class="diagonal""#).count(), 1);

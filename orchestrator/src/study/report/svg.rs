@@ -420,6 +420,8 @@ pub fn epsilon_audit(title: &str, pts: &[EpsPoint], ceiling: Option<f64>) -> Str
             y = f.y(c)
         );
     }
+    // Labels of points close together are pushed up until they no longer overlap.
+    let mut placed: Vec<(f64, f64, f64)> = vec![];
     for (i, p) in pts.iter().enumerate() {
         let xv = p.formal.filter(|x| x.is_finite()).unwrap_or(inf_x);
         let (x, y) = (f.x(xv), f.y(p.audit));
@@ -429,6 +431,14 @@ pub fn epsilon_audit(title: &str, pts: &[EpsPoint], ceiling: Option<f64>) -> Str
         } else {
             x + 6.0 * (i % 3) as f64 - 6.0
         };
+        let width = 6.0 * p.label.chars().count() as f64;
+        let mut ly = y - 6.0;
+        while placed.iter().any(|&(px, py, pw)| {
+            (ly - py).abs() < 12.0 && x + 8.0 < px + pw && px < x + 8.0 + width
+        }) {
+            ly -= 13.0;
+        }
+        placed.push((x + 8.0, ly, width));
         body += &format!(
             r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="{}" stroke="#222"><title>{}: formal ε {}, audit ε ≥ {}</title></circle><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
             colour(p.color),
@@ -436,7 +446,7 @@ pub fn epsilon_audit(title: &str, pts: &[EpsPoint], ceiling: Option<f64>) -> Str
             p.formal.map(fmt_tick).unwrap_or_else(|| "∞".into()),
             fmt_tick(p.audit),
             x + 8.0,
-            y - 6.0,
+            ly,
             esc(&p.label)
         );
     }

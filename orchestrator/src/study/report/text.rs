@@ -111,10 +111,14 @@ pub fn csv(r: &Report) -> String {
     out
 }
 
-fn eps(x: &Row) -> String {
-    x.epsilon
-        .map(|e| format!("{e:.2}"))
-        .unwrap_or_else(|| "∞".into())
+/// Formal ε: under both accountants where the run has both (`PLD 6.29 / RDP 8.00`), else the
+/// run's own; `∞` without DP.
+pub(super) fn eps(x: &Row) -> String {
+    match (x.epsilon_pld, x.epsilon_rdp, x.epsilon) {
+        (Some(p), Some(r), _) => format!("PLD {p:.2} / RDP {r:.2}"),
+        (_, _, Some(e)) => format!("{e:.2}"),
+        _ => "∞".into(),
+    }
 }
 
 /// The audit's ε lower bound (`–`: not audited).
@@ -231,7 +235,7 @@ const HEAD: [&str; 14] = [
     "method",
     "grid point",
     "epoch",
-    "ε",
+    "formal ε",
     "audit ε",
     "privacy loss",
     "utility NLL",
