@@ -65,6 +65,24 @@ pub fn read_tokens(path: &Path) -> Result<Vec<String>, ServeError> {
     Ok(tokens)
 }
 
+/// The comma-separated tokens of TRIAD_TOKENS. Set but empty (`""`, `","`) is an error, not
+/// "no authentication": a variable meant to lock the service must never open it.
+fn env_tokens(value: &str) -> Result<Vec<String>, ServeError> {
+    let tokens: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect();
+    if tokens.is_empty() {
+        return Err(ServeError::Security(
+            "TRIAD_TOKENS is set but holds no token (unset it to run without authentication)"
+                .into(),
+        ));
+    }
+    Ok(tokens)
+}
+
 impl SecurityArgs {
     pub fn load(&self) -> Result<Security, ServeError> {
         use tonic::transport::{Certificate, Identity, ServerTlsConfig};
@@ -86,12 +104,7 @@ impl SecurityArgs {
             None => vec![],
         };
         if let Ok(env) = std::env::var("TRIAD_TOKENS") {
-            tokens.extend(
-                env.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(String::from),
-            );
+            tokens.extend(env_tokens(&env)?);
         }
         if tokens.iter().any(|t| t.len() < 16) {
             return Err(ServeError::Security(
@@ -202,5 +215,22 @@ impl tonic::service::Interceptor for TokenInterceptor {
             req.metadata_mut().insert("authorization", h.clone());
         }
         Ok(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::env_tokens;
+
+    #[test]
+    fn an_empty_triad_tokens_fails_closed() {
+        for empty in ["", ",", " , ,"] {
+            let e = env_tokens(empty).unwrap_err().to_string();
+            assert!(e.contains("TRIAD_TOKENS"), "{empty:?}: {e}");
+        }
+        assert_eq!(
+            env_tokens(" a-token-of-16-chars , another-token-16c ,").unwrap(),
+            ["a-token-of-16-chars", "another-token-16c"]
+        );
     }
 }
