@@ -210,6 +210,21 @@ pub fn read(path: &Path) -> Result<Vec<(usize, AuditCanary)>> {
     Ok(out)
 }
 
+/// [`read`], refusing a file with too few canaries for any bound (fewer than [`MIN_CANARIES`]).
+pub fn read_for_bound(path: &Path) -> Result<Vec<(usize, AuditCanary)>> {
+    let canaries = read(path)?;
+    if canaries.len() < MIN_CANARIES {
+        return Err(LmError::invalid(
+            path,
+            format!(
+                "{} audit canaries; at least {MIN_CANARIES} are needed for any bound",
+                canaries.len()
+            ),
+        ));
+    }
+    Ok(canaries)
+}
+
 /// Where each canary sits in a split: for each record, the index of the canary it is (same id
 /// or same text), if any.
 pub fn locate(canaries: &[(usize, AuditCanary)], records: &[Record]) -> Vec<Option<usize>> {

@@ -182,15 +182,7 @@ pub fn prepare(
 /// An audit file must match the data before any run trains: every coin honoured, no audit
 /// canary among the non-members, at least enough canaries for a bound.
 fn check_audit(audit: &Path, train: &Path, test: &Path) -> Result<(), StudyError> {
-    let canaries = triad_lm::data::audit::read(audit)?;
-    if canaries.len() < triad_lm::data::audit::MIN_CANARIES {
-        return Err(StudyError::Invalid(format!(
-            "{}: {} audit canaries; at least {} are needed for any bound",
-            audit.display(),
-            canaries.len(),
-            triad_lm::data::audit::MIN_CANARIES
-        )));
-    }
+    let canaries = triad_lm::data::audit::read_for_bound(audit)?;
     let records = |p: &Path| -> Result<Vec<triad_lm::data::Record>, StudyError> {
         Ok(triad_lm::data::check::read_valid(p)?
             .into_iter()
