@@ -278,6 +278,7 @@ impl Evaluator for EvaluatorService {
             let progress_tx = tx.clone();
             let result = tokio::task::spawn_blocking(move || {
                 let _span = span.entered();
+                let _cpu = triad_lm::threads::lease();
                 let t = std::time::Instant::now();
                 let r = evaluate(&spec, &mut |stage, d, n| {
                     // A client that went away stops receiving; the evaluation still finishes
@@ -334,6 +335,7 @@ impl Evaluator for EvaluatorService {
             .map_err(|_| Status::unavailable("shutting down"))?;
         tokio::task::spawn_blocking(move || {
             let _span = span.entered();
+            let _cpu = triad_lm::threads::lease();
             svc.score_texts_blocking(req)
         })
         .await

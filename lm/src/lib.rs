@@ -8,6 +8,7 @@
 //! - [`score`] and [`generate`]: per-token log-probabilities and greedy decoding.
 //! - [`data`] — dataset records with sensitive spans, checks, masks, generators, PII tagger.
 //! - [`gguf`] — reading GGUF files and importing them as Hugging Face folders.
+//! - [`threads`] — CPU threads shared between jobs that run at once in one process.
 
 pub mod adapter;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod nn;
 pub mod paths;
 pub mod runtime;
 pub mod score;
+pub mod threads;
 pub mod tokenizer;
 pub mod weights;
 

@@ -84,7 +84,11 @@ impl TrainerService {
         tokio::spawn(async move {
             while let Some(job) = rx.recv().await {
                 let w = worker.clone();
-                let _ = tokio::task::spawn_blocking(move || w.execute(job)).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let _cpu = triad_lm::threads::lease();
+                    w.execute(job)
+                })
+                .await;
             }
         });
         svc

@@ -170,6 +170,7 @@ impl CausalLm {
         positions: Option<&Tensor>,
         mut cache: Option<&mut KvCache>,
     ) -> Tensor {
+        crate::threads::adjust();
         let (b, t) = input_ids.size2().expect("input_ids must be [batch, seq]");
         let past = cache.as_ref().map(|c| c.len()).unwrap_or(0);
         let default_pos;

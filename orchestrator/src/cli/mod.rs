@@ -118,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(n) = cli.threads {
         anyhow::ensure!(n > 0, "--threads must be positive, got {n}");
         triad_lm::tch::set_num_threads(n);
+        triad_lm::threads::set_total(n as usize);
     }
     match cli.command {
         Command::Model(c) => model::run(c),

@@ -43,7 +43,8 @@ pub struct PlaceArgs {
 
 #[derive(Copy, Clone, ValueEnum)]
 pub enum Preset {
-    /// 64 training dialogues and 200 audit canaries, 2 epochs: about 20 minutes on 2 CPU cores.
+    /// 32 training dialogues and 200 audit canaries, 2 epochs, the last epoch evaluated: within
+    /// 30 minutes on 2 CPU cores.
     Small,
     /// The paper's setting: 10,000 training dialogues, 1,000 audit canaries, 3 epochs (a GPU job).
     Paper,
@@ -220,11 +221,13 @@ pub fn report(dir: &Path) -> Result<()> {
 
 /// The demo spec: generated customer-support dialogues with canaries and audit canaries,
 /// SmolLM2-135M, and the four methods (full, LoRA r = 8, DP ε = 8, DP-LoRA ε = 8), evaluated
-/// (and audited) every epoch.
+/// (and audited): the small preset its last epoch, the paper preset every epoch.
 pub fn demo_spec(gguf: &Path, preset: Preset) -> String {
-    let (train, test, canaries, epochs, samples, audit) = match preset {
-        Preset::Small => (64, 32, 4, 2, 200, 200),
-        Preset::Paper => (10_000, 1_000, 10, 3, 2_000, 1_000),
+    // The small preset's cost on 2 cores is training (about 60 tokens/s for full fine-tuning)
+    // plus about 2 minutes per evaluation; epoch-1 evaluations would add a quarter to it.
+    let (train, test, canaries, epochs, samples, audit, every_epoch) = match preset {
+        Preset::Small => (32, 32, 4, 2, 200, 200, false),
+        Preset::Paper => (10_000, 1_000, 10, 3, 2_000, 1_000, true),
     };
     format!(
         r#"# The `triad demo` study ({preset} preset).
@@ -269,7 +272,7 @@ target_epsilon = [8.0]
 lr = [2e-3]
 
 [eval]
-every_epoch = true
+every_epoch = {every_epoch}
 exposure_samples = {samples}
 "#,
         preset = match preset {
@@ -295,4 +298,28 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let spec = a.dir.join("demo.toml");
     triad_lm::fsutil::write_atomic(&spec, demo_spec(&gguf, a.preset).as_bytes())?;
     run_study(&spec, Some(a.dir.clone()), a.place)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::study::spec::StudySpec as Spec;
+
+    #[test]
+    fn both_demo_presets_are_valid_studies() {
+        let gguf = Path::new("/models/a \"quoted\" name.gguf");
+        let small = Spec::parse(&demo_spec(gguf, Preset::Small), Path::new("demo.toml")).unwrap();
+        assert_eq!((small.data.train, small.data.audit_canaries), (32, 200));
+        assert!(
+            !small.eval.every_epoch,
+            "the small preset evaluates the last epoch only"
+        );
+        let paper = Spec::parse(&demo_spec(gguf, Preset::Paper), Path::new("demo.toml")).unwrap();
+        assert_eq!(
+            (paper.data.train, paper.data.audit_canaries),
+            (10_000, 1_000)
+        );
+        assert!(paper.eval.every_epoch);
+        assert_eq!(paper.methods.len(), 4);
+    }
 }
