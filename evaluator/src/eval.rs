@@ -481,24 +481,7 @@ fn trained_delta(spec: &EvalSpec) -> Option<f64> {
 }
 
 fn read_canaries(path: &Path) -> Result<Vec<triad_lm::data::canary::Canary>> {
-    let mut out = vec![];
-    for line in triad_lm::jsonl::read_objects(path)? {
-        let c: triad_lm::data::canary::Canary =
-            serde_json::from_value(line.value).map_err(|e| EvalError::Data {
-                path: path.to_path_buf(),
-                line: line.number,
-                message: format!("not a canary description: {e}"),
-            })?;
-        if c.text.is_empty() || !c.text.contains(&c.secret) {
-            return Err(EvalError::Data {
-                path: path.to_path_buf(),
-                line: line.number,
-                message: "`text` must hold the canary's `secret`".into(),
-            });
-        }
-        out.push(c);
-    }
-    Ok(out)
+    Ok(triad_lm::data::canary::read(path)?)
 }
 
 /// A split file and the records to take out of it.

@@ -227,3 +227,36 @@ fn a_cuda_study_without_cuda_stops_before_any_work() {
         "data was generated before the check"
     );
 }
+
+#[test]
+fn a_study_with_a_bad_canaries_file_stops_at_planning() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("m")).unwrap();
+    write(
+        &tmp.path().join("m"),
+        "config.json",
+        LLAMA_CONFIG.as_bytes(),
+    );
+    write(
+        tmp.path(),
+        "train.jsonl",
+        b"{\"id\": \"a\", \"text\": \"hello there\", \"spans\": []}\n",
+    );
+    write(
+        tmp.path(),
+        "test.jsonl",
+        b"{\"id\": \"b\", \"text\": \"good day\", \"spans\": []}\n",
+    );
+    let good = r#"{"id": "c0", "text": "PIN 0123.", "prefix": "PIN ", "secret": "0123", "suffix": ".", "label": "PIN", "alphabet": "0123456789", "length": 4, "space_size": 10000, "repeats": 1}"#;
+    let bad = good.replace("c0", "c1").replace("10000", "100");
+    write(tmp.path(), "c.jsonl", format!("{good}\n{bad}\n").as_bytes());
+    let spec = write(
+        tmp.path(),
+        "s.toml",
+        b"name = \"s\"\n[model]\npath = \"m\"\n[data]\ntrain_file = \"train.jsonl\"\ntest_file = \"test.jsonl\"\ncanaries_file = \"c.jsonl\"\n[[method]]\nmethod = \"lora\"\n",
+    );
+    let dir = tmp.path().join("out");
+    let e = fails(&["study", "run", &spec, "--dir", dir.to_str().unwrap()]);
+    must_contain(&e, &["canaries.jsonl:2:", "space_size"]);
+    assert!(!dir.join("runs").exists(), "a run started before the check");
+}

@@ -24,6 +24,9 @@ pub enum TrainError {
     Invalid(String),
     #[error("run cancelled")]
     Cancelled,
+    /// A failure inside the trainer (a panic caught at the run's boundary).
+    #[error("{0}")]
+    Internal(String),
     #[error("libtorch: {0}")]
     Torch(#[from] triad_lm::tch::TchError),
 }

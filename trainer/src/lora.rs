@@ -30,6 +30,16 @@ pub fn attach(model: &mut CausalLm, cfg: &LoraConfig, seed: u64) -> Result<Vec<(
             continue;
         }
         let (out, inp) = lin.weight.size2()?;
+        // A rank above the layer's smaller side adds nothing a full update lacks, and a huge
+        // one is an allocation libtorch cannot make.
+        if cfg.r > out.min(inp) {
+            return Err(TrainError::Invalid(format!(
+                "lora.r = {} exceeds the smaller side of `{}` ({out} × {inp}); use at most {}",
+                cfg.r,
+                lin.name,
+                out.min(inp)
+            )));
+        }
         let bound = 1.0 / (inp as f64).sqrt();
         let a = (Tensor::rand([cfg.r, inp], (Kind::Float, device)) * (2.0 * bound) - bound)
             .to_kind(kind)

@@ -33,8 +33,65 @@ fn status(e: &TrainError) -> Status {
         }
         TrainError::Lm(triad_lm::LmError::Device(_)) => Status::failed_precondition(e.to_string()),
         TrainError::Lm(_) => Status::invalid_argument(e.to_string()),
-        TrainError::Io { .. } | TrainError::Torch(_) => Status::internal(e.to_string()),
+        TrainError::Io { .. } | TrainError::Torch(_) | TrainError::Internal(_) => {
+            Status::internal(e.to_string())
+        }
     }
+}
+
+/// The error a panicked run ends with: the panic's text goes to the server log only (it can
+/// name server paths); the client gets an id to find it there.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> TrainError {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    let id = format!("{:016x}", rand_id());
+    tracing::error!(incident = %id, panic = %text, "run panicked");
+    TrainError::Internal(format!(
+        "the run stopped on an internal error (incident {id} in the trainer's log)"
+    ))
+}
+
+/// `YYYYMMDDhhmmss` of now, UTC (run ids sort by the trainer's start).
+fn chrono_free_stamp() -> String {
+    utc_stamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()) as i64,
+    )
+}
+
+fn utc_stamp(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 fn path_status(e: PathError) -> Status {
@@ -61,6 +118,8 @@ pub struct TrainerService {
     order: Arc<Mutex<Vec<String>>>,
     queue: mpsc::UnboundedSender<Job>,
     next: Arc<AtomicU64>,
+    /// This service's start (UTC, seconds): part of every run id.
+    boot: String,
 }
 
 fn terminal(s: i32) -> bool {
@@ -79,6 +138,7 @@ impl TrainerService {
             order: Arc::default(),
             queue: tx,
             next: Arc::new(AtomicU64::new(1)),
+            boot: chrono_free_stamp(),
         };
         let worker = svc.clone();
         tokio::spawn(async move {
@@ -120,48 +180,56 @@ impl TrainerService {
         let _span = tracing::info_span!("run", id = %job.id).entered();
         self.publish(&job.id, run_event::Event::State(RunState::Running as i32));
         let root = self.root.clone();
-        let result = train(&job.cfg, &job.out, Some(&cancel), |e| {
-            let ev = match e {
-                Event::Started { .. } => return,
-                Event::Step {
-                    step,
-                    total_steps,
-                    loss,
-                    tokens_per_second,
-                    epsilon,
-                    ..
-                } => run_event::Event::Step(StepEvent {
-                    step: *step,
-                    total_steps: *total_steps,
-                    loss: *loss,
-                    tokens_per_second: *tokens_per_second,
-                    epsilon: *epsilon,
-                }),
-                Event::Checkpoint { epoch, path } => {
-                    run_event::Event::Checkpoint(CheckpointEvent {
-                        epoch: *epoch as u32,
-                        path: path
-                            .strip_prefix(&root)
-                            .unwrap_or(path)
-                            .to_string_lossy()
-                            .into_owned(),
-                    })
-                }
-            };
-            self.publish(&job.id, ev);
-        });
-        let (state, error, record) = match result {
+        // A panic inside the run (libtorch refusing an allocation, a bug) must end the run
+        // FAILED, not leave it RUNNING with its watchers waiting for good.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            #[cfg(test)]
+            if tests::PANIC_IN_RUN.load(Ordering::Relaxed) {
+                panic!("injected by a test at /srv/triad/secret");
+            }
+            train(&job.cfg, &job.out, Some(&cancel), |e| {
+                let ev = match e {
+                    Event::Started { .. } => return,
+                    Event::Step {
+                        step,
+                        total_steps,
+                        loss,
+                        tokens_per_second,
+                        epsilon,
+                        ..
+                    } => run_event::Event::Step(StepEvent {
+                        step: *step,
+                        total_steps: *total_steps,
+                        loss: *loss,
+                        tokens_per_second: *tokens_per_second,
+                        epsilon: *epsilon,
+                    }),
+                    Event::Checkpoint { epoch, path } => {
+                        run_event::Event::Checkpoint(CheckpointEvent {
+                            epoch: *epoch as u32,
+                            path: path
+                                .strip_prefix(&root)
+                                .unwrap_or(path)
+                                .to_string_lossy()
+                                .into_owned(),
+                        })
+                    }
+                };
+                self.publish(&job.id, ev);
+            })
+        }));
+        let (state, error, record) = match result.unwrap_or_else(|p| Err(panicked(&p))) {
             Ok(r) => (
                 RunState::Succeeded,
                 String::new(),
-                serde_json::to_string(&r).unwrap_or_default(),
+                self.scrub(&serde_json::to_string(&r).unwrap_or_default()),
             ),
             Err(TrainError::Cancelled) => (RunState::Cancelled, String::new(), String::new()),
             Err(e) => {
                 tracing::warn!(error = %e, "run failed");
                 (
                     RunState::Failed,
-                    status(&e).message().to_string(),
+                    self.scrub(status(&e).message()),
                     String::new(),
                 )
             }
@@ -188,6 +256,20 @@ impl TrainerService {
             .ok_or_else(|| Status::not_found(format!("no run `{id}`")))
     }
 
+    /// Text for a client: paths under the data root made relative to it, so no message shows
+    /// where the server keeps its files.
+    fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        let canonical = self.root.canonicalize().ok();
+        for root in std::iter::once(self.root.as_path()).chain(canonical.as_deref()) {
+            let r = root.to_string_lossy();
+            if r.len() > 1 {
+                out = out.replace(&format!("{r}/"), "").replace(&*r, ".");
+            }
+        }
+        out
+    }
+
     /// Parse the request's config with its paths resolved inside the data root.
     fn config(&self, req: &StartRunRequest) -> Result<(RunConfig, PathBuf), Status> {
         if req.config_toml.trim().is_empty() {
@@ -200,6 +282,8 @@ impl TrainerService {
         let rel = |p: &Path, field: &str| {
             resolve_in_root(&self.root, &p.to_string_lossy(), field).map_err(path_status)
         };
+        // Messages name the paths as the client wrote them, never the server's own.
+        let (model_arg, train_arg) = (cfg.model.clone(), cfg.train_file.clone());
         cfg.model = rel(&cfg.model, "config_toml.model")?;
         cfg.train_file = rel(&cfg.train_file, "config_toml.train_file")?;
         let out =
@@ -207,13 +291,13 @@ impl TrainerService {
         if !cfg.model.join("config.json").is_file() {
             return Err(Status::not_found(format!(
                 "field `config_toml.model`: no model folder at `{}`",
-                cfg.model.display()
+                model_arg.display()
             )));
         }
         if !cfg.train_file.is_file() {
             return Err(Status::not_found(format!(
                 "field `config_toml.train_file`: no file `{}`",
-                cfg.train_file.display()
+                train_arg.display()
             )));
         }
         match triad_proto::v1::Device::try_from(req.device) {
@@ -240,8 +324,15 @@ impl Trainer for TrainerService {
         request: Request<StartRunRequest>,
     ) -> Result<Response<StartRunResponse>, Status> {
         let req = request.into_inner();
-        let (cfg, out) = self.config(&req)?;
-        let id = format!("run-{:06}", self.next.fetch_add(1, Ordering::Relaxed));
+        let (cfg, out) = self
+            .config(&req)
+            .map_err(|e| Status::new(e.code(), self.scrub(e.message())))?;
+        // The start time in the id: a restarted trainer never reuses an old run's id.
+        let id = format!(
+            "run-{}-{:06}",
+            self.boot,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
         let run = Run {
             run_id: id.clone(),
             state: RunState::Queued as i32,
@@ -373,4 +464,83 @@ fn async_stream(
         }
     });
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Makes the next runs panic at their start (the boundary's test).
+    pub(super) static PANIC_IN_RUN: AtomicBool = AtomicBool::new(false);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_that_panics_ends_failed_and_the_next_run_still_starts() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("m")).unwrap();
+        std::fs::write(root.path().join("m/config.json"), "{}").unwrap();
+        std::fs::write(root.path().join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+        let svc = TrainerService::new(root.path().to_path_buf());
+        PANIC_IN_RUN.store(true, Ordering::Relaxed);
+        let req = StartRunRequest {
+            config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n"
+                .into(),
+            output_dir: "out".into(),
+            ..Default::default()
+        };
+        let start = |svc: TrainerService, req: StartRunRequest| async move {
+            let id = svc
+                .start_run(Request::new(req))
+                .await
+                .unwrap()
+                .into_inner()
+                .run_id;
+            let t = std::time::Instant::now();
+            loop {
+                let run = svc.get(&id).unwrap();
+                if terminal(run.state) {
+                    return run;
+                }
+                assert!(t.elapsed().as_secs() < 60, "the run never ended: {run:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        let run = start(svc.clone(), req.clone()).await;
+        assert_eq!(run.state, RunState::Failed as i32);
+        assert!(
+            run.error.contains("internal error (incident"),
+            "{}",
+            run.error
+        );
+        assert!(!run.error.contains("/srv"), "{}", run.error);
+        // The worker survived: a second run is taken up (and fails on its empty model).
+        PANIC_IN_RUN.store(false, Ordering::Relaxed);
+        let run = start(svc, req).await;
+        assert_eq!(run.state, RunState::Failed as i32);
+        assert!(!run.error.contains("internal error"), "{}", run.error);
+        let root_text = root.path().to_string_lossy().to_string();
+        assert!(
+            !run.error.contains(&root_text),
+            "a server path: {}",
+            run.error
+        );
+        assert!(run.run_id.starts_with("run-20"), "{}", run.run_id);
+    }
+
+    #[test]
+    fn utc_stamps_match_the_calendar() {
+        assert_eq!(utc_stamp(0), "19700101000000");
+        assert_eq!(utc_stamp(951_782_400), "20000229000000"); // a leap day
+        assert_eq!(utc_stamp(1_796_206_185), "20261202100945");
+    }
+
+    #[test]
+    fn a_panic_becomes_an_internal_error_without_its_text() {
+        let e = std::panic::catch_unwind(|| panic!("can't allocate at /srv/secret/path"))
+            .map(|_: ()| ())
+            .unwrap_err();
+        let msg = status(&panicked(&*e)).message().to_string();
+        assert!(msg.contains("internal error (incident "), "{msg}");
+        assert!(!msg.contains("/srv"), "{msg}");
+        assert_eq!(status(&panicked(&*e)).code(), tonic::Code::Internal);
+    }
 }

@@ -170,6 +170,15 @@ pub fn prepare(
     if let Some(a) = &audit {
         check_audit(a, &train, &test)?;
     }
+    // Every input file is read before any run trains: a bad line must not cost a study.
+    if d.generate.is_none() {
+        for split in [&train, &test] {
+            triad_lm::data::check::read_valid(split)?;
+        }
+        if let Some(c) = &canaries {
+            triad_lm::data::canary::read(c)?;
+        }
+    }
     Ok(Inputs {
         model: relative(root, &model_dir)?,
         train: relative(root, &train)?,
