@@ -21,10 +21,24 @@ use triad_proto::v1::{
     ScoreTextsRequest, ScoreTextsResponse, TokenScores,
 };
 
+/// What a request's path must name.
+#[derive(Clone, Copy)]
+enum Want {
+    File,
+    /// A Hugging Face model folder.
+    Model,
+    /// A PEFT adapter folder.
+    Adapter,
+}
+
 /// Most texts one ScoreTexts request may carry.
 pub const MAX_TEXTS: usize = 1024;
 /// Longest text ScoreTexts accepts, in characters.
 pub const MAX_TEXT_CHARS: usize = 100_000;
+/// Tokens one ScoreTexts request may hold in all: its work (and the time a scoring slot is
+/// held) grows with them; memory per forward batch is bounded apart from this (see
+/// `triad_lm::score`).
+pub const MAX_REQUEST_TOKENS: usize = 131_072;
 
 /// The one place an evaluator error becomes a gRPC status. Messages name paths relative to the
 /// data root, so clients see their own paths and not the server's layout.
@@ -88,18 +102,33 @@ impl EvaluatorService {
         resolve_in_root(&self.root, rel, field).map_err(|e| Status::invalid_argument(e.to_string()))
     }
 
-    fn existing(&self, rel: &str, field: &str, folder: bool) -> Result<PathBuf, Status> {
+    fn existing(&self, rel: &str, field: &str, want: Want) -> Result<PathBuf, Status> {
         let p = self.path(rel, field)?;
-        let ok = if folder {
-            p.join("config.json").is_file() || p.join("adapter_config.json").is_file()
-        } else {
-            p.is_file()
+        let (model, adapter) = (
+            p.join("config.json").is_file(),
+            p.join("adapter_config.json").is_file(),
+        );
+        let wrong = |is: &str, use_: &str| {
+            Err(Status::invalid_argument(format!(
+                "field `{field}`: `{rel}` is {is}; give it as `{use_}`"
+            )))
+        };
+        let ok = match want {
+            Want::File => p.is_file(),
+            Want::Model if adapter && !model => {
+                return wrong("a PEFT adapter folder (adapter_config.json)", "adapter")
+            }
+            Want::Adapter if model && !adapter => {
+                return wrong("a model folder (config.json), not an adapter", "checkpoint")
+            }
+            Want::Model => model,
+            Want::Adapter => adapter,
         };
         if !ok {
-            let what = if folder {
-                "model or adapter folder"
-            } else {
-                "file"
+            let what = match want {
+                Want::File => "file",
+                Want::Model => "model folder (config.json)",
+                Want::Adapter => "PEFT adapter folder (adapter_config.json)",
             };
             return Err(Status::not_found(format!(
                 "field `{field}`: no {what} at `{rel}`"
@@ -117,21 +146,21 @@ impl EvaluatorService {
             ));
         }
         let mut spec = EvalSpec::new(
-            self.existing(&req.base_model, "base_model", true)?,
-            self.existing(&req.train_file, "train_file", false)?,
-            self.existing(&req.test_file, "test_file", false)?,
+            self.existing(&req.base_model, "base_model", Want::Model)?,
+            self.existing(&req.train_file, "train_file", Want::File)?,
+            self.existing(&req.test_file, "test_file", Want::File)?,
             device(req.device)?,
         );
         if has_ckpt {
-            spec.checkpoint = Some(self.existing(&req.checkpoint, "checkpoint", true)?);
+            spec.checkpoint = Some(self.existing(&req.checkpoint, "checkpoint", Want::Model)?);
         } else {
-            spec.adapter = Some(self.existing(&req.adapter, "adapter", true)?);
+            spec.adapter = Some(self.existing(&req.adapter, "adapter", Want::Adapter)?);
         }
         if !req.canaries_file.is_empty() {
-            spec.canaries = Some(self.existing(&req.canaries_file, "canaries_file", false)?);
+            spec.canaries = Some(self.existing(&req.canaries_file, "canaries_file", Want::File)?);
         }
         if !req.audit_file.is_empty() {
-            spec.audit = Some(self.existing(&req.audit_file, "audit_file", false)?);
+            spec.audit = Some(self.existing(&req.audit_file, "audit_file", Want::File)?);
         }
         if !(req.audit_delta >= 0.0 && req.audit_delta < 1.0) {
             return Err(Status::invalid_argument(
@@ -184,10 +213,10 @@ impl EvaluatorService {
                 )));
             }
         }
-        let model_dir = self.existing(&req.model, "model", true)?;
+        let model_dir = self.existing(&req.model, "model", Want::Model)?;
         let adapter = match req.adapter.as_str() {
             "" => None,
-            a => Some(self.existing(a, "adapter", true)?),
+            a => Some(self.existing(a, "adapter", Want::Adapter)?),
         };
         let key = (model_dir, adapter, device(req.device)?);
         let mut slot = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
@@ -210,6 +239,12 @@ impl EvaluatorService {
             encoded.push(e);
         }
         let seqs: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
+        let tokens: usize = seqs.iter().map(Vec::len).sum();
+        if tokens > MAX_REQUEST_TOKENS {
+            return Err(Status::resource_exhausted(format!(
+                "field `texts`: {tokens} tokens in all, at most {MAX_REQUEST_TOKENS} per request; split it"
+            )));
+        }
         let logprobs = score_sequences(&l.model, &seqs, 8, |_, _| {});
         let scores = req
             .texts

@@ -41,8 +41,21 @@ fn evaluator_service_through_grpcio_client() {
         "evaluator_grpc_client.py",
         &[&server.addr, proto.to_str().unwrap(), r.to_str().unwrap()],
     );
+    let peak = server.peak_rss_bytes();
     drop(server);
     let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    // The 100,000-character text's logits alone would be tokens × vocabulary × 4 bytes at once
+    // (several GB with this tokenizer's 50k vocabulary); in pieces the whole service stays small.
+    let long = &summary["long_text"];
+    let whole_logits = long["tokens"].as_u64().unwrap() * 50_000 * 4;
+    println!("long text {long}; peak RSS {peak:?} B; unchunked logits would be {whole_logits} B");
+    assert!(
+        whole_logits > 3 << 30,
+        "the text is too short to test the bound: {long}"
+    );
+    if let Some(peak) = peak {
+        assert!(peak < 1536 << 20, "peak RSS {peak} B over 1.5 GiB");
+    }
     println!("{:#}", summary["bad_requests"]);
     println!(
         "stages {}, ScoreTexts max |Δ| vs transformers {}",

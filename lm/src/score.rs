@@ -46,7 +46,7 @@ pub fn score_tokens(
     order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
     let mut out: Vec<Vec<Option<TokenScore>>> = seqs.iter().map(|s| vec![None; s.len()]).collect();
     let mut done = 0;
-    for chunk in order.chunks(batch_size) {
+    for chunk in batches(&order, seqs, batch_size) {
         let t = seqs[chunk[0]].len();
         if t >= 2 {
             let (lp, top1) = batch_scores(model, chunk.iter().map(|&i| &seqs[i][..]), t);
@@ -72,6 +72,27 @@ pub fn score_tokens(
     out
 }
 
+/// Most tokens in one forward batch (a longer text goes alone): activations grow with rows × length.
+pub const BATCH_TOKENS: usize = 16_384;
+/// Most logits computed at once, so a long text never needs a tokens × vocabulary tensor:
+/// 2^25 floats = 128 MiB (SmolLM2: 682 positions per piece).
+pub const LOGIT_ELEMENTS: i64 = 1 << 25;
+
+/// Consecutive runs of `order` (longest first) of at most `batch_size` rows and, beyond the
+/// first row, at most [`BATCH_TOKENS`] padded tokens.
+fn batches<'a>(order: &'a [usize], seqs: &[Vec<u32>], batch_size: usize) -> Vec<&'a [usize]> {
+    let mut out = vec![];
+    let mut start = 0;
+    while start < order.len() {
+        let t = seqs[order[start]].len().max(1);
+        let rows = batch_size.min((BATCH_TOKENS / t).max(1));
+        let end = (start + rows).min(order.len());
+        out.push(&order[start..end]);
+        start = end;
+    }
+    out
+}
+
 /// `[rows × (t-1)]` row-major log-probs of tokens 1.. given their prefixes, and whether each
 /// was the argmax.
 fn batch_scores<'a>(
@@ -90,14 +111,24 @@ fn batch_scores<'a>(
         let input = Tensor::from_slice(&ids)
             .view([b, t as i64])
             .to_device(model.device());
-        let hidden = model.hidden_states(&input.narrow(1, 0, t as i64 - 1), None, None, None);
-        let logits = model.logits(&hidden).to_kind(Kind::Float);
-        let target = input.narrow(1, 1, t as i64 - 1);
-        let picked = logits
-            .gather(-1, &target.unsqueeze(-1), false)
-            .squeeze_dim(-1);
-        let lp = &picked - logits.logsumexp([-1], false);
-        let top1 = logits.argmax(-1, false).eq_tensor(&target);
+        let n = t as i64 - 1;
+        let hidden = model.hidden_states(&input.narrow(1, 0, n), None, None, None);
+        let target = input.narrow(1, 1, n);
+        // Positions in pieces: logits of at most LOGIT_ELEMENTS floats exist at a time.
+        let step = (LOGIT_ELEMENTS / (b * model.cfg.vocab_size).max(1)).clamp(1, n);
+        let (mut lps, mut tops) = (vec![], vec![]);
+        for s in (0..n).step_by(step as usize) {
+            let len = step.min(n - s);
+            let logits = model.logits(&hidden.narrow(1, s, len)).to_kind(Kind::Float);
+            let target = target.narrow(1, s, len);
+            let picked = logits
+                .gather(-1, &target.unsqueeze(-1), false)
+                .squeeze_dim(-1);
+            lps.push(&picked - logits.logsumexp([-1], false));
+            tops.push(logits.argmax(-1, false).eq_tensor(&target));
+        }
+        let lp = Tensor::cat(&lps, 1);
+        let top1 = Tensor::cat(&tops, 1);
         let lp = lp.to_device(tch::Device::Cpu).contiguous().view([-1]);
         let top1 = top1.to_device(tch::Device::Cpu).contiguous().view([-1]);
         (
@@ -162,4 +193,24 @@ pub fn score_records(
     }
     f.commit()?;
     Ok(total_tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_rows_and_tokens_within_their_limits() {
+        let seqs: Vec<Vec<u32>> = [40_000, 9_000, 8_000, 100, 100, 100]
+            .iter()
+            .map(|&n| vec![1; n])
+            .collect();
+        let order: Vec<usize> = (0..seqs.len()).collect();
+        let b: Vec<Vec<usize>> = batches(&order, &seqs, 2)
+            .into_iter()
+            .map(<[usize]>::to_vec)
+            .collect();
+        // A text over the budget goes alone; two of 9,000 would exceed it; rows ≤ batch_size.
+        assert_eq!(b, vec![vec![0], vec![1], vec![2, 3], vec![4, 5]]);
+    }
 }

@@ -26,6 +26,30 @@ pub fn set_total(n: usize) {
     TOTAL.store(n.max(1), Ordering::Relaxed);
 }
 
+/// A service's thread setting: `flag`, else `$TRIAD_THREADS`, else libtorch's default.
+pub fn configure(flag: Option<usize>) -> Result<(), String> {
+    if let Some(n) = requested(flag, std::env::var("TRIAD_THREADS").ok())? {
+        crate::tch::set_num_threads(n as i32);
+        set_total(n);
+    }
+    Ok(())
+}
+
+fn requested(flag: Option<usize>, env: Option<String>) -> Result<Option<usize>, String> {
+    let n = match (flag, env) {
+        (Some(n), _) => n,
+        (None, Some(v)) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("TRIAD_THREADS: expected a positive whole number, got {v:?}"))?,
+        _ => return Ok(None),
+    };
+    if n == 0 {
+        return Err("--threads / TRIAD_THREADS must be positive, got 0".into());
+    }
+    Ok(Some(n))
+}
+
 pub fn total() -> usize {
     match TOTAL.load(Ordering::Relaxed) {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -95,6 +119,18 @@ pub fn adjust() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flag_wins_over_the_environment_and_bad_values_are_named() {
+        assert_eq!(requested(Some(3), Some("8".into())), Ok(Some(3)));
+        assert_eq!(requested(None, Some(" 8 ".into())), Ok(Some(8)));
+        assert_eq!(requested(None, Some("".into())), Ok(None));
+        assert_eq!(requested(None, None), Ok(None));
+        assert!(requested(None, Some("2.5".into()))
+            .unwrap_err()
+            .contains("TRIAD_THREADS"));
+        assert!(requested(Some(0), None).unwrap_err().contains("positive"));
+    }
 
     // One test: the counters are process-wide.
     #[test]

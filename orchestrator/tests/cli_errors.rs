@@ -260,3 +260,48 @@ fn a_study_with_a_bad_canaries_file_stops_at_planning() {
     must_contain(&e, &["canaries.jsonl:2:", "space_size"]);
     assert!(!dir.join("runs").exists(), "a run started before the check");
 }
+
+#[test]
+fn report_refuses_a_ledger_it_cannot_read_and_keeps_the_old_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "report.html", b"the real report");
+    for (ledger, why) in [
+        (&b""[..], "no table `runs`"),
+        (
+            &b"garbage, not SQLite at all, but long enough to look like a header...."[..],
+            "not a study ledger",
+        ),
+    ] {
+        write(dir, "ledger.sqlite", ledger);
+        let e = fails(&["report", dir.to_str().unwrap()]);
+        must_contain(&e, &["ledger.sqlite", why]);
+        assert_eq!(
+            std::fs::read(dir.join("report.html")).unwrap(),
+            b"the real report"
+        );
+    }
+    // A readable ledger whose metrics are garbage: named by run and epoch, no report of NaNs.
+    std::fs::remove_file(dir.join("ledger.sqlite")).unwrap();
+    let conn = rusqlite::Connection::open(dir.join("ledger.sqlite")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE runs(id TEXT PRIMARY KEY, label TEXT NOT NULL, method TEXT NOT NULL,
+             params TEXT NOT NULL, run_toml TEXT NOT NULL, position INTEGER NOT NULL,
+             state TEXT NOT NULL, trainer TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+             record TEXT, error TEXT, updated REAL);
+         CREATE TABLE evals(run_id TEXT NOT NULL, epoch INTEGER NOT NULL, checkpoint TEXT NOT NULL,
+             metrics TEXT NOT NULL, updated REAL, PRIMARY KEY(run_id, epoch));
+         CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO runs VALUES('full-1', 'full', 'full', '{}', '', 0, 'done', NULL, 1, NULL, NULL, 0);
+         INSERT INTO meta VALUES('current_runs', '[\"full-1\"]');
+         INSERT INTO evals VALUES('full-1', 2, 'c', '{\"privacy_loss\": \"x\"}', 0);",
+    )
+    .unwrap();
+    drop(conn);
+    let e = fails(&["report", dir.to_str().unwrap()]);
+    must_contain(&e, &["`full-1` epoch 2", "privacy_loss"]);
+    assert_eq!(
+        std::fs::read(dir.join("report.html")).unwrap(),
+        b"the real report"
+    );
+}

@@ -7,6 +7,7 @@ transformers' per-token log-probs. Exits non-zero on the first failed check; pri
 summary (including the metrics Evaluate returned) on success.
 """
 import json
+import time
 import math
 import shutil
 import sys
@@ -110,6 +111,7 @@ def expect(code, fragment, call, *args):
 I, NF = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
 bad = {}
 bad["both"] = expect(I, "adapter", stub.Evaluate, request(adapter="models/tiny"))
+bad["model_as_adapter"] = expect(I, "give it as `checkpoint`", stub.Evaluate, request(checkpoint="", adapter="models/tiny"))
 bad["neither"] = expect(I, "checkpoint", stub.Evaluate, request(checkpoint=""))
 bad["escape"] = expect(I, "base_model", stub.Evaluate, request(base_model="../models/tiny"))
 bad["absolute"] = expect(I, "train_file", stub.Evaluate, request(train_file="/etc/passwd"))
@@ -124,5 +126,19 @@ bad["empty_text"] = expect(I, "texts[1].text", stub.ScoreTexts,
                            pb.ScoreTextsRequest(model="models/tiny", texts=[pb.TextInput(id="a", text="x"), pb.TextInput(id="b", text="")]))
 bad["model_escape"] = expect(I, "model", stub.ScoreTexts,
                              pb.ScoreTextsRequest(model="models/../../x", texts=[pb.TextInput(id="a", text="x")]))
+# A 100,000-character text (the longest accepted): scored in pieces of positions, so memory
+# stays bounded (the test reads the server's peak RSS); its scores are finite log-probs.
+long_text = ("Customer: my card ends 4417, my email is ana@example.com; call me back. " * 1500)[:100_000]
+t0 = time.time()
+resp = stub.ScoreTexts(pb.ScoreTextsRequest(model="models/tuned", texts=[pb.TextInput(id="long", text=long_text)],
+                                            device=common_pb2.DEVICE_CPU), timeout=600)
+lps = list(resp.scores[0].logprobs)[1:]
+assert lps and all(math.isfinite(x) and x <= 0 for x in lps), "non-finite log-probs in the long text"
+summary["long_text"] = {"chars": len(long_text), "tokens": len(resp.scores[0].tokens),
+                        "seconds": round(time.time() - t0, 2)}
+# Over the per-request token budget: refused before any work.
+bad["too_many_tokens"] = expect(grpc.StatusCode.RESOURCE_EXHAUSTED, "tokens in all", stub.ScoreTexts,
+                                pb.ScoreTextsRequest(model="models/tiny",
+                                                     texts=[pb.TextInput(id=f"l{i}", text=long_text) for i in range(8)]))
 summary["bad_requests"] = bad
 print(json.dumps(summary))

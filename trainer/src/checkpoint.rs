@@ -8,12 +8,15 @@ use std::path::Path;
 use triad_lm::weights::{write_safetensors, RawTensor};
 use triad_lm::CausalLm;
 
+/// Write the checkpoint to `dir`; `extra` adds files (the optimizer state) to the folder before
+/// it becomes visible, so a checkpoint folder is always complete.
 pub fn write(
     model: &CausalLm,
     method: Method,
     lora: &LoraConfig,
     base: &Path,
     dir: &Path,
+    extra: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| TrainError::io(parent, e))?;
@@ -21,6 +24,7 @@ pub fn write(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    remove_stale_temps(parent);
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
@@ -44,8 +48,54 @@ pub fn write(
             }
         }
     }
+    extra(&tmp)?;
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     }
     std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))
+}
+
+/// Remove `.NAME.tmp-PID` folders in `parent` left by processes that no longer run (a kill
+/// during a checkpoint write); a live writer's folder is left alone.
+pub fn remove_stale_temps(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && e.path().is_dir() {
+            match std::fs::remove_dir_all(e.path()) {
+                Ok(()) => {
+                    tracing::info!(folder = %e.path().display(), "removed a stale checkpoint temp folder")
+                }
+                Err(err) => tracing::warn!(folder = %e.path().display(), "could not remove: {err}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stale_temp_folders_go_and_live_ones_stay() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = d.path().join(".epoch-1.tmp-4000000000");
+        let mine = d
+            .path()
+            .join(format!(".epoch-2.tmp-{}", std::process::id()));
+        let other = d.path().join("epoch-1");
+        for f in [&dead, &mine, &other] {
+            std::fs::create_dir_all(f).unwrap();
+        }
+        super::remove_stale_temps(d.path());
+        assert!(!dead.exists() && mine.exists() && other.exists());
+    }
 }

@@ -340,8 +340,9 @@ pub fn train(
         let checkpoint = if cfg.checkpoint.every_epoch || last {
             let dir = checkpoint_dir(out, epoch);
             model.set_training(false);
-            crate::checkpoint::write(&model, cfg.method, &lora_cfg, &cfg.model, &dir)?;
-            save_optimizer(&opt, &dir)?;
+            crate::checkpoint::write(&model, cfg.method, &lora_cfg, &cfg.model, &dir, |tmp| {
+                save_optimizer(&opt, tmp)
+            })?;
             model.set_training(true);
             on_event(&Event::Checkpoint {
                 epoch,

@@ -94,6 +94,9 @@ fn rand_id() -> u64 {
     h.finish()
 }
 
+/// Longest run id accepted in a request (ours are 28 bytes).
+const MAX_RUN_ID: usize = 128;
+
 fn path_status(e: PathError) -> Status {
     Status::invalid_argument(e.to_string())
 }
@@ -249,6 +252,13 @@ impl TrainerService {
             return Err(Status::invalid_argument(
                 "field `run_id`: must not be empty",
             ));
+        }
+        if id.len() > MAX_RUN_ID {
+            // Not echoed: a client must not make the server repeat a megabyte back.
+            return Err(Status::invalid_argument(format!(
+                "field `run_id`: {} bytes, run ids are at most {MAX_RUN_ID}",
+                id.len()
+            )));
         }
         let runs = self.runs.lock().expect("lock");
         runs.get(id)
@@ -524,6 +534,17 @@ mod tests {
             run.error
         );
         assert!(run.run_id.starts_with("run-20"), "{}", run.run_id);
+    }
+
+    #[tokio::test]
+    async fn a_huge_run_id_is_refused_without_being_echoed() {
+        let root = tempfile::tempdir().unwrap();
+        let svc = TrainerService::new(root.path().to_path_buf());
+        let id = "x".repeat(1 << 20);
+        let e = svc.get(&id).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().len() < 200, "{}", e.message());
+        assert_eq!(svc.get("run-1").unwrap_err().code(), tonic::Code::NotFound);
     }
 
     #[test]

@@ -22,6 +22,10 @@ struct Args {
     /// Check that the server on --health-listen (else --listen) is serving; exit 0 (yes) or 1.
     #[arg(long)]
     probe: bool,
+    /// CPU threads for libtorch in all, else $TRIAD_THREADS, else the machine's cores (in a
+    /// container the host's, not its CPU limit: set it to the limit).
+    #[arg(long)]
+    threads: Option<usize>,
     #[command(flatten)]
     security: triad_serve::SecurityArgs,
     /// Cache of base-model scores (default: DATA_ROOT/.triad/base-scores; `none` disables).
@@ -49,6 +53,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .await?;
         return Ok(());
     }
+    triad_lm::threads::configure(args.threads).map_err(anyhow::Error::msg)?;
     let root = triad_serve::data_root(args.data_root.as_deref().expect("required by clap"))?;
     let cache = match args.cache_dir.as_deref() {
         Some("none") => None,

@@ -211,7 +211,7 @@ pub fn report(dir: &Path) -> Result<()> {
         "{}: no ledger here (is this a study folder?)",
         path.display()
     );
-    let ledger = Ledger::open(&path)?;
+    let ledger = Ledger::open_existing(&path)?;
     let name = ledger.meta("name")?.unwrap_or_else(|| "study".into());
     let table = report::write(&report::load(&ledger, &name)?, dir)?;
     print!("{table}");

@@ -94,6 +94,33 @@ impl Ledger {
         Ok(Ledger { conn })
     }
 
+    /// Open a ledger that must already be a study's: no table is created, and a file that is
+    /// not one (empty, another database, garbage) is an error — `triad report` must not turn
+    /// it into an empty report over a real one.
+    pub fn open_existing(path: &Path) -> Result<Self, StudyError> {
+        let bad = |why: String| StudyError::Ledger(format!("{}: {why}", path.display()));
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        for table in ["runs", "evals", "meta"] {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    params![table],
+                    |r| r.get(0),
+                )
+                .map_err(|e| bad(format!("not a study ledger ({e})")))?;
+            if n == 0 {
+                return Err(bad(format!("not a study ledger (no table `{table}`)")));
+            }
+        }
+        Ok(Ledger { conn })
+    }
+
     fn now() -> f64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

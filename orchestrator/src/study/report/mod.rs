@@ -249,7 +249,7 @@ fn run_rows(
     };
     let mut rows = vec![];
     for e in ledger.evals(&r.id)? {
-        let m: serde_json::Value = serde_json::from_str(&e.metrics).unwrap_or_default();
+        let m = metrics(&r.id, e.epoch, &e.metrics)?;
         let mut row = row(&r.id, &r.label, &r.method, params, e.epoch, &m);
         row.epsilon = eps_at(e.epoch, "epsilon").or_else(|| record["epsilon"].as_f64());
         let last = record["epochs"]
@@ -355,6 +355,23 @@ pub fn across_seeds(runs: &[RunSummary]) -> Vec<SeedGroup> {
         .collect()
 }
 
+/// An evaluation's metrics as the ledger holds them; anything but a METRICS.json object is an
+/// error naming the run and epoch (a report of NaNs would pass for results).
+fn metrics(run: &str, epoch: u64, text: &str) -> Result<serde_json::Value, StudyError> {
+    let bad = |why: String| {
+        StudyError::Ledger(format!(
+            "evaluation of `{run}` epoch {epoch}: {why}; delete that row (or the ledger's evals \
+             table) and run the study again to re-evaluate"
+        ))
+    };
+    let m: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad(format!("metrics are not JSON ({e})")))?;
+    if !m["privacy_loss"].is_number() || !m["utility"]["nll"].is_number() {
+        return Err(bad("metrics lack `privacy_loss` or `utility.nll`".into()));
+    }
+    Ok(m)
+}
+
 /// Read the ledger into a report.
 pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
     let mut runs = vec![];
@@ -377,12 +394,15 @@ pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
     }
     mark_front(&mut runs);
     // The base model as its own checkpoint: nothing learned from the private data (ε = 0).
-    let base = ledger.evals(BASE_RUN)?.into_iter().next().map(|e| {
-        let m: serde_json::Value = serde_json::from_str(&e.metrics).unwrap_or_default();
-        let mut r = row(BASE_RUN, "base", "base", "", 0, &m);
-        r.epsilon = Some(0.0);
-        r
-    });
+    let base = match ledger.evals(BASE_RUN)?.into_iter().next() {
+        Some(e) => {
+            let m = metrics(BASE_RUN, 0, &e.metrics)?;
+            let mut r = row(BASE_RUN, "base", "base", "", 0, &m);
+            r.epsilon = Some(0.0);
+            Some(r)
+        }
+        None => None,
+    };
     Ok(Report {
         name: name.to_string(),
         across_seeds: across_seeds(&runs),
