@@ -3,17 +3,55 @@
 //! bound address, and shutdown on Ctrl-C.
 
 pub mod auth;
+pub mod limits;
+mod pem;
 pub mod security;
 
 pub use auth::BearerAuth;
+pub use limits::OversizeIsExhausted;
 pub use security::{ClientArgs, ClientSecurity, Security, SecurityArgs};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 use tonic::transport::Server;
+use tonic_health::ServingStatus;
 use tower::layer::util::{Identity, Stack};
 
-/// The router services are added to: every call passes the bearer-token layer first.
-pub type Routes = tonic::transport::server::Router<Stack<BearerAuth, Identity>>;
+/// The router services are added to: every call passes the bearer-token layer first, and
+/// an oversized request is answered RESOURCE_EXHAUSTED.
+pub type Routes =
+    tonic::transport::server::Router<Stack<OversizeIsExhausted, Stack<BearerAuth, Identity>>>;
+
+/// Whether the service can do its work (false: health says NOT_SERVING).
+pub type Healthy = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How often health asks [`Served::healthy`].
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+/// What a binary serves: its gRPC service (named in health and reflection) and how to tell
+/// that it still works.
+#[derive(Clone)]
+pub struct Served {
+    pub name: &'static str,
+    pub healthy: Healthy,
+}
+
+impl Served {
+    /// `name` (e.g. `triad.v1.Trainer`), healthy while the process serves.
+    pub fn new(name: &'static str) -> Self {
+        Served {
+            name,
+            healthy: Arc::new(|| true),
+        }
+    }
+
+    /// Health follows `healthy`, asked every second.
+    pub fn healthy_when(mut self, healthy: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.healthy = Arc::new(healthy);
+        self
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -65,7 +103,7 @@ pub fn init_tracing() {
 /// printed on stdout as `listening on ADDR` (port 0 picks one) for whoever started us.
 pub async fn serve(
     listen: SocketAddr,
-    service: &str,
+    service: Served,
     security: &Security,
     add: impl FnOnce(Routes) -> Routes,
 ) -> Result<(), ServeError> {
@@ -86,19 +124,25 @@ pub async fn serve(
 /// [`serve`] on a bound listener until `shutdown` completes (embedded services use this).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
-    service: &str,
+    served: Served,
     security: &Security,
     add: impl FnOnce(Routes) -> Routes,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    let service = served.name;
     let (health, health_service) = tonic_health::server::health_reporter();
     health
-        .set_service_status(service, tonic_health::ServingStatus::Serving)
+        .set_service_status(service, ServingStatus::Serving)
         .await;
+    let watcher = tokio::spawn(follow_health(health, served));
+    // Only this binary's service (and health) are advertised, though the descriptor set
+    // holds both of Triad's.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(triad_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(service)
+            .with_service_name("grpc.health.v1.Health")
     };
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -131,16 +175,44 @@ pub async fn serve_on(
     }
     let router = builder
         .layer(BearerAuth::new(security.tokens.clone()))
+        .layer(OversizeIsExhausted)
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
-    add(router)
+    let served = add(router)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,
         )
-        .await?;
+        .await;
+    watcher.abort();
+    served?;
     Ok(())
+}
+
+/// Keeps the service's health (and the server's, `""`) at what `served.healthy` says.
+async fn follow_health(health: tonic_health::server::HealthReporter, served: Served) {
+    let mut was = true;
+    loop {
+        tokio::time::sleep(HEALTH_EVERY).await;
+        let now = (served.healthy)();
+        if now == was {
+            continue;
+        }
+        was = now;
+        let status = if now {
+            tracing::info!(service = served.name, "serving again");
+            ServingStatus::Serving
+        } else {
+            tracing::error!(
+                service = served.name,
+                "not serving: the service reports itself stuck"
+            );
+            ServingStatus::NotServing
+        };
+        health.set_service_status(served.name, status).await;
+        health.set_service_status("", status).await;
+    }
 }
 
 /// Ask the server listening on `listen` whether `service` is SERVING (for container health
@@ -158,15 +230,23 @@ pub async fn probe(listen: SocketAddr, service: &str) -> Result<(), ServeError> 
     }
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(ServeError::Transport)?
-        .timeout(std::time::Duration::from_secs(5))
+        .timeout(Duration::from_secs(5))
         .connect()
-        .await?;
+        .await
+        .map_err(|e| ServeError::Probe(format!("{addr}: {e}")))?;
     let status = HealthClient::new(channel)
         .check(tonic_health::pb::HealthCheckRequest {
             service: service.to_string(),
         })
         .await
-        .map_err(|s| ServeError::Probe(format!("{addr}: {}", s.message())))?
+        .map_err(|s| {
+            // A TLS port answers plaintext HTTP/2 with a broken connection.
+            ServeError::Probe(format!(
+                "{addr}: {} (the probe speaks plaintext: on a TLS server probe its \
+                 --health-listen port, also read from TRIAD_HEALTH_LISTEN)",
+                s.message()
+            ))
+        })?
         .into_inner()
         .status;
     if status == ServingStatus::Serving as i32 {
@@ -175,5 +255,66 @@ pub async fn probe(listen: SocketAddr, service: &str) -> Result<(), ServeError> 
         Err(ServeError::Probe(format!(
             "{addr}: {service} is not serving"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tonic_health::pb::{
+        health_check_response::ServingStatus as S, health_client::HealthClient,
+    };
+
+    async fn status(addr: SocketAddr, service: &str) -> i32 {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+    }
+
+    async fn wait_for(addr: SocketAddr, service: &str, want: S) {
+        let t = std::time::Instant::now();
+        while status(addr, service).await != want as i32 {
+            assert!(
+                t.elapsed().as_secs() < 10,
+                "{service} never became {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn health_follows_what_the_service_says_of_itself() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ok = Arc::new(AtomicBool::new(true));
+        let flag = ok.clone();
+        let served =
+            Served::new("test.v1.Thing").healthy_when(move || flag.load(Ordering::Relaxed));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            serve_on(listener, served, &Security::default(), |r| r, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        wait_for(addr, "test.v1.Thing", S::Serving).await;
+        ok.store(false, Ordering::Relaxed);
+        wait_for(addr, "test.v1.Thing", S::NotServing).await;
+        assert_eq!(status(addr, "").await, S::NotServing as i32);
+        ok.store(true, Ordering::Relaxed);
+        wait_for(addr, "test.v1.Thing", S::Serving).await;
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! Service security options shared by both binaries: TLS (rustls) with optional client
 //! certificates (mutual TLS), bearer tokens, and request size and deadline limits.
 
-use crate::ServeError;
+use crate::{pem, ServeError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,9 +26,9 @@ pub struct SecurityArgs {
     /// Deadline for a call to return its response (streams then run on), in seconds.
     #[arg(long, default_value_t = 120)]
     pub request_timeout_s: u64,
-    /// Also serve `grpc.health.v1` alone, in plaintext, here (Kubernetes' gRPC probes cannot
-    /// speak TLS).
-    #[arg(long)]
+    /// Also serve `grpc.health.v1` alone, in plaintext, here (Kubernetes' gRPC probes and
+    /// `--probe` do not speak TLS).
+    #[arg(long, env = "TRIAD_HEALTH_LISTEN")]
     pub health_listen: Option<std::net::SocketAddr>,
 }
 
@@ -88,12 +88,13 @@ impl SecurityArgs {
         use tonic::transport::{Certificate, Identity, ServerTlsConfig};
         let tls = match (&self.tls_cert, &self.tls_key) {
             (Some(c), Some(k)) => {
-                let mut cfg = ServerTlsConfig::new().identity(Identity::from_pem(
-                    read(c, "--tls-cert")?,
-                    read(k, "--tls-key")?,
-                ));
-                if let Some(ca) = &self.tls_client_ca {
-                    cfg = cfg.client_ca_root(Certificate::from_pem(read(ca, "--tls-client-ca")?));
+                let (cert, key) = (read(c, "--tls-cert")?, read(k, "--tls-key")?);
+                pem::check_identity(("--tls-cert", c, &cert), ("--tls-key", k, &key))?;
+                let mut cfg = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+                if let Some(ca_path) = &self.tls_client_ca {
+                    let ca = read(ca_path, "--tls-client-ca")?;
+                    pem::check_roots("--tls-client-ca", ca_path, &ca)?;
+                    cfg = cfg.client_ca_root(Certificate::from_pem(ca));
                 }
                 Some(cfg)
             }
@@ -152,14 +153,17 @@ impl ClientArgs {
         use tonic::transport::{Certificate, ClientTlsConfig, Identity};
         let tls = match &self.tls_ca {
             None => None,
-            Some(ca) => {
-                let mut cfg = ClientTlsConfig::new()
-                    .ca_certificate(Certificate::from_pem(read(ca, "--tls-ca")?));
+            Some(ca_path) => {
+                let ca = read(ca_path, "--tls-ca")?;
+                pem::check_roots("--tls-ca", ca_path, &ca)?;
+                let mut cfg = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
                 if let (Some(c), Some(k)) = (&self.tls_client_cert, &self.tls_client_key) {
-                    cfg = cfg.identity(Identity::from_pem(
-                        read(c, "--tls-client-cert")?,
-                        read(k, "--tls-client-key")?,
-                    ));
+                    let (cert, key) = (read(c, "--tls-client-cert")?, read(k, "--tls-client-key")?);
+                    pem::check_identity(
+                        ("--tls-client-cert", c, &cert),
+                        ("--tls-client-key", k, &key),
+                    )?;
+                    cfg = cfg.identity(Identity::from_pem(cert, key));
                 }
                 if let Some(d) = &self.tls_domain {
                     cfg = cfg.domain_name(d.clone());

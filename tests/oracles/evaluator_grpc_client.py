@@ -140,5 +140,9 @@ summary["long_text"] = {"chars": len(long_text), "tokens": len(resp.scores[0].to
 bad["too_many_tokens"] = expect(grpc.StatusCode.RESOURCE_EXHAUSTED, "tokens in all", stub.ScoreTexts,
                                 pb.ScoreTextsRequest(model="models/tiny",
                                                      texts=[pb.TextInput(id=f"l{i}", text=long_text) for i in range(8)]))
+# Over --max-request-bytes (4 MiB): RESOURCE_EXHAUSTED, as gRPC specifies (tonic says OUT_OF_RANGE).
+bad["oversized"] = expect(grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than this server accepts", stub.ScoreTexts,
+                          pb.ScoreTextsRequest(model="models/tiny",
+                                               texts=[pb.TextInput(id=f"o{i}", text=long_text) for i in range(50)]))
 summary["bad_requests"] = bad
 print(json.dumps(summary))

@@ -28,4 +28,6 @@ def check_health_and_reflection(channel, service):
     assert health.status == health_pb2.HealthCheckResponse.SERVING, health
     services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
     assert service in services, services
+    # Each binary advertises its own service only, though both are in the descriptor set.
+    assert not [s for s in services if s.startswith("triad.") and s != service], services
     return sorted(services)

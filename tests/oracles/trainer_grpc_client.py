@@ -66,6 +66,21 @@ final = [pb.RunState.Name(ev.state) for ev in stub.WatchRun(pb.WatchRunRequest(r
 assert final[-1] == "RUN_STATE_CANCELLED", final
 summary["cancelled"] = final
 
+# A DP run cancelled while it searches σ (ε = 30 over 100 steps at q = 1/8: about 12 s of
+# accounting on this machine) ends within one evaluation of ε, not after the search.
+dp = config(100, "dp") + "[dp]\ntarget_epsilon = 30.0\nmax_grad_norm = 1.0\n"
+dp_id = stub.StartRun(pb.StartRunRequest(config_toml=dp, output_dir="runs/dp-search")).run_id
+deadline = time.time() + 120
+while stub.GetRun(pb.GetRunRequest(run_id=dp_id)).state != pb.RUN_STATE_RUNNING:
+    assert time.time() < deadline, "dp run never started"
+    time.sleep(0.01)
+asked = time.time()
+stub.CancelRun(pb.CancelRunRequest(run_id=dp_id))
+while stub.GetRun(pb.GetRunRequest(run_id=dp_id)).state != pb.RUN_STATE_CANCELLED:
+    assert time.time() - asked < 3, stub.GetRun(pb.GetRunRequest(run_id=dp_id))
+    time.sleep(0.01)
+summary["cancelled_in_sigma_search_s"] = round(time.time() - asked, 3)
+
 # Bad requests get the right codes and name the field.
 def expect(code, fragment, call, *args):
     try:
@@ -88,7 +103,9 @@ bad["missing"] = expect(grpc.StatusCode.NOT_FOUND, "train_file", stub.StartRun,
                         pb.StartRunRequest(config_toml=config(1).replace("train.jsonl", "nope.jsonl"), output_dir="runs/x"))
 bad["unknown"] = expect(grpc.StatusCode.NOT_FOUND, "run-999999", stub.GetRun, pb.GetRunRequest(run_id="run-999999"))
 bad["ended"] = expect(grpc.StatusCode.FAILED_PRECONDITION, "ended", stub.CancelRun, pb.CancelRunRequest(run_id=run_id))
+bad["oversized"] = expect(grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than this server accepts", stub.StartRun,
+                         pb.StartRunRequest(config_toml="#" * (5 << 20), output_dir="runs/x"))
 summary["bad_requests"] = bad
 summary["listed"] = [r.run_id for r in stub.ListRuns(pb.ListRunsRequest()).runs]
-assert summary["listed"] == [run_id, long_id, queued_id], summary["listed"]
+assert summary["listed"] == [run_id, long_id, queued_id, dp_id], summary["listed"]
 print(json.dumps(summary))

@@ -17,6 +17,7 @@ pub mod config;
 pub mod data;
 pub mod dp;
 pub mod error;
+pub mod heartbeat;
 pub mod lora;
 pub mod memory;
 pub mod optim;

@@ -172,6 +172,7 @@ pub fn train(
             cfg.batch_size,
             examples.len(),
             total_steps,
+            &|| cancel.is_some_and(|c| c.load(Ordering::Relaxed)),
         )?),
         _ => None,
     };

@@ -123,7 +123,16 @@ pub struct TrainerService {
     next: Arc<AtomicU64>,
     /// This service's start (UTC, seconds): part of every run id.
     boot: String,
+    beat: Arc<crate::heartbeat::Heartbeat>,
+    stall_after: std::time::Duration,
+    /// Faults a test injects into this service's runs.
+    #[cfg(test)]
+    inject: Arc<tests::Inject>,
 }
+
+/// A run silent this long (no step, checkpoint or state) is taken as stuck; see
+/// [`TrainerService::stalled`].
+pub const DEFAULT_STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 fn terminal(s: i32) -> bool {
     [RunState::Succeeded, RunState::Failed, RunState::Cancelled]
@@ -142,6 +151,10 @@ impl TrainerService {
             queue: tx,
             next: Arc::new(AtomicU64::new(1)),
             boot: chrono_free_stamp(),
+            beat: Arc::default(),
+            stall_after: DEFAULT_STALL_AFTER,
+            #[cfg(test)]
+            inject: Arc::default(),
         };
         let worker = svc.clone();
         tokio::spawn(async move {
@@ -149,7 +162,9 @@ impl TrainerService {
                 let w = worker.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     let _cpu = triad_lm::threads::lease();
-                    w.execute(job)
+                    w.beat.busy(true);
+                    w.execute(job);
+                    w.beat.busy(false);
                 })
                 .await;
             }
@@ -157,7 +172,21 @@ impl TrainerService {
         svc
     }
 
+    /// Take a run as stuck after `limit` without an event (default [`DEFAULT_STALL_AFTER`]:
+    /// longer than any step of a model this trainer can hold).
+    pub fn with_stall_after(mut self, limit: std::time::Duration) -> Self {
+        self.stall_after = limit;
+        self
+    }
+
+    /// How long the running run has been silent, when past the stall limit (health then
+    /// says NOT_SERVING; the run goes on, and health returns when it moves).
+    pub fn stalled(&self) -> Option<std::time::Duration> {
+        self.beat.stalled(self.stall_after)
+    }
+
     fn publish(&self, id: &str, ev: run_event::Event) {
+        self.beat.beat();
         let mut runs = self.runs.lock().expect("lock");
         if let Some(e) = runs.get_mut(id) {
             if let run_event::Event::State(s) = ev {
@@ -187,9 +216,7 @@ impl TrainerService {
         // FAILED, not leave it RUNNING with its watchers waiting for good.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             #[cfg(test)]
-            if tests::PANIC_IN_RUN.load(Ordering::Relaxed) {
-                panic!("injected by a test at /srv/triad/secret");
-            }
+            self.inject.at_start();
             train(&job.cfg, &job.out, Some(&cancel), |e| {
                 let ev = match e {
                     Event::Started { .. } => return,
@@ -480,8 +507,63 @@ fn async_stream(
 mod tests {
     use super::*;
 
-    /// Makes the next runs panic at their start (the boundary's test).
-    pub(super) static PANIC_IN_RUN: AtomicBool = AtomicBool::new(false);
+    #[derive(Default)]
+    pub(super) struct Inject {
+        /// Runs panic at their start (the boundary's test).
+        panic: AtomicBool,
+        /// Runs wait at their start while set (the stall detector's test).
+        stall: AtomicBool,
+    }
+
+    impl Inject {
+        pub(super) fn at_start(&self) {
+            if self.panic.load(Ordering::Relaxed) {
+                panic!("injected by a test at /srv/triad/secret");
+            }
+            while self.stall.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+
+    async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let t = std::time::Instant::now();
+        while !done() {
+            assert!(t.elapsed().as_secs() < 60, "never: {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_run_is_reported_stalled_until_it_moves() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("m")).unwrap();
+        std::fs::write(root.path().join("m/config.json"), "{}").unwrap();
+        std::fs::write(root.path().join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+        let limit = std::time::Duration::from_millis(200);
+        let svc = TrainerService::new(root.path().to_path_buf()).with_stall_after(limit);
+        svc.inject.stall.store(true, Ordering::Relaxed);
+        let id = svc
+            .start_run(Request::new(StartRunRequest {
+                config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n".into(),
+                output_dir: "stall".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .run_id;
+        wait_until("the run starts", || {
+            svc.get(&id).unwrap().state == RunState::Running as i32
+        })
+        .await;
+        assert_eq!(svc.stalled(), None, "just started");
+        wait_until("the stall is seen", || svc.stalled().is_some()).await;
+        assert!(svc.stalled().unwrap() > limit);
+        svc.inject.stall.store(false, Ordering::Relaxed);
+        wait_until("the run ends", || terminal(svc.get(&id).unwrap().state)).await;
+        assert_eq!(svc.stalled(), None, "an idle worker is not stalled");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_run_that_panics_ends_failed_and_the_next_run_still_starts() {
@@ -490,7 +572,7 @@ mod tests {
         std::fs::write(root.path().join("m/config.json"), "{}").unwrap();
         std::fs::write(root.path().join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
         let svc = TrainerService::new(root.path().to_path_buf());
-        PANIC_IN_RUN.store(true, Ordering::Relaxed);
+        svc.inject.panic.store(true, Ordering::Relaxed);
         let req = StartRunRequest {
             config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n"
                 .into(),
@@ -523,7 +605,7 @@ mod tests {
         );
         assert!(!run.error.contains("/srv"), "{}", run.error);
         // The worker survived: a second run is taken up (and fails on its empty model).
-        PANIC_IN_RUN.store(false, Ordering::Relaxed);
+        svc.inject.panic.store(false, Ordering::Relaxed);
         let run = start(svc, req).await;
         assert_eq!(run.state, RunState::Failed as i32);
         assert!(!run.error.contains("internal error"), "{}", run.error);

@@ -14,7 +14,7 @@ use triad_proto::v1::evaluator_server::EvaluatorServer;
 )]
 struct Args {
     /// Address to listen on, e.g. 127.0.0.1:50052 or [::]:50052.
-    #[arg(long, default_value = "127.0.0.1:50052")]
+    #[arg(long, env = "TRIAD_LISTEN", default_value = "127.0.0.1:50052")]
     listen: std::net::SocketAddr,
     /// Every path in a request is resolved inside this folder.
     #[arg(long, required_unless_present = "probe")]
@@ -64,9 +64,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let service = EvaluatorService::new(root, cache);
     let security = args.security.load()?;
     let max = security.max_request_bytes;
-    triad_serve::serve(args.listen, "triad.v1.Evaluator", &security, |router| {
-        router.add_service(EvaluatorServer::new(service).max_decoding_message_size(max))
-    })
+    triad_serve::serve(
+        args.listen,
+        triad_serve::Served::new("triad.v1.Evaluator"),
+        &security,
+        |router| router.add_service(EvaluatorServer::new(service).max_decoding_message_size(max)),
+    )
     .await?;
     Ok(())
 }

@@ -52,7 +52,15 @@ async fn spawn_on_loopback(
         };
         // Loopback only, inside this process: no TLS, no tokens.
         let security = triad_serve::Security::default();
-        if let Err(e) = triad_serve::serve_on(listener, name, &security, add, shutdown).await {
+        if let Err(e) = triad_serve::serve_on(
+            listener,
+            triad_serve::Served::new(name),
+            &security,
+            add,
+            shutdown,
+        )
+        .await
+        {
             tracing::error!(error = %e, service = name, "embedded service stopped");
         }
     });

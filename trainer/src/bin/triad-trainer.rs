@@ -14,7 +14,7 @@ use triad_trainer::service::TrainerService;
 )]
 struct Args {
     /// Address to listen on, e.g. 127.0.0.1:50051 or [::]:50051.
-    #[arg(long, default_value = "127.0.0.1:50051")]
+    #[arg(long, env = "TRIAD_LISTEN", default_value = "127.0.0.1:50051")]
     listen: std::net::SocketAddr,
     /// Every path in a request is resolved inside this folder.
     #[arg(long, required_unless_present = "probe")]
@@ -26,6 +26,10 @@ struct Args {
     /// container the host's, not its CPU limit: set it to the limit).
     #[arg(long)]
     threads: Option<usize>,
+    /// Health says NOT_SERVING while a run has been silent (no step, checkpoint or state
+    /// change) this many seconds: a stuck worker, not a slow step.
+    #[arg(long, env = "TRIAD_STALL_AFTER_S", default_value_t = 1800)]
+    stall_after_s: u64,
     #[command(flatten)]
     security: triad_serve::SecurityArgs,
 }
@@ -53,10 +57,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     triad_lm::threads::configure(args.threads).map_err(anyhow::Error::msg)?;
     let root = triad_serve::data_root(args.data_root.as_deref().expect("required by clap"))?;
     tracing::info!(root = %root.display(), "triad-trainer starting");
-    let service = TrainerService::new(root);
+    let service = TrainerService::new(root)
+        .with_stall_after(std::time::Duration::from_secs(args.stall_after_s.max(1)));
     let security = args.security.load()?;
     let max = security.max_request_bytes;
-    triad_serve::serve(args.listen, "triad.v1.Trainer", &security, |router| {
+    let watched = service.clone();
+    let served = triad_serve::Served::new("triad.v1.Trainer")
+        .healthy_when(move || watched.stalled().is_none());
+    triad_serve::serve(args.listen, served, &security, |router| {
         router.add_service(TrainerServer::new(service).max_decoding_message_size(max))
     })
     .await?;

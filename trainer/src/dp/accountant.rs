@@ -223,27 +223,59 @@ pub fn noise_multiplier(
     steps: u64,
     tolerance: f64,
 ) -> Option<f64> {
-    search_sigma(target_epsilon, tolerance, |s| epsilon(q, s, steps, delta))
+    search_sigma(
+        target_epsilon,
+        tolerance,
+        |s| epsilon(q, s, steps, delta),
+        &|| false,
+    )
+    .found()
+}
+
+/// How a σ search ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Search {
+    Found(f64),
+    /// Even σ = [`MAX_SIGMA`] spends more than the target (or the target is not a positive
+    /// finite ε).
+    Unreachable,
+    /// `stop` said so between two evaluations of ε.
+    Stopped,
+}
+
+impl Search {
+    pub fn found(self) -> Option<f64> {
+        match self {
+            Search::Found(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// Opacus's σ search for any accountant: double σ from 20 until ε(σ) ≤ `target_epsilon`, then
-/// bisect until ε is within `tolerance` below it. `None` past [`MAX_SIGMA`].
+/// bisect until ε is within `tolerance` below it. `stop` is asked before every evaluation of ε
+/// (one evaluation is at most a fraction of a second; a whole PLD search over millions of
+/// steps takes seconds), so a cancelled run does not wait for the search.
 pub fn search_sigma(
     target_epsilon: f64,
     tolerance: f64,
     epsilon: impl Fn(f64) -> f64,
-) -> Option<f64> {
+    stop: &dyn Fn() -> bool,
+) -> Search {
     if !(target_epsilon > 0.0 && target_epsilon.is_finite() && tolerance > 0.0) {
-        return None;
+        return Search::Unreachable;
     }
     let mut eps_high = f64::INFINITY;
     let (mut sigma_low, mut sigma_high) = (0.0, 10.0);
     // `!(≤)`: a NaN ε is not a σ that reaches the target.
     while eps_high.is_nan() || eps_high > target_epsilon {
         sigma_high *= 2.0;
+        if stop() {
+            return Search::Stopped;
+        }
         eps_high = epsilon(sigma_high);
         if sigma_high > MAX_SIGMA {
-            return None;
+            return Search::Unreachable;
         }
     }
     for _ in 0..200 {
@@ -251,6 +283,9 @@ pub fn search_sigma(
             break;
         }
         let sigma = (sigma_low + sigma_high) / 2.0;
+        if stop() {
+            return Search::Stopped;
+        }
         let eps = epsilon(sigma);
         if eps < target_epsilon {
             sigma_high = sigma;
@@ -259,7 +294,7 @@ pub fn search_sigma(
             sigma_low = sigma;
         }
     }
-    Some(sigma_high)
+    Search::Found(sigma_high)
 }
 
 #[cfg(test)]
@@ -283,5 +318,21 @@ mod tests {
         let s = noise_multiplier(8.0, 1e-5, 0.01, 1000, 0.01).unwrap();
         let got = epsilon(0.01, s, 1000, 1e-5);
         assert!(got <= 8.0 && 8.0 - got <= 0.01, "{got}");
+    }
+
+    #[test]
+    fn a_search_stops_when_asked() {
+        let calls = std::cell::Cell::new(0);
+        let stop = || calls.get() >= 3;
+        let r = search_sigma(
+            1.0,
+            1e-9,
+            |s| {
+                calls.set(calls.get() + 1);
+                10.0 / s
+            },
+            &stop,
+        );
+        assert_eq!((r, calls.get()), (Search::Stopped, 3));
     }
 }

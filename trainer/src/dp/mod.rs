@@ -9,7 +9,7 @@ pub mod pld;
 mod special;
 pub mod step;
 
-pub use accountant::{epsilon, noise_multiplier, RdpAccountant, DEFAULT_ORDERS};
+pub use accountant::{epsilon, noise_multiplier, RdpAccountant, Search, DEFAULT_ORDERS};
 pub use budget::Budget;
 pub use pld::PldAccountant;
 
@@ -53,12 +53,31 @@ impl Accountant {
         steps: u64,
         tolerance: f64,
     ) -> Option<f64> {
+        self.search_noise(target_epsilon, delta, q, steps, tolerance, &|| false)
+            .found()
+    }
+
+    /// [`Accountant::noise_multiplier`], asking `stop` between evaluations of ε.
+    pub fn search_noise(
+        self,
+        target_epsilon: f64,
+        delta: f64,
+        q: f64,
+        steps: u64,
+        tolerance: f64,
+        stop: &dyn Fn() -> bool,
+    ) -> Search {
         match self {
-            Accountant::Rdp => noise_multiplier(target_epsilon, delta, q, steps, tolerance),
+            Accountant::Rdp => accountant::search_sigma(
+                target_epsilon,
+                tolerance,
+                |s| accountant::epsilon(q, s, steps, delta),
+                stop,
+            ),
             Accountant::Pld => {
                 let target = target_epsilon * 0.999;
                 let tol = tolerance.min(0.005 * target_epsilon);
-                accountant::search_sigma(target, tol, |s| pld::epsilon(q, s, steps, delta))
+                accountant::search_sigma(target, tol, |s| pld::epsilon(q, s, steps, delta), stop)
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::config::DpConfig;
 use crate::data::Example;
+use crate::dp::Search;
 use crate::error::{Result, TrainError};
 use triad_lm::data::rng::Rng;
 
@@ -16,7 +17,14 @@ pub struct Private {
 }
 
 impl Private {
-    pub fn new(dp: &DpConfig, batch_size: usize, n: usize, steps: u64) -> Result<Self> {
+    /// `stop` ends a σ search early (a cancelled run) with [`TrainError::Cancelled`].
+    pub fn new(
+        dp: &DpConfig,
+        batch_size: usize,
+        n: usize,
+        steps: u64,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Self> {
         let q = (batch_size as f64 / n as f64).min(1.0);
         let delta = dp.delta.unwrap_or(1.0 / (10.0 * n as f64));
         if !(delta > 0.0 && delta < 1.0) {
@@ -26,11 +34,13 @@ impl Private {
         }
         let sigma = match (dp.noise_multiplier, dp.target_epsilon) {
             (Some(s), _) => s,
-            (None, Some(eps)) => dp.accountant.noise_multiplier(eps, delta, q, steps, 0.01).ok_or_else(|| {
-                TrainError::Invalid(format!(
+            (None, Some(eps)) => match dp.accountant.search_noise(eps, delta, q, steps, 0.01, stop) {
+                Search::Found(sigma) => sigma,
+                Search::Stopped => return Err(TrainError::Cancelled),
+                Search::Unreachable => return Err(TrainError::Invalid(format!(
                     "dp.target_epsilon = {eps} cannot be reached in {steps} steps at sampling rate {q:.4} (σ would exceed 1e6)"
-                ))
-            })?,
+                ))),
+            },
             (None, None) => unreachable!("validated in RunConfig"),
         };
         Ok(Private {

@@ -529,8 +529,16 @@ mod tests {
         }
         assert_eq!(epsilon(1.5, 1.0, 10, 1e-5), f64::INFINITY);
         assert_eq!(epsilon(0.1, f64::INFINITY, 10, 1e-5), 0.0);
-        assert!(super::super::accountant::search_sigma(f64::NAN, 0.01, |_| 1.0).is_none());
-        assert!(super::super::accountant::search_sigma(1.0, 0.01, |_| f64::NAN).is_none());
+        assert!(
+            super::super::accountant::search_sigma(f64::NAN, 0.01, |_| 1.0, &|| false)
+                .found()
+                .is_none()
+        );
+        assert!(
+            super::super::accountant::search_sigma(1.0, 0.01, |_| f64::NAN, &|| false)
+                .found()
+                .is_none()
+        );
     }
 
     #[test]
