@@ -51,8 +51,25 @@ pub enum LmError {
     Invalid { path: PathBuf, message: String },
     #[error("device `{0}` is not available (use cpu, cuda or cuda:N; CUDA needs a GPU and a CUDA build of libtorch)")]
     Device(String),
-    #[error("libtorch: {0}")]
+    #[error("libtorch: {}", torch_text(.0))]
     Torch(#[from] tch::TchError),
+}
+
+/// A libtorch error as a client may read it: c10's message without the C++ backtrace that
+/// follows it ("Exception raised from … at /path/file.cpp", "frame #0: … in /path/lib.so"),
+/// which shows the server's install paths. The whole error goes to the log (`{:?}`).
+pub fn torch_text(e: &tch::TchError) -> String {
+    let full = e.to_string();
+    let cut = [
+        "\nException raised from",
+        "\nframe #",
+        " (most recent call first)",
+    ]
+    .iter()
+    .filter_map(|m| full.find(m))
+    .min()
+    .unwrap_or(full.len());
+    full[..cut].trim_end().to_string()
 }
 
 pub type Result<T, E = LmError> = std::result::Result<T, E>;
@@ -82,5 +99,24 @@ impl LmError {
             field: field.into(),
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torch_error_reaches_clients_without_its_backtrace() {
+        let e = tch::Tensor::zeros([2, 3], (tch::Kind::Float, tch::Device::Cpu))
+            .f_matmul(&tch::Tensor::zeros(
+                [4, 5],
+                (tch::Kind::Float, tch::Device::Cpu),
+            ))
+            .unwrap_err();
+        let text = LmError::from(e).to_string();
+        assert!(text.starts_with("libtorch: "), "{text}");
+        assert!(text.contains("cannot be multiplied"), "{text}");
+        assert!(!text.contains("frame #") && !text.contains(".so"), "{text}");
     }
 }

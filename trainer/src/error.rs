@@ -27,7 +27,7 @@ pub enum TrainError {
     /// A failure inside the trainer (a panic caught at the run's boundary).
     #[error("{0}")]
     Internal(String),
-    #[error("libtorch: {0}")]
+    #[error("libtorch: {}", triad_lm::error::torch_text(.0))]
     Torch(#[from] triad_lm::tch::TchError),
 }
 

@@ -256,7 +256,7 @@ impl TrainerService {
             ),
             Err(TrainError::Cancelled) => (RunState::Cancelled, String::new(), String::new()),
             Err(e) => {
-                tracing::warn!(error = %e, "run failed");
+                tracing::warn!(error = ?e, "run failed");
                 (
                     RunState::Failed,
                     self.scrub(status(&e).message()),
@@ -325,6 +325,12 @@ impl TrainerService {
         cfg.train_file = rel(&cfg.train_file, "config_toml.train_file")?;
         let out =
             resolve_in_root(&self.root, &req.output_dir, "output_dir").map_err(path_status)?;
+        if out.exists() && !out.is_dir() {
+            return Err(Status::invalid_argument(format!(
+                "field `output_dir`: `{}` is a file, not a folder",
+                req.output_dir
+            )));
+        }
         if !cfg.model.join("config.json").is_file() {
             return Err(Status::not_found(format!(
                 "field `config_toml.model`: no model folder at `{}`",
