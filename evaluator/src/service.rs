@@ -39,6 +39,10 @@ pub const MAX_TEXT_CHARS: usize = 100_000;
 /// held) grows with them; memory per forward batch is bounded apart from this (see
 /// `triad_lm::score`).
 pub const MAX_REQUEST_TOKENS: usize = 131_072;
+/// Largest canary candidate space an Evaluate request may have ranked exactly.
+pub const MAX_EXPOSURE_EXACT: u64 = 1_000_000;
+/// Most candidates an Evaluate request may have sampled per canary.
+pub const MAX_EXPOSURE_SAMPLES: u32 = 100_000;
 
 /// The one place an evaluator error becomes a gRPC status. Messages name paths relative to the
 /// data root, so clients see their own paths and not the server's layout.
@@ -178,11 +182,32 @@ impl EvaluatorService {
         if req.batch_size > 0 {
             spec.batch_size = req.batch_size as usize;
         }
+        // Each candidate is one scored text: bounded so one request cannot ask for days.
+        if req.exposure_exact_max > MAX_EXPOSURE_EXACT {
+            return Err(Status::invalid_argument(format!(
+                "field `exposure_exact_max`: at most {MAX_EXPOSURE_EXACT} (0 means 10,000)"
+            )));
+        }
+        if req.exposure_samples > MAX_EXPOSURE_SAMPLES {
+            return Err(Status::invalid_argument(format!(
+                "field `exposure_samples`: at most {MAX_EXPOSURE_SAMPLES} (0 means 2,000)"
+            )));
+        }
+        if req.max_length as usize > MAX_REQUEST_TOKENS {
+            return Err(Status::invalid_argument(format!(
+                "field `max_length`: at most {MAX_REQUEST_TOKENS} (0 means the run's own)"
+            )));
+        }
         if req.exposure_exact_max > 0 {
             spec.exposure_exact_max = req.exposure_exact_max;
         }
         if req.exposure_samples > 0 {
             spec.exposure_samples = req.exposure_samples as usize;
+        }
+        if req.max_length == 1 {
+            return Err(Status::invalid_argument(
+                "field `max_length`: at least 2 (0 means the run's own)",
+            ));
         }
         if req.max_length > 0 {
             spec.max_length = Some(req.max_length as usize);

@@ -1,6 +1,8 @@
 //! Shared helpers for Triad's tests: the project venv's Python (where the reference
 //! implementations live), the oracle scripts in `tests/oracles/`, and the SmolLM2 test asset.
 
+pub mod fuzz;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

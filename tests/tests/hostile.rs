@@ -20,6 +20,7 @@ use triad_proto::v1::{
     CancelRunRequest, EvaluateRequest, GetRunRequest, RunState, ScoreTextsRequest, StartRunRequest,
     TextInput, WatchRunRequest,
 };
+use triad_tests::fuzz::{random_config, Rand, PATHS};
 
 type Channel = tonic::transport::Channel;
 
@@ -466,4 +467,233 @@ fn no_message_a_client_receives_shows_a_server_path() {
         // Every case is a bad request: a sweep that let one through tests less than it says.
         assert_eq!(refused, seen.len(), "{seen:#?}");
     });
+}
+
+/// Paths that lead out of the root (or nowhere): a request naming one must never succeed.
+const ESCAPES: &[&str] = &[
+    "out-link", "linked", "outside", "/etc", "/tmp", "dangling", "C:\\",
+];
+
+fn escapes(path: &str) -> bool {
+    ESCAPES.iter().any(|e| path.contains(e))
+}
+
+/// An Evaluate request near the good one, each field hostile with some probability.
+fn random_evaluate(r: &mut Rand) -> EvaluateRequest {
+    let mut q = EvaluateRequest {
+        exposure_samples: 20,
+        ..good_evaluate()
+    };
+    let path = |r: &mut Rand, field: &mut String| {
+        if r.chance(0.3) {
+            *field = r.pick(PATHS).to_string();
+        }
+    };
+    path(r, &mut q.base_model);
+    path(r, &mut q.checkpoint);
+    path(r, &mut q.train_file);
+    path(r, &mut q.test_file);
+    if r.chance(0.15) {
+        q.adapter = r.pick(PATHS).to_string();
+    }
+    if r.chance(0.15) {
+        q.canaries_file = r
+            .pick(&[
+                "data/canaries.jsonl",
+                "data/train.jsonl",
+                "../outside/secret.jsonl",
+                "data/linked.jsonl",
+            ])
+            .to_string();
+    }
+    if r.chance(0.15) {
+        q.audit_file = r.pick(PATHS).to_string();
+    }
+    if r.chance(0.2) {
+        q.device = *r.pick(&[0, 1, 2, 3, -1, i32::MAX]);
+    }
+    if r.chance(0.2) {
+        q.batch_size = *r.pick(&[0, 1, 256, 257, u32::MAX]);
+    }
+    if r.chance(0.2) {
+        q.exposure_exact_max = *r.pick(&[0, 1, 1_000_001, u64::MAX]);
+    }
+    if r.chance(0.2) {
+        q.exposure_samples = *r.pick(&[0, 1, 100_001, u32::MAX]);
+    }
+    if r.chance(0.2) {
+        q.max_length = *r.pick(&[0, 1, 2, 131_073, u32::MAX]);
+    }
+    if r.chance(0.2) {
+        q.audit_delta = *r.pick(&[
+            0.0,
+            1e-5,
+            1.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+        ]);
+    }
+    q
+}
+
+/// A ScoreTexts request: a model from the path pool, texts of every kind and number.
+fn random_score(r: &mut Rand) -> ScoreTextsRequest {
+    let model = if r.chance(0.5) {
+        "models/tiny"
+    } else {
+        r.pick(PATHS)
+    };
+    let pieces = [
+        "",
+        "a",
+        "é",
+        "😀",
+        "\0",
+        "\u{feff}",
+        "Customer: my PIN is 4417. ",
+        "<|endoftext|>",
+        "\n",
+    ];
+    let n = *r.pick(&[0, 1, 2, 5, 100, 10_000]);
+    let texts = (0..n)
+        .map(|i| {
+            let len = *r.pick(&[0, 1, 10, 200, 3000]);
+            let text: String = (0..len).map(|_| *r.pick(&pieces)).collect();
+            TextInput {
+                id: if r.chance(0.1) {
+                    String::new()
+                } else {
+                    format!("t{i}")
+                },
+                text,
+            }
+        })
+        .collect();
+    ScoreTextsRequest {
+        model: model.into(),
+        adapter: if r.chance(0.1) {
+            r.pick(PATHS).to_string()
+        } else {
+            String::new()
+        },
+        texts,
+        device: *r.pick(&[0, 1, 1, 1, 2, 7]),
+    }
+}
+
+/// Whether each service still answers health SERVING.
+async fn both_serving(w: &World) -> bool {
+    let mut ok = true;
+    for (addr, name) in [
+        (&w.trainer.addr, "triad.v1.Trainer"),
+        (&w.evaluator.addr, "triad.v1.Evaluator"),
+    ] {
+        let mut h = tonic_health::pb::health_client::HealthClient::new(World::channel(addr).await);
+        let req = tonic_health::pb::HealthCheckRequest {
+            service: name.into(),
+        };
+        ok &= h.check(req).await.is_ok_and(|r| r.into_inner().status == 1);
+    }
+    ok
+}
+
+#[test]
+fn random_requests_find_no_panic_hang_or_escape() {
+    const CASES: usize = 400;
+    const BUDGET: Duration = Duration::from_secs(420);
+    let w = World::new();
+    let before = w.outside_snapshot();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (mut t, mut e) = w.clients().await;
+        let mut r = Rand(2026);
+        let start = Instant::now();
+        let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+        let mut failures = vec![];
+        let mut done = 0;
+        for i in 0..CASES {
+            if start.elapsed() > BUDGET {
+                break;
+            }
+            let (what, seen, escaping) = match r.below(3) {
+                0 => {
+                    let config = random_config(&mut r);
+                    let out = if r.chance(0.7) {
+                        format!("runs/fuzz/{i}")
+                    } else {
+                        r.pick(PATHS).to_string()
+                    };
+                    let named: Vec<&str> = config
+                        .lines()
+                        .filter(|l| l.starts_with("model") || l.starts_with("train_file"))
+                        .collect();
+                    let escaping = escapes(&out) || named.iter().any(|l| escapes(l));
+                    let cancel = r.chance(0.5);
+                    (
+                        "StartRun",
+                        start_run(&mut t, &config, &out, cancel).await,
+                        escaping,
+                    )
+                }
+                1 => {
+                    let q = random_evaluate(&mut r);
+                    let fields = [
+                        &q.base_model,
+                        &q.checkpoint,
+                        &q.adapter,
+                        &q.train_file,
+                        &q.test_file,
+                        &q.canaries_file,
+                        &q.audit_file,
+                    ];
+                    let escaping = fields.iter().any(|f| escapes(f));
+                    ("Evaluate", evaluate(&mut e, q).await, escaping)
+                }
+                _ => {
+                    let q = random_score(&mut r);
+                    let escaping = escapes(&q.model) || escapes(&q.adapter);
+                    ("ScoreTexts", score(&mut e, q).await, escaping)
+                }
+            };
+            done += 1;
+            *tally.entry(format!("{what} {:?}", seen.code)).or_default() += 1;
+            let case = format!("case {i} ({what}, {:?})", seen.code);
+            if seen.text.contains("incident") || seen.code == Code::Unknown {
+                failures.push(format!(
+                    "{case}: a panic or an unknown error: {:.400}",
+                    seen.text
+                ));
+            }
+            if let Some(leak) = w.leaks(&seen.text) {
+                failures.push(format!("{case}: {leak:.400}"));
+            }
+            if escaping && seen.code == Code::Ok {
+                failures.push(format!(
+                    "{case}: a path out of the root was served: {:.400}",
+                    seen.text
+                ));
+            }
+            if seen.text.contains("the outside secret") {
+                failures.push(format!("{case}: the outside file was read"));
+            }
+        }
+        println!(
+            "{done} random requests in {:?}: {tally:#?}",
+            start.elapsed()
+        );
+        assert!(both_serving(&w).await, "a service stopped serving");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert!(done >= 100, "only {done} cases within {BUDGET:?}");
+        let ok = tally.iter().filter(|(k, _)| k.ends_with(" Ok")).count();
+        assert!(
+            ok >= 2,
+            "the generator never reached a valid request: {tally:?}"
+        );
+    });
+    assert!(
+        before == w.outside_snapshot(),
+        "something was written outside the data root"
+    );
 }

@@ -220,6 +220,11 @@ fn one() -> usize {
 }
 /// `max_length` when a RUN.toml leaves it out.
 pub const DEFAULT_MAX_LENGTH: usize = 256;
+/// Bounds on what a config may ask for (the field is named when it asks for more).
+pub const MAX_STEPS: u64 = 1_000_000_000;
+pub const MAX_EPOCHS: u64 = 1_000_000;
+pub const MAX_BATCH: u64 = 65_536;
+pub const MAX_LENGTH: u64 = 131_072;
 
 fn default_max_len() -> usize {
     DEFAULT_MAX_LENGTH
@@ -262,6 +267,24 @@ impl RunConfig {
         if self.epochs == Some(0) || self.steps == Some(0) {
             return bad("epochs", "must be positive".into());
         }
+        // Upper bounds keep step counts (steps per epoch × epochs) and tensors in range.
+        let at_most = |field: &str, value: u64, max: u64| {
+            if value > max {
+                bad(field, format!("{value} is more than {max}"))
+            } else {
+                Ok(())
+            }
+        };
+        at_most("epochs", self.epochs.unwrap_or(1), MAX_EPOCHS)?;
+        at_most("steps", self.steps.unwrap_or(1), MAX_STEPS)?;
+        at_most("batch_size", self.batch_size as u64, MAX_BATCH)?;
+        at_most("grad_accum", self.grad_accum as u64, MAX_BATCH)?;
+        at_most("max_length", self.max_length as u64, MAX_LENGTH)?;
+        at_most(
+            "schedule.warmup_steps",
+            self.schedule.warmup_steps,
+            MAX_STEPS,
+        )?;
         if self.batch_size == 0 {
             return bad("batch_size", "must be positive".into());
         }
@@ -271,18 +294,7 @@ impl RunConfig {
         if self.max_length < 2 {
             return bad("max_length", "must be at least 2".into());
         }
-        if !(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite()) {
-            return bad(
-                "optimizer.lr",
-                format!("must be positive and finite, got {}", self.optimizer.lr),
-            );
-        }
-        if !["adamw", "sgd"].contains(&self.optimizer.name.as_str()) {
-            return bad(
-                "optimizer.name",
-                format!("`{}` is not adamw or sgd", self.optimizer.name),
-            );
-        }
+        self.validate_optimizer(path)?;
         if !["constant", "linear", "cosine"].contains(&self.schedule.decay.as_str()) {
             return bad(
                 "schedule.decay",
@@ -295,6 +307,12 @@ impl RunConfig {
         if let Some(l) = &self.lora {
             if l.r <= 0 {
                 return bad("lora.r", "must be positive".into());
+            }
+            if !(l.alpha > 0.0 && l.alpha.is_finite()) {
+                return bad(
+                    "lora.alpha",
+                    format!("must be positive and finite, got {}", l.alpha),
+                );
             }
             if !(0.0..1.0).contains(&l.dropout) {
                 return bad("lora.dropout", "must be in [0, 1)".into());
@@ -347,6 +365,38 @@ impl RunConfig {
                     "DP methods sample a fresh batch per step; use batch_size instead".into(),
                 );
             }
+        }
+        Ok(())
+    }
+
+    fn validate_optimizer(&self, path: &Path) -> Result<()> {
+        let o = &self.optimizer;
+        let bad = |field: &str, msg: String| {
+            Err(TrainError::Config {
+                path: path.to_path_buf(),
+                message: format!("field `optimizer.{field}`: {msg}"),
+            })
+        };
+        if !(o.lr > 0.0 && o.lr.is_finite()) {
+            return bad("lr", format!("must be positive and finite, got {}", o.lr));
+        }
+        if !["adamw", "sgd"].contains(&o.name.as_str()) {
+            return bad("name", format!("`{}` is not adamw or sgd", o.name));
+        }
+        if !(o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
+            return bad(
+                "weight_decay",
+                format!("must be finite and not negative, got {}", o.weight_decay),
+            );
+        }
+        if !(o.eps > 0.0 && o.eps.is_finite()) {
+            return bad("eps", format!("must be positive and finite, got {}", o.eps));
+        }
+        if let Some(b) = o.betas.iter().find(|b| !(0.0..1.0).contains(*b)) {
+            return bad("betas", format!("each must be in [0, 1), got {b}"));
+        }
+        if !(0.0..1.0).contains(&o.momentum) {
+            return bad("momentum", format!("must be in [0, 1), got {}", o.momentum));
         }
         Ok(())
     }
