@@ -12,7 +12,6 @@ use crate::metrics::mia::{self, AttackResult};
 use crate::metrics::records::{self, RecordStat};
 use crate::scoring::{score, tokenise, tokenise_file, Scores, Tokenised};
 use serde::Serialize;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use triad_lm::data::audit::AuditCanary;
 use triad_lm::tch::{Device, Kind};
@@ -184,38 +183,69 @@ fn load(spec: &EvalSpec, finetuned: bool) -> Result<CausalLm> {
     Ok(CausalLm::from_weights(cfg, w, kind, spec.device)?)
 }
 
+/// SHA-256 over length-prefixed fields: a cache key stable across Rust releases and machines
+/// (std's `DefaultHasher` promises neither), where no two field lists give the same bytes.
+struct KeyHasher(sha2::Sha256);
+
+impl KeyHasher {
+    fn field(&mut self, bytes: &[u8]) -> &mut Self {
+        use sha2::Digest;
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    fn hex(self) -> String {
+        use sha2::Digest;
+        self.0.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 fn cache_key(
     spec: &EvalSpec,
     file: &Path,
     max_length: Option<usize>,
     excluded: &[String],
 ) -> Result<String> {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    use sha2::Digest;
+    let read = |p: PathBuf| std::fs::read(&p).map_err(|e| triad_lm::LmError::io(p, e));
+    let mut h = KeyHasher(sha2::Sha256::new());
     // Bump when the cached format changes.
-    "scores-v3".hash(&mut h);
-    max_length.hash(&mut h);
-    excluded.hash(&mut h);
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::read(spec.base.join(f))
-            .map_err(|e| triad_lm::LmError::io(spec.base.join(f), e))?
-            .hash(&mut h);
+    h.field(b"scores-v4")
+        .field(format!("{max_length:?}").as_bytes());
+    h.field(&(excluded.len() as u64).to_le_bytes());
+    for id in excluded {
+        h.field(id.as_bytes());
     }
+    h.field(&read(spec.base.join("config.json"))?)
+        .field(&read(spec.base.join("tokenizer.json"))?);
     let mut weights: Vec<_> = std::fs::read_dir(&spec.base)
         .map_err(|e| triad_lm::LmError::io(&spec.base, e))?
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
         .collect();
     weights.sort_by_key(|e| e.file_name());
+    // Weights by name, size and modification time (reading gigabytes per evaluation would
+    // cost more than the scores it saves).
     for e in weights {
         let m = e
             .metadata()
             .map_err(|err| triad_lm::LmError::io(e.path(), err))?;
-        (e.file_name(), m.len(), m.modified().ok()).hash(&mut h);
+        let modified = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        h.field(e.file_name().as_encoded_bytes())
+            .field(&m.len().to_le_bytes())
+            .field(&modified.to_le_bytes());
     }
-    std::fs::read(file)
-        .map_err(|e| triad_lm::LmError::io(file, e))?
-        .hash(&mut h);
-    Ok(format!("{:016x}", h.finish()))
+    h.field(&read(file.to_path_buf())?);
+    Ok(h.hex())
 }
 
 /// A split as evaluated: its tokenised records (canary and audit records removed) and the ids
@@ -691,4 +721,27 @@ fn exposures(
         extraction_rate_ci95: interval::clopper_pearson(extracted as u64, out.len() as u64),
         canaries: out,
     })
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::KeyHasher;
+    use sha2::Digest;
+
+    #[test]
+    fn cache_keys_are_sha256_of_length_prefixed_fields() {
+        let key = |fields: &[&[u8]]| {
+            let mut h = KeyHasher(sha2::Sha256::new());
+            for f in fields {
+                h.field(f);
+            }
+            h.hex()
+        };
+        // The same bytes on every machine and Rust release (Python's hashlib agrees).
+        assert_eq!(
+            key(&[b"scores-v4", b"None"]),
+            "194af60ec503d89ca0d7fda2e48ede15"
+        );
+        assert_ne!(key(&[b"ab", b"c"]), key(&[b"a", b"bc"]));
+    }
 }

@@ -35,10 +35,12 @@ pub fn parse_kind(s: &str) -> Option<Kind> {
     }
 }
 
-/// The default compute dtype: bf16 on CUDA, fp32 on CPU (CPU bf16 matmuls are slow and less exact).
-pub fn default_kind(device: Device) -> Kind {
-    match device {
-        Device::Cpu => Kind::Float,
-        _ => Kind::BFloat16,
+/// The weights' dtype for a `dtype` setting, one meaning for every command and service:
+/// `auto` is fp32 weights on every device (the trainer then runs CUDA matmuls under bf16
+/// autocast; the evaluator scores in fp32), else `f32`, `bf16` or `f16` as asked.
+pub fn resolve_kind(dtype: &str) -> Option<Kind> {
+    match dtype {
+        "auto" => Some(Kind::Float),
+        other => parse_kind(other),
     }
 }

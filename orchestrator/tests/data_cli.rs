@@ -183,3 +183,59 @@ fn tag_writes_spans_and_scores_itself_on_labelled_input() {
         .collect();
     assert_eq!(labels, ["EMAIL", "PHONE"]);
 }
+
+/// Twenty thousand dialogues finish (plain names run out near 15,600; middle initials take
+/// over), every full name belongs to one record; past the generator's limit it fails at once.
+#[test]
+fn twenty_thousand_dialogues_have_distinct_people_and_too_many_fail_fast() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("big");
+    let t = std::time::Instant::now();
+    ok(&[
+        "data",
+        "generate",
+        "customer-support",
+        "--train",
+        "20000",
+        "--test",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(t.elapsed().as_secs() < 120, "{:?}", t.elapsed());
+    let text = std::fs::read_to_string(out.join("train.jsonl")).unwrap();
+    let mut owner: std::collections::HashMap<String, usize> = Default::default();
+    for (i, line) in text.lines().enumerate() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        // Span offsets count characters.
+        let body: Vec<char> = r["text"].as_str().unwrap().chars().collect();
+        for s in r["spans"].as_array().unwrap() {
+            let (a, b) = (
+                s["start"].as_u64().unwrap() as usize,
+                s["end"].as_u64().unwrap() as usize,
+            );
+            let name: String = body[a..b].iter().collect();
+            if s["label"] == "NAME" && name.contains(' ') {
+                let first = *owner.entry(name.clone()).or_insert(i);
+                assert_eq!(first, i, "`{name}` is in records {first} and {i}");
+            }
+        }
+    }
+    assert!(owner.len() >= 20_000, "{} full names", owner.len());
+    let t = std::time::Instant::now();
+    let out = triad(&[
+        "data",
+        "generate",
+        "customer-support",
+        "--train",
+        "400000",
+        "--out",
+        tmp.path().join("huge").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("at most 300000 distinct people"),
+        "{err}"
+    );
+    assert!(t.elapsed().as_secs() < 10 && !tmp.path().join("huge").exists());
+}

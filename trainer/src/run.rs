@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use triad_lm::device::{default_kind, parse_device, parse_kind};
+use triad_lm::device::{parse_device, resolve_kind};
 use triad_lm::tch::{self, Device, Kind, Tensor};
 use triad_lm::tokenizer::Tokenizer;
 use triad_lm::weights::{RawTensor, Weights};
@@ -52,7 +52,10 @@ pub struct LossPoint {
 pub struct EpochRecord {
     pub epoch: u64,
     pub step: u64,
-    pub mean_loss: f64,
+    /// Mean of the epoch's step losses; `None` when no step had a batch (DP: every Poisson
+    /// sample empty). Never NaN: JSON has no NaN, and run.json must read back on resume.
+    #[serde(default)]
+    pub mean_loss: Option<f64>,
     pub checkpoint: Option<String>,
     pub epsilon: Option<f64>,
     /// ε at this epoch under each accountant (DP runs).
@@ -126,9 +129,7 @@ pub fn train(
 ) -> Result<RunRecord> {
     let _span = tracing::info_span!("run", out = %out.display(), method = ?cfg.method).entered();
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-    let previous: Option<RunRecord> = std::fs::read(out.join("run.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let previous = previous_record(out)?;
     if let Some(p) = &previous {
         if p.status == "completed" {
             tracing::info!("run already completed; nothing to do");
@@ -138,13 +139,9 @@ pub fn train(
     let device = parse_device(&cfg.device)?;
     // Peaks per run, so a service's second run reports its own.
     crate::memory::reset_peaks(device);
-    let kind = match cfg.dtype.as_str() {
-        "auto" => Kind::Float,
-        s => parse_kind(s).ok_or_else(|| {
-            TrainError::Invalid(format!("dtype `{s}`: expected auto, f32 or bf16"))
-        })?,
-    };
-    let _ = default_kind;
+    let kind = resolve_kind(&cfg.dtype).ok_or_else(|| {
+        TrainError::Invalid(format!("dtype `{}`: expected auto, f32 or bf16", cfg.dtype))
+    })?;
     let tok = Tokenizer::from_file(cfg.model.join("tokenizer.json"))?;
     let examples = data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on)?;
     tch::manual_seed(cfg.seed as i64);
@@ -365,11 +362,8 @@ pub fn train(
         record.epochs.push(EpochRecord {
             epoch,
             step: record.steps_done,
-            mean_loss: if epoch_losses.is_empty() {
-                f64::NAN
-            } else {
-                epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64
-            },
+            mean_loss: (!epoch_losses.is_empty())
+                .then(|| epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64),
             checkpoint: checkpoint.clone(),
             epsilon: record.epsilon,
             epsilon_rdp: record.epsilon_rdp,
@@ -396,6 +390,25 @@ pub fn train(
         prune_optimizer_state(&record, None);
     }
     Ok(record)
+}
+
+/// The record of an earlier attempt at this run, if any. One that does not parse is an error:
+/// starting over would forget the steps it took (for DP, privacy already spent).
+fn previous_record(out: &Path) -> Result<Option<RunRecord>> {
+    let path = out.join("run.json");
+    match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TrainError::io(&path, e)),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| TrainError::Config {
+                path,
+                message: format!(
+                    "the record of an earlier attempt does not parse ({e}); move the folder \
+                     away to train from scratch"
+                ),
+            }),
+    }
 }
 
 /// Remove `optimizer.safetensors` from the run's checkpoints except `keep`. A failure costs
@@ -576,4 +589,36 @@ fn private_step(
         })
         .collect();
     (loss, grads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_epoch_without_a_batch_reads_back_and_a_broken_record_stops_the_run() {
+        let e = EpochRecord {
+            epoch: 1,
+            step: 2,
+            mean_loss: None,
+            checkpoint: None,
+            epsilon: Some(1.0),
+            epsilon_rdp: None,
+            epsilon_pld: None,
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        // Written as null (as a NaN mean was before), read back as no mean.
+        assert!(json.contains("\"mean_loss\":null"), "{json}");
+        let back: EpochRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.mean_loss, None);
+
+        let dir = tempfile::tempdir().unwrap();
+        assert!(previous_record(dir.path()).unwrap().is_none());
+        std::fs::write(dir.path().join("run.json"), "{\"status\": \"running\"").unwrap();
+        let err = previous_record(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("run.json") && err.contains("does not parse"),
+            "{err}"
+        );
+    }
 }

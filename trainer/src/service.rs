@@ -134,6 +134,24 @@ pub struct TrainerService {
 /// [`TrainerService::stalled`].
 pub const DEFAULT_STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
+/// Step events kept per run for late watchers (states and checkpoints are all kept): memory per
+/// run stays bounded however many steps it takes.
+const MAX_STEP_EVENTS: usize = 1000;
+
+/// Drops the oldest step events beyond `max`, keeping every other event in order.
+fn keep_recent_steps(history: &mut Vec<RunEvent>, max: usize) {
+    let is_step = |e: &RunEvent| matches!(e.event, Some(run_event::Event::Step(_)));
+    let steps = history.iter().filter(|e| is_step(e)).count();
+    if steps > max {
+        let mut drop = steps - max;
+        history.retain(|e| {
+            let gone = drop > 0 && is_step(e);
+            drop -= gone as usize;
+            !gone
+        });
+    }
+}
+
 fn terminal(s: i32) -> bool {
     [RunState::Succeeded, RunState::Failed, RunState::Cancelled]
         .iter()
@@ -197,6 +215,7 @@ impl TrainerService {
                 event: Some(ev),
             };
             e.history.push(msg.clone());
+            keep_recent_steps(&mut e.history, MAX_STEP_EVENTS);
             let _ = e.events.send(msg);
         }
     }
@@ -633,6 +652,39 @@ mod tests {
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         assert!(e.message().len() < 200, "{}", e.message());
         assert_eq!(svc.get("run-1").unwrap_err().code(), tonic::Code::NotFound);
+    }
+
+    #[test]
+    fn a_long_run_keeps_its_states_and_only_its_recent_steps() {
+        let ev = |e: run_event::Event| RunEvent {
+            run_id: "r".into(),
+            event: Some(e),
+        };
+        let step = |n: u64| {
+            ev(run_event::Event::Step(StepEvent {
+                step: n,
+                ..Default::default()
+            }))
+        };
+        let mut h = vec![ev(run_event::Event::State(RunState::Running as i32))];
+        for n in 1..=5000 {
+            h.push(step(n));
+            if n == 10 {
+                h.push(ev(run_event::Event::Checkpoint(CheckpointEvent::default())));
+            }
+            keep_recent_steps(&mut h, 100);
+        }
+        assert_eq!(h.len(), 102);
+        assert!(matches!(h[0].event, Some(run_event::Event::State(_))));
+        assert!(matches!(h[1].event, Some(run_event::Event::Checkpoint(_))));
+        let steps: Vec<u64> = h[2..]
+            .iter()
+            .map(|e| match &e.event {
+                Some(run_event::Event::Step(s)) => s.step,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(steps, (4901..=5000).collect::<Vec<_>>());
     }
 
     #[test]

@@ -36,6 +36,24 @@ pub struct Spec {
     pub seed: u64,
 }
 
+impl Spec {
+    /// Whether the generator can make this many distinct people (train, test and canary
+    /// records each have their own): a message naming the limit if not.
+    pub fn check(&self) -> Result<(), String> {
+        let people = self.train + self.test + self.canaries;
+        if people > super::values::Person::MAX {
+            return Err(format!(
+                "{people} records asked for; the generator makes at most {} distinct people per \
+                 dataset (train + test + canaries; {} first × {} last names, with middle initials)",
+                super::values::Person::MAX,
+                super::values::FIRST_NAMES.len(),
+                super::values::LAST_NAMES.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub struct Dataset {
     pub train: Vec<Record>,
     pub test: Vec<Record>,

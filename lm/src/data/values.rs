@@ -384,6 +384,9 @@ impl Secrets {
 #[derive(Debug, Clone)]
 pub struct Person {
     pub first: String,
+    /// A middle initial, once the plain first × last names are mostly taken (every full name
+    /// in a dataset is one person's).
+    pub middle: Option<char>,
     pub last: String,
     pub email: String,
     pub phone: String,
@@ -395,21 +398,46 @@ pub struct Person {
 
 impl Person {
     pub fn full_name(&self) -> String {
-        format!("{} {}", self.first, self.last)
+        match self.middle {
+            Some(m) => format!("{} {m}. {}", self.first, self.last),
+            None => format!("{} {}", self.first, self.last),
+        }
     }
 
+    /// How many people one dataset can hold: every full name is distinct, and past a third of
+    /// the space a draw would take many tries.
+    pub const MAX: usize = 300_000;
+
+    /// A new person. Plain names first; when 64 draws find none free, a middle initial
+    /// (27× the space). Callers keep a dataset within [`Person::MAX`].
     pub fn draw(rng: &mut Rng, s: &mut Secrets) -> Person {
-        let (first, last) = loop {
-            let f = *rng.pick(FIRST_NAMES);
-            let l = *rng.pick(LAST_NAMES);
-            let full = format!("{f} {l}");
-            if !s.contains(&full) {
-                s.seen.insert(full);
-                break (f.to_string(), l.to_string());
+        let mut name = || {
+            for attempt in 0..10_000 {
+                let first = rng.pick(FIRST_NAMES).to_string();
+                let last = rng.pick(LAST_NAMES).to_string();
+                let middle = (attempt >= 64).then(|| (b'A' + rng.below(26) as u8) as char);
+                let p = Person {
+                    first,
+                    middle,
+                    last,
+                    email: String::new(),
+                    phone: String::new(),
+                    address: String::new(),
+                    dob: String::new(),
+                    card: String::new(),
+                    iban: String::new(),
+                };
+                if s.seen.insert(p.full_name()) {
+                    return p;
+                }
             }
+            panic!("no free name after 10,000 draws: more than Person::MAX people asked for");
         };
+        let named = name();
+        let (first, middle, last) = (named.first, named.middle, named.last);
         let email = s.unique(rng, |r| email(r, &first, &last));
         Person {
+            middle,
             email,
             phone: s.unique(rng, phone),
             address: s.unique(rng, address),

@@ -145,6 +145,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 canary_repeats,
                 seed,
             };
+            spec.check().map_err(anyhow::Error::msg)?;
             let mut d = generate::generate(&spec);
             if audit.audit_canaries > 0 {
                 let tok = audit.tokenizer()?;

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use triad_lm::device::{default_kind, parse_device, parse_kind};
+use triad_lm::device::{parse_device, resolve_kind};
 use triad_lm::tch::{self, Device, Kind, Tensor};
 use triad_lm::tokenizer::Tokenizer;
 use triad_lm::weights::Weights;
@@ -79,19 +79,17 @@ pub struct ModelArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// f32 or bf16 (default: f32 on CPU, bf16 on CUDA).
-    #[arg(long)]
-    dtype: Option<String>,
+    /// Weights' dtype: auto (fp32, as the trainer and evaluator), f32, bf16 or f16.
+    #[arg(long, default_value = "auto")]
+    dtype: String,
 }
 
 impl ModelArgs {
     fn load(&self) -> Result<(CausalLm, Device)> {
         let device = parse_device(&self.device)?;
-        let kind = match &self.dtype {
-            None => default_kind(device),
-            Some(s) => parse_kind(s)
-                .with_context(|| format!("--dtype `{s}`: expected f32, bf16 or f16"))?,
-        };
+        let kind = resolve_kind(&self.dtype).with_context(|| {
+            format!("--dtype `{}`: expected auto, f32, bf16 or f16", self.dtype)
+        })?;
         Ok((
             load_model(&self.model, self.adapter.as_deref(), kind, device)?,
             device,

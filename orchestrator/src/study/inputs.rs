@@ -95,6 +95,9 @@ pub fn prepare(
                 canary_repeats: d.canary_repeats,
                 seed: d.seed,
             };
+            gspec
+                .check()
+                .map_err(|e| StudyError::Invalid(format!("[data]: {e}")))?;
             let design = d
                 .audit_design
                 .as_ref()
