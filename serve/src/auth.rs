@@ -58,7 +58,8 @@ pub struct BearerAuthService<S> {
     auth: BearerAuth,
 }
 
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+/// What the layers' services return (shared with `limits`).
+pub(crate) type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for BearerAuthService<S>
 where

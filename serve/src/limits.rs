@@ -3,8 +3,7 @@
 //! length too large"), which a client reads as a bad argument; this layer renames that one
 //! status, on the way out, before any handler could have run.
 
-use std::future::Future;
-use std::pin::Pin;
+use crate::auth::BoxFuture;
 use std::task::{Context, Poll};
 use tonic::body::Body;
 
@@ -17,16 +16,14 @@ pub struct OversizeIsExhausted;
 impl OversizeIsExhausted {
     /// Rewrites a trailers-only OUT_OF_RANGE from the decoder, leaving every other response.
     fn rewrite(&self, resp: &mut http::Response<Body>) {
-        let h = resp.headers();
-        if h.get("grpc-status").is_none_or(|v| v != "11") {
+        let Some(decoded) = tonic::Status::from_header_map(resp.headers()) else {
+            return;
+        };
+        if decoded.code() != tonic::Code::OutOfRange {
             return;
         }
-        let message = h
-            .get("grpc-message")
-            .map(|v| percent_decoded(v.as_bytes()))
-            .unwrap_or_default();
         // "…: found N bytes, the limit is: M bytes"
-        let Some(sizes) = message.strip_prefix(TONIC_TOO_LARGE) else {
+        let Some(sizes) = decoded.message().strip_prefix(TONIC_TOO_LARGE) else {
             return;
         };
         let status = tonic::Status::resource_exhausted(format!(
@@ -44,26 +41,6 @@ impl OversizeIsExhausted {
     }
 }
 
-/// grpc-message is percent-encoded; only the ASCII prefix matters here.
-fn percent_decoded(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (raw[i], raw.get(i + 1).copied(), raw.get(i + 2).copied()) {
-            (b'%', Some(a), Some(b)) if hex(a).is_some() && hex(b).is_some() => {
-                out.push((hex(a).unwrap_or(0) * 16 + hex(b).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl<S> tower::Layer<S> for OversizeIsExhausted {
     type Service = OversizeService<S>;
     fn layer(&self, inner: S) -> Self::Service {
@@ -79,8 +56,6 @@ pub struct OversizeService<S> {
     inner: S,
     layer: OversizeIsExhausted,
 }
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for OversizeService<S>
 where
