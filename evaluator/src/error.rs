@@ -1,19 +1,39 @@
-//! The one error type of `triad-evaluator`.
+//! The one error type of `triad-evaluator`. File, line and field errors are `triad-data`'s (one
+//! "file:line: problem" shape across Triad); each variant knows its [`ErrorKind`].
 
 use std::path::PathBuf;
+use triad_data::error::{Classified, DataError, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error(transparent)]
     Lm(#[from] triad_lm::LmError),
-    #[error("{path}:{line}: {message}")]
-    Data {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    Data(#[from] DataError),
     #[error("{0}")]
     Invalid(String),
 }
 
 pub type Result<T, E = EvalError> = std::result::Result<T, E>;
+
+impl EvalError {
+    /// A bad line of a data file.
+    pub fn bad_line(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        DataError::BadLine {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+        .into()
+    }
+}
+
+impl Classified for EvalError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            EvalError::Lm(e) => e.kind(),
+            EvalError::Data(e) => e.kind(),
+            EvalError::Invalid(_) => ErrorKind::InvalidInput,
+        }
+    }
+}

@@ -13,9 +13,9 @@ use crate::metrics::records::{self, RecordStat};
 use crate::scoring::{score, tokenise, tokenise_file, Scores, Tokenised};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use triad_lm::data::audit::AuditCanary;
+use triad_data::audit::AuditCanary;
+use triad_data::tokenizer::Tokenizer;
 use triad_lm::tch::{Device, Kind};
-use triad_lm::tokenizer::Tokenizer;
 use triad_lm::weights::Weights;
 use triad_lm::{CausalLm, ModelConfig};
 
@@ -295,7 +295,7 @@ fn base_scores(
     if let Some(p) = &cached {
         std::fs::create_dir_all(p.parent().expect("parent"))
             .map_err(|e| triad_lm::LmError::io(p, e))?;
-        triad_lm::fsutil::write_atomic(p, &serde_json::to_vec(&scores).expect("json"))?;
+        triad_data::fsutil::write_atomic(p, &serde_json::to_vec(&scores).expect("json"))?;
     }
     Ok((scores, false))
 }
@@ -326,7 +326,7 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     };
     let max_length = spec.max_length.or_else(|| trained_max_length(spec));
     let audit_canaries = match &spec.audit {
-        Some(p) => triad_lm::data::audit::read_for_bound(p)?,
+        Some(p) => triad_data::audit::read_for_bound(p)?,
         None => vec![],
     };
     let filter = |name, path| SplitFilter {
@@ -338,7 +338,7 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     let (train, train_records) = split_data(filter("train", &spec.train), &tok, max_length)?;
     let (test, test_records) = split_data(filter("test", &spec.test), &tok, max_length)?;
     if let Some(p) = &spec.audit {
-        triad_lm::data::audit::check_split(
+        triad_data::audit::check_split(
             p,
             &audit_canaries,
             (&spec.train, &train_records),
@@ -510,15 +510,15 @@ fn trained_delta(spec: &EvalSpec) -> Option<f64> {
     v["delta"].as_f64()
 }
 
-fn read_canaries(path: &Path) -> Result<Vec<triad_lm::data::canary::Canary>> {
-    Ok(triad_lm::data::canary::read(path)?)
+fn read_canaries(path: &Path) -> Result<Vec<triad_data::canary::Canary>> {
+    Ok(triad_data::canary::read(path)?)
 }
 
 /// A split file and the records to take out of it.
 struct SplitFilter<'a> {
     name: &'static str,
     path: &'a Path,
-    canaries: &'a [triad_lm::data::canary::Canary],
+    canaries: &'a [triad_data::canary::Canary],
     audit: &'a [(usize, AuditCanary)],
 }
 
@@ -529,9 +529,9 @@ fn split_data(
     f: SplitFilter,
     tok: &Tokenizer,
     max_length: Option<usize>,
-) -> Result<(SplitData, Vec<triad_lm::data::Record>)> {
+) -> Result<(SplitData, Vec<triad_data::Record>)> {
     let (records, data) = tokenise_file(f.path, tok, max_length)?;
-    let is_canary = |r: &triad_lm::data::Record| {
+    let is_canary = |r: &triad_data::Record| {
         f.canaries.iter().any(|c| {
             r.text.contains(&c.text)
                 || r.id
@@ -540,7 +540,7 @@ fn split_data(
                     .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
         })
     };
-    let is_audit = triad_lm::data::audit::locate(f.audit, &records);
+    let is_audit = triad_data::audit::locate(f.audit, &records);
     let mut out = SplitData {
         name: f.name,
         file: f.path.to_path_buf(),
@@ -603,7 +603,7 @@ fn audit_result(
         .collect();
     let keys: Vec<u64> = data
         .iter()
-        .map(|t| triad_lm::data::rng::Rng::new(0).fork(&t.id).next_u64())
+        .map(|t| triad_data::rng::Rng::new(0).fork(&t.id).next_u64())
         .collect();
     let mut r = audit_stats::audit(&scores, included, &keys, delta, AUDIT_CONFIDENCE);
     r.method = format!(
@@ -684,7 +684,7 @@ fn exposures(
     spec: &EvalSpec,
     model: &CausalLm,
     tok: &Tokenizer,
-    canaries: &[triad_lm::data::canary::Canary],
+    canaries: &[triad_data::canary::Canary],
     progress: Progress,
 ) -> Result<ExposureReport> {
     let settings = exp::Settings {

@@ -3,10 +3,10 @@
 use crate::error::{EvalError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use triad_lm::data::mask::sensitive_spans;
-use triad_lm::data::Record;
+use triad_data::mask::sensitive_spans;
+use triad_data::tokenizer::Tokenizer;
+use triad_data::Record;
 use triad_lm::score::score_tokens;
-use triad_lm::tokenizer::Tokenizer;
 use triad_lm::CausalLm;
 
 /// A tokenised record: ids, and for each predicted token (1..n) its span label if sensitive.
@@ -40,7 +40,7 @@ pub fn tokenise_file(
     max_length: Option<usize>,
 ) -> Result<(Vec<Record>, Vec<Tokenised>)> {
     let (lines, records): (Vec<usize>, Vec<Record>) =
-        triad_lm::data::check::read_valid(path)?.into_iter().unzip();
+        triad_data::check::read_valid(path)?.into_iter().unzip();
     let out = tokenise(path, &lines, &records, tok, max_length)?;
     Ok((records, out))
 }
@@ -55,11 +55,9 @@ pub fn tokenise(
 ) -> Result<Vec<Tokenised>> {
     let mut out = vec![];
     for (&line, r) in lines.iter().zip(records) {
-        let mut enc = tok.encode(&r.text).map_err(|e| EvalError::Data {
-            path: path.to_path_buf(),
-            line,
-            message: e.to_string(),
-        })?;
+        let mut enc = tok
+            .encode(&r.text)
+            .map_err(|e| EvalError::bad_line(path, line, e.to_string()))?;
         if let Some(m) = max_length {
             enc.ids.truncate(m.max(1));
             enc.offsets.truncate(m.max(1));

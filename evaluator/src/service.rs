@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+use triad_data::tokenizer::Tokenizer;
 use triad_lm::paths::resolve_in_root;
 use triad_lm::score::score_sequences;
 use triad_lm::tch::{Device, Kind};
-use triad_lm::tokenizer::Tokenizer;
 use triad_lm::weights::Weights;
 use triad_lm::{CausalLm, ModelConfig};
 use triad_proto::v1::{
@@ -44,21 +44,10 @@ pub const MAX_EXPOSURE_EXACT: u64 = 1_000_000;
 /// Most candidates an Evaluate request may have sampled per canary.
 pub const MAX_EXPOSURE_SAMPLES: u32 = 100_000;
 
-/// The one place an evaluator error becomes a gRPC status. Messages name paths relative to the
-/// data root, so clients see their own paths and not the server's layout.
+/// Errors reach clients through `triad_serve::status`: the error's kind decides the code and
+/// messages name paths relative to the data root, never the server's layout.
 fn status(root: &Path, e: &EvalError) -> Status {
-    let msg = e.to_string().replace(&format!("{}/", root.display()), "");
-    match e {
-        EvalError::Data { .. } | EvalError::Invalid(_) => Status::invalid_argument(msg),
-        EvalError::Lm(triad_lm::LmError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Status::not_found(msg)
-        }
-        EvalError::Lm(triad_lm::LmError::Device(_)) => Status::failed_precondition(msg),
-        EvalError::Lm(triad_lm::LmError::Torch(_)) => Status::internal(msg),
-        EvalError::Lm(_) => Status::invalid_argument(msg),
-    }
+    triad_serve::status(root, e)
 }
 
 fn device(value: i32) -> Result<Device, Status> {

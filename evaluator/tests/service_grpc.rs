@@ -4,9 +4,9 @@
 //! The metrics the service returned equal the library's on the same inputs.
 
 use std::path::Path;
+use triad_data::audit::Design;
+use triad_data::generate::{generate, write, Domain, Spec};
 use triad_evaluator::eval::{evaluate, EvalSpec};
-use triad_lm::data::audit::Design;
-use triad_lm::data::generate::{generate, write, Domain, Spec};
 use triad_lm::tch::Device;
 
 #[test]

@@ -12,7 +12,7 @@ const PREFIX: &str = "base_model.model.";
 /// Merge the adapter in `dir` into `base`. Returns the number of matrices changed.
 pub fn merge_into(base: &mut Weights, dir: &Path) -> Result<usize> {
     let cfg_path = dir.join("adapter_config.json");
-    let cfg = crate::fsutil::read_json(&cfg_path)?;
+    let cfg = triad_data::fsutil::read_json(&cfg_path)?;
     let field = |k: &str| cfg.get(k).filter(|v| !v.is_null());
     let peft_type = field("peft_type").and_then(Value::as_str).unwrap_or("LORA");
     if peft_type != "LORA" {

@@ -145,7 +145,7 @@ impl ModelConfig {
     /// Read `config.json` from a file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let v = crate::fsutil::read_json(path)?;
+        let v = triad_data::fsutil::read_json(path)?;
         Self::from_value(&v, path)
     }
 

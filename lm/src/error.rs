@@ -1,34 +1,15 @@
 //! The one error type of `triad-lm`. Every variant names the file (and line or field) at fault,
-//! so a binary can print it as-is and a user knows what to fix.
+//! so a binary can print it as-is and a user knows what to fix; file, line and field errors
+//! are `triad-data`'s, so there is one shape for them.
 
 use std::path::PathBuf;
+pub use triad_data::error::{Classified, DataError, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LmError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: invalid JSON: {source}")]
-    Json {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    BadLine {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("{path}: field `{field}`: {message}")]
-    BadField {
-        path: PathBuf,
-        field: String,
-        message: String,
-    },
+    /// Files, lines, fields and tokenizers: the shape shared with the datasets.
+    #[error(transparent)]
+    Data(#[from] DataError),
     #[error("{path}: unsupported architecture `{arch}` (supported: {supported})")]
     UnknownArchitecture {
         path: PathBuf,
@@ -43,12 +24,8 @@ pub enum LmError {
         name: String,
         message: String,
     },
-    #[error("{path}: tokenizer: {message}")]
-    Tokenizer { path: PathBuf, message: String },
     #[error("{path}: GGUF: {message}")]
     Gguf { path: PathBuf, message: String },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
     #[error("device `{0}` is not available (use cpu, cuda or cuda:N; CUDA needs a GPU and a CUDA build of libtorch)")]
     Device(String),
     #[error("libtorch: {}", torch_text(.0))]
@@ -76,17 +53,11 @@ pub type Result<T, E = LmError> = std::result::Result<T, E>;
 
 impl LmError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        LmError::Io {
-            path: path.into(),
-            source,
-        }
+        DataError::io(path, source).into()
     }
 
     pub fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        LmError::Invalid {
-            path: path.into(),
-            message: message.into(),
-        }
+        DataError::invalid(path, message).into()
     }
 
     pub fn field(
@@ -94,11 +65,38 @@ impl LmError {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        LmError::BadField {
+        DataError::field(path, field, message).into()
+    }
+
+    pub fn bad_line(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        DataError::BadLine {
             path: path.into(),
-            field: field.into(),
+            line,
             message: message.into(),
         }
+        .into()
+    }
+}
+
+impl Classified for LmError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LmError::Data(e) => e.kind(),
+            LmError::Device(_) => ErrorKind::FailedPrecondition,
+            LmError::Torch(e) => torch_kind(e),
+            _ => ErrorKind::InvalidInput,
+        }
+    }
+}
+
+/// A libtorch failure is the server's fault unless it ran out of memory: requests that could
+/// reach libtorch with bad shapes are refused before, so what is left is a fault or a limit.
+pub fn torch_kind(e: &tch::TchError) -> ErrorKind {
+    let text = e.to_string();
+    if text.contains("out of memory") || text.contains("OutOfMemory") {
+        ErrorKind::ResourceExhausted
+    } else {
+        ErrorKind::Internal
     }
 }
 

@@ -1,31 +1,27 @@
-//! `triad-lm`: the ML core shared by Triad's trainer and evaluator.
+//! `triad-lm`: the model — what Triad's trainer and evaluator share that touches tensors.
 //!
 //! - [`config`] — `config.json` of Hugging Face folders, normalised across versions.
 //! - [`weights`] — safetensors in and out (single file or sharded).
 //! - [`models`] — Llama, Qwen2, Gemma and GPT-NeoX forward passes on libtorch.
 //! - [`adapter`] — PEFT LoRA adapters, merged into base weights for scoring.
-//! - [`tokenizer`] — `tokenizer.json` with character offsets.
 //! - [`score`] and [`generate`]: per-token log-probabilities and greedy decoding.
-//! - [`data`] — dataset records with sensitive spans, checks, masks, generators, PII tagger.
+//!
+//! Datasets, tokenizers and file helpers are `triad-data`'s (no tensors there).
 //! - [`gguf`] — reading GGUF files and importing them as Hugging Face folders.
 //! - [`threads`] — CPU threads shared between jobs that run at once in one process.
 
 pub mod adapter;
 pub mod config;
-pub mod data;
 pub mod device;
 pub mod error;
-pub mod fsutil;
 pub mod generate;
 pub mod gguf;
-pub mod jsonl;
 pub mod models;
 pub mod nn;
 pub mod paths;
 pub mod runtime;
 pub mod score;
 pub mod threads;
-pub mod tokenizer;
 pub mod weights;
 
 pub use config::{Arch, ModelConfig};

@@ -4,13 +4,13 @@
 //! (real tokens never attend to the pads after them) and so keeps libtorch's fused causal kernel.
 
 use crate::error::{LmError, Result};
-use crate::fsutil::AtomicFile;
-use crate::jsonl::TextRecord;
-use crate::tokenizer::Tokenizer;
 use crate::CausalLm;
 use std::io::Write;
 use std::path::Path;
 use tch::{Kind, Tensor};
+use triad_data::fsutil::AtomicFile;
+use triad_data::jsonl::TextRecord;
+use triad_data::tokenizer::Tokenizer;
 
 /// One predicted token: its log-probability, and whether it was the model's top choice — the
 /// token greedy decoding from the same prefix would emit.
@@ -138,7 +138,7 @@ fn batch_scores<'a>(
     })
 }
 
-/// `triad model score`: for records read from `input` (see [`crate::jsonl::read_texts`]), write
+/// `triad model score`: for records read from `input` (see [`triad_data::jsonl::read_texts`]), write
 /// `{"id","tokens","offsets","logprobs"}` lines in the same order to `output` (atomically).
 /// Returns the number of tokens scored.
 pub fn score_records(
@@ -152,20 +152,18 @@ pub fn score_records(
 ) -> Result<usize> {
     let mut encoded = Vec::with_capacity(records.len());
     for r in records {
-        let e = tokenizer.encode(&r.text).map_err(|e| LmError::BadLine {
-            path: input.to_path_buf(),
-            line: r.line,
-            message: e.to_string(),
-        })?;
+        let e = tokenizer
+            .encode(&r.text)
+            .map_err(|e| LmError::bad_line(input, r.line, e.to_string()))?;
         if e.ids.iter().any(|&id| id as i64 >= model.cfg.vocab_size) {
-            return Err(LmError::BadLine {
-                path: input.to_path_buf(),
-                line: r.line,
-                message: format!(
+            return Err(LmError::bad_line(
+                input,
+                r.line,
+                format!(
                     "the tokenizer produced ids beyond the model's vocab_size {}",
                     model.cfg.vocab_size
                 ),
-            });
+            ));
         }
         if e.ids.len() as i64 > model.cfg.max_position_embeddings {
             tracing::warn!(

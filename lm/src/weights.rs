@@ -161,7 +161,7 @@ impl Weights {
 }
 
 fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
-    let v = crate::fsutil::read_json(index)?;
+    let v = triad_data::fsutil::read_json(index)?;
     let map = v
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -255,7 +255,7 @@ pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, RawTensor>) -> 
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-    crate::fsutil::write_atomic(path, &bytes)
+    Ok(triad_data::fsutil::write_atomic(path, &bytes)?)
 }
 
 #[cfg(test)]

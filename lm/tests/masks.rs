@@ -2,10 +2,10 @@
 //! single digits, rebuilt from its GGUF) and GPT-NeoX-20B's (Pythia) — for multi-byte text and
 //! tokens that straddle a span edge.
 
-use triad_lm::data::mask::{sensitive_spans, sensitivity_mask};
-use triad_lm::data::Span;
+use triad_data::mask::{sensitive_spans, sensitivity_mask};
+use triad_data::tokenizer::Tokenizer;
+use triad_data::Span;
 use triad_lm::gguf::{tokenizer, GgufFile};
-use triad_lm::tokenizer::Tokenizer;
 
 fn smollm2() -> (tempfile::TempDir, Tokenizer) {
     let g = GgufFile::open(triad_tests::smollm2_gguf()).unwrap();

@@ -4,10 +4,10 @@
 
 mod common;
 use common::smollm2;
+use triad_data::tokenizer::Tokenizer;
 use triad_evaluator::metrics::extraction;
 use triad_evaluator::scoring::{score, tokenise_file};
 use triad_lm::tch::{Device, Kind};
-use triad_lm::tokenizer::Tokenizer;
 use triad_lm::CausalLm;
 
 /// A record whose text is `parts` joined; parts given as `(text, Some(label))` are spans.

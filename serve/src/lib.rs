@@ -6,10 +6,12 @@ pub mod auth;
 pub mod limits;
 mod pem;
 pub mod security;
+pub mod status;
 
 pub use auth::BearerAuth;
 pub use limits::OversizeIsExhausted;
 pub use security::{ClientArgs, ClientSecurity, Security, SecurityArgs};
+pub use status::status;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -246,20 +246,15 @@ impl RunConfig {
 
     /// Parse and validate; `path` names the source in errors (TOML errors carry line and column).
     pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
-        let cfg: RunConfig = toml::from_str(text).map_err(|e| TrainError::Config {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
+        let cfg: RunConfig = toml::from_str(text)
+            .map_err(|e| TrainError::config(path, e.to_string().trim_end().replace('\n', " ")))?;
         cfg.validate(path)?;
         Ok(cfg)
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
         let bad = |field: &str, msg: String| {
-            Err(TrainError::Config {
-                path: path.to_path_buf(),
-                message: format!("field `{field}`: {msg}"),
-            })
+            Err(TrainError::config(path, format!("field `{field}`: {msg}")))
         };
         if self.epochs.is_none() && self.steps.is_none() {
             return bad("epochs", "set `epochs` or `steps`".into());
@@ -372,10 +367,10 @@ impl RunConfig {
     fn validate_optimizer(&self, path: &Path) -> Result<()> {
         let o = &self.optimizer;
         let bad = |field: &str, msg: String| {
-            Err(TrainError::Config {
-                path: path.to_path_buf(),
-                message: format!("field `optimizer.{field}`: {msg}"),
-            })
+            Err(TrainError::config(
+                path,
+                format!("field `optimizer.{field}`: {msg}"),
+            ))
         };
         if !(o.lr > 0.0 && o.lr.is_finite()) {
             return bad("lr", format!("must be positive and finite, got {}", o.lr));

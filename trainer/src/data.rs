@@ -3,10 +3,10 @@
 use crate::config::LossOn;
 use crate::error::{Result, TrainError};
 use std::path::Path;
-use triad_lm::data::mask::sensitivity_mask;
-use triad_lm::data::rng::Rng;
+use triad_data::mask::sensitivity_mask;
+use triad_data::rng::Rng;
+use triad_data::tokenizer::Tokenizer;
 use triad_lm::tch::{Device, Kind, Tensor};
-use triad_lm::tokenizer::Tokenizer;
 
 #[derive(Debug, Clone)]
 pub struct Example {
@@ -23,14 +23,12 @@ pub fn load(
     max_length: usize,
     loss_on: LossOn,
 ) -> Result<Vec<Example>> {
-    let records = triad_lm::data::check::read_valid(path)?;
+    let records = triad_data::check::read_valid(path)?;
     let mut out = Vec::with_capacity(records.len());
     for (line, r) in &records {
-        let enc = tok.encode(&r.text).map_err(|e| TrainError::Data {
-            path: path.to_path_buf(),
-            line: *line,
-            message: e.to_string(),
-        })?;
+        let enc = tok
+            .encode(&r.text)
+            .map_err(|e| TrainError::bad_line(path, *line, e.to_string()))?;
         let n = enc.ids.len().min(max_length);
         if n < 2 {
             continue; // nothing to predict

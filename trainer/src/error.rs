@@ -1,25 +1,15 @@
-//! The one error type of `triad-trainer`.
+//! The one error type of `triad-trainer`. File, line and field errors are `triad-data`'s (one
+//! "file:line: problem" shape across Triad); each variant knows its [`ErrorKind`].
 
 use std::path::PathBuf;
+use triad_data::error::{Classified, DataError, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]
     Lm(#[from] triad_lm::LmError),
-    #[error("{path}: {message}")]
-    Config { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Data {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    Data(#[from] DataError),
     #[error("{0}")]
     Invalid(String),
     #[error("run cancelled")]
@@ -35,9 +25,34 @@ pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
 impl TrainError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        TrainError::Io {
+        DataError::io(path, source).into()
+    }
+
+    /// A bad config (or run record) file, the problem named.
+    pub fn config(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        DataError::invalid(path, message).into()
+    }
+
+    /// A bad line of a data file.
+    pub fn bad_line(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        DataError::BadLine {
             path: path.into(),
-            source,
+            line,
+            message: message.into(),
+        }
+        .into()
+    }
+}
+
+impl Classified for TrainError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            TrainError::Lm(e) => e.kind(),
+            TrainError::Data(e) => e.kind(),
+            TrainError::Invalid(_) => ErrorKind::InvalidInput,
+            TrainError::Cancelled => ErrorKind::Cancelled,
+            TrainError::Internal(_) => ErrorKind::Internal,
+            TrainError::Torch(e) => triad_lm::error::torch_kind(e),
         }
     }
 }

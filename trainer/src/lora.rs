@@ -125,7 +125,7 @@ pub fn save_adapter(model: &CausalLm, cfg: &LoraConfig, base: &Path, dir: &Path)
         "rank_pattern": {},
         "alpha_pattern": {},
     });
-    triad_lm::fsutil::write_atomic(
+    triad_data::fsutil::write_atomic(
         dir.join("adapter_config.json"),
         serde_json::to_string_pretty(&config)
             .expect("json")

@@ -10,7 +10,7 @@
 //! what secure mode buys is that nobody holding the config can replay the noise.
 
 use crate::error::{Result, TrainError};
-use triad_lm::data::rng::Rng;
+use triad_data::rng::Rng;
 use triad_lm::tch;
 
 #[derive(Debug, Clone, Copy)]

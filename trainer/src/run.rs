@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use triad_data::tokenizer::Tokenizer;
 use triad_lm::device::{parse_device, resolve_kind};
 use triad_lm::tch::{self, Device, Kind, Tensor};
-use triad_lm::tokenizer::Tokenizer;
 use triad_lm::weights::{RawTensor, Weights};
 use triad_lm::CausalLm;
 
@@ -110,7 +110,7 @@ pub struct RunRecord {
 
 fn write_record(out: &Path, r: &RunRecord) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(r).expect("serialisable");
-    Ok(triad_lm::fsutil::write_atomic(
+    Ok(triad_data::fsutil::write_atomic(
         out.join("run.json"),
         &bytes,
     )?)
@@ -399,15 +399,15 @@ fn previous_record(out: &Path) -> Result<Option<RunRecord>> {
     match std::fs::read(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(TrainError::io(&path, e)),
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| TrainError::Config {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            TrainError::config(
                 path,
-                message: format!(
+                format!(
                     "the record of an earlier attempt does not parse ({e}); move the folder \
                      away to train from scratch"
                 ),
-            }),
+            )
+        }),
     }
 }
 

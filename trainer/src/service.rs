@@ -19,26 +19,6 @@ use triad_proto::v1::{
     StepEvent, WatchRunRequest,
 };
 
-/// The one place a trainer error becomes a gRPC status.
-fn status(e: &TrainError) -> Status {
-    match e {
-        TrainError::Config { .. } | TrainError::Data { .. } | TrainError::Invalid(_) => {
-            Status::invalid_argument(e.to_string())
-        }
-        TrainError::Cancelled => Status::cancelled(e.to_string()),
-        TrainError::Lm(triad_lm::LmError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Status::not_found(e.to_string())
-        }
-        TrainError::Lm(triad_lm::LmError::Device(_)) => Status::failed_precondition(e.to_string()),
-        TrainError::Lm(_) => Status::invalid_argument(e.to_string()),
-        TrainError::Io { .. } | TrainError::Torch(_) | TrainError::Internal(_) => {
-            Status::internal(e.to_string())
-        }
-    }
-}
-
 /// The error a panicked run ends with: the panic's text goes to the server log only (it can
 /// name server paths); the client gets an id to find it there.
 fn panicked(payload: &(dyn std::any::Any + Send)) -> TrainError {
@@ -278,7 +258,7 @@ impl TrainerService {
                 tracing::warn!(error = ?e, "run failed");
                 (
                     RunState::Failed,
-                    self.scrub(status(&e).message()),
+                    self.status(&e).message().to_string(),
                     String::new(),
                 )
             }
@@ -312,18 +292,13 @@ impl TrainerService {
             .ok_or_else(|| Status::not_found(format!("no run `{id}`")))
     }
 
-    /// Text for a client: paths under the data root made relative to it, so no message shows
-    /// where the server keeps its files.
+    /// Text for a client: no path of the server's (see `triad_serve::status::scrub`).
     fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        let canonical = self.root.canonicalize().ok();
-        for root in std::iter::once(self.root.as_path()).chain(canonical.as_deref()) {
-            let r = root.to_string_lossy();
-            if r.len() > 1 {
-                out = out.replace(&format!("{r}/"), "").replace(&*r, ".");
-            }
-        }
-        out
+        triad_serve::status::scrub(&self.root, text)
+    }
+
+    fn status(&self, e: &TrainError) -> Status {
+        triad_serve::status(&self.root, e)
     }
 
     /// Parse the request's config with its paths resolved inside the data root.
@@ -334,7 +309,7 @@ impl TrainerService {
             ));
         }
         let mut cfg = RunConfig::from_toml(&req.config_toml, Path::new("config_toml"))
-            .map_err(|e| status(&e))?;
+            .map_err(|e| self.status(&e))?;
         let rel = |p: &Path, field: &str| {
             resolve_in_root(&self.root, &p.to_string_lossy(), field).map_err(path_status)
         };
@@ -699,9 +674,14 @@ mod tests {
         let e = std::panic::catch_unwind(|| panic!("can't allocate at /srv/secret/path"))
             .map(|_: ()| ())
             .unwrap_err();
-        let msg = status(&panicked(&*e)).message().to_string();
+        let msg = triad_serve::status(Path::new("/srv"), &panicked(&*e))
+            .message()
+            .to_string();
         assert!(msg.contains("internal error (incident "), "{msg}");
         assert!(!msg.contains("/srv"), "{msg}");
-        assert_eq!(status(&panicked(&*e)).code(), tonic::Code::Internal);
+        assert_eq!(
+            triad_serve::status(Path::new("/srv"), &panicked(&*e)).code(),
+            tonic::Code::Internal
+        );
     }
 }

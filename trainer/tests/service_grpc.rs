@@ -2,7 +2,7 @@
 //! grpcio stubs): a run watched to completion, cancellations, health, reflection, and bad
 //! requests refused with the right codes.
 
-use triad_lm::data::generate::{generate, write, Domain, Spec};
+use triad_data::generate::{generate, write, Domain, Spec};
 
 #[test]
 fn trainer_service_through_grpcio_client() {

@@ -156,7 +156,7 @@ pub fn audit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use triad_lm::data::rng::Rng;
+    use triad_data::rng::Rng;
 
     #[test]
     fn p_value_and_bound_match_scipy() {

@@ -20,12 +20,12 @@
 
 use super::interval::clopper_pearson;
 use serde::Serialize;
-use triad_lm::data::canary::Canary;
-use triad_lm::data::rng::Rng;
+use triad_data::canary::Canary;
+use triad_data::rng::Rng;
+use triad_data::tokenizer::Tokenizer;
 use triad_lm::nn::KvCache;
 use triad_lm::score::score_tokens;
 use triad_lm::tch::{self, Kind, Tensor};
-use triad_lm::tokenizer::Tokenizer;
 use triad_lm::CausalLm;
 
 #[derive(Debug, Clone, Serialize)]

@@ -2,7 +2,7 @@
 //! bootstrap intervals over records for everything computed from per-record quantities.
 
 use serde::Serialize;
-use triad_lm::data::rng::Rng;
+use triad_data::rng::Rng;
 
 /// A 95% interval `[lo, hi]`; `None` where no interval can be given (no data).
 pub type Ci = Option<[f64; 2]>;

@@ -312,7 +312,7 @@ pub fn import_gguf(gguf_path: &Path, out_dir: &Path) -> Result<ImportSummary> {
     });
     let write_json = |name: &str, v: &serde_json::Value| {
         let bytes = serde_json::to_vec_pretty(v).expect("serialisable");
-        crate::fsutil::write_atomic(out_dir.join(name), &bytes)
+        triad_data::fsutil::write_atomic(out_dir.join(name), &bytes)
     };
     write_json("config.json", &config)?;
     write_json("tokenizer.json", &tok.json)?;
@@ -336,7 +336,7 @@ pub fn import_gguf(gguf_path: &Path, out_dir: &Path) -> Result<ImportSummary> {
     }
     write_json("tokenizer_config.json", &tc)?;
     // Validate what was written with the same loader `score` uses.
-    crate::tokenizer::Tokenizer::from_file(out_dir.join("tokenizer.json"))?;
+    triad_data::tokenizer::Tokenizer::from_file(out_dir.join("tokenizer.json"))?;
 
     Ok(ImportSummary {
         architecture: arch,

@@ -5,13 +5,13 @@ use clap::{Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use triad_lm::data::audit::{self, Design};
-use triad_lm::data::check::check_bytes;
-use triad_lm::data::generate::{self, Domain, Spec};
-use triad_lm::data::mask::sensitive_spans;
-use triad_lm::data::{tag_eval, tagger, Record};
-use triad_lm::fsutil::AtomicFile;
-use triad_lm::tokenizer::Tokenizer;
+use triad_data::audit::{self, Design};
+use triad_data::check::check_bytes;
+use triad_data::fsutil::AtomicFile;
+use triad_data::generate::{self, Domain, Spec};
+use triad_data::mask::sensitive_spans;
+use triad_data::tokenizer::Tokenizer;
+use triad_data::{tag_eval, tagger, Record};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Generator {
@@ -225,7 +225,7 @@ fn check(file: &Path, model: Option<&Path>) -> Result<()> {
 
 fn tag(input: &Path, out: &Path) -> Result<()> {
     let mut records = Vec::new();
-    for line in triad_lm::jsonl::read_objects(input)? {
+    for line in triad_data::jsonl::read_objects(input)? {
         let r: Record = serde_json::from_value(line.value).with_context(|| {
             format!(
                 "{}:{}: expected {{\"id\": str, \"text\": str}}",
@@ -268,9 +268,8 @@ fn tag(input: &Path, out: &Path) -> Result<()> {
 pub fn plant(input: &Path, seed: u64, args: &AuditArgs, out: &Path) -> Result<()> {
     args.check()?;
     anyhow::ensure!(args.audit_canaries > 0, "--audit-canaries must be positive");
-    let (lines, mut train): (Vec<usize>, Vec<Record>) = triad_lm::data::check::read_valid(input)?
-        .into_iter()
-        .unzip();
+    let (lines, mut train): (Vec<usize>, Vec<Record>) =
+        triad_data::check::read_valid(input)?.into_iter().unzip();
     let tok = args.tokenizer()?;
     let canaries = audit::draw(args.audit_canaries, args.design(), seed, tok.as_ref())?;
     // A canary that already sits in the data would make its coin meaningless.
@@ -293,8 +292,8 @@ pub fn plant(input: &Path, seed: u64, args: &AuditArgs, out: &Path) -> Result<()
         bytes.extend_from_slice(r.to_json_line().as_bytes());
         bytes.push(b'\n');
     }
-    triad_lm::fsutil::write_atomic(out.join("train.jsonl"), &bytes)?;
-    triad_lm::fsutil::write_atomic(out.join("audit.jsonl"), &audit::to_jsonl(&canaries))?;
+    triad_data::fsutil::write_atomic(out.join("train.jsonl"), &bytes)?;
+    triad_data::fsutil::write_atomic(out.join("audit.jsonl"), &audit::to_jsonl(&canaries))?;
     eprintln!(
         "wrote {}: train.jsonl ({} records, {} of them audit canaries) and audit.jsonl ({} canaries with their coins, seed {seed}); train on train.jsonl, then `triad eval … --audit {}`",
         out.display(),

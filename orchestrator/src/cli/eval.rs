@@ -106,7 +106,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .update(d, n)
     })?;
     let bytes = serde_json::to_vec_pretty(&metrics)?;
-    triad_lm::fsutil::write_atomic(&a.out, &bytes)?;
+    triad_data::fsutil::write_atomic(&a.out, &bytes)?;
     let c = &metrics.cells;
     if let Some(e) = &metrics.exposure {
         for x in &e.canaries {

@@ -5,9 +5,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use triad_data::tokenizer::Tokenizer;
 use triad_lm::device::{parse_device, resolve_kind};
 use triad_lm::tch::{self, Device, Kind, Tensor};
-use triad_lm::tokenizer::Tokenizer;
 use triad_lm::weights::Weights;
 use triad_lm::{CausalLm, ModelConfig};
 
@@ -154,7 +154,7 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
         } => {
             anyhow::ensure!(batch_size > 0, "--batch-size must be positive");
             // Validate the input before the (slow) model load.
-            let records = triad_lm::jsonl::read_texts(&input)?;
+            let records = triad_data::jsonl::read_texts(&input)?;
             let tok = model.tokenizer()?;
             let (lm, _) = model.load()?;
             let t = Instant::now();

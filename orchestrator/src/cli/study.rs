@@ -99,7 +99,7 @@ pub fn run_study(spec_path: &Path, dir: Option<PathBuf>, place: PlaceArgs) -> Re
     std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     let dir = dir.canonicalize()?;
     let _lock = lock(&dir)?;
-    triad_lm::fsutil::write_atomic(dir.join("study.toml"), text.as_bytes())?;
+    triad_data::fsutil::write_atomic(dir.join("study.toml"), text.as_bytes())?;
     let remote = !place.trainers.is_empty();
     anyhow::ensure!(
         remote == place.evaluator.is_some(),
@@ -296,7 +296,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&a.dir).with_context(|| a.dir.display().to_string())?;
     let gguf = a.gguf.canonicalize()?;
     let spec = a.dir.join("demo.toml");
-    triad_lm::fsutil::write_atomic(&spec, demo_spec(&gguf, a.preset).as_bytes())?;
+    triad_data::fsutil::write_atomic(&spec, demo_spec(&gguf, a.preset).as_bytes())?;
     run_study(&spec, Some(a.dir.clone()), a.place)
 }
 

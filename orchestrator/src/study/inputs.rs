@@ -5,9 +5,9 @@ use super::plan::Inputs;
 use super::spec::StudySpec;
 use super::StudyError;
 use std::path::{Path, PathBuf};
-use triad_lm::data::audit::Design;
-use triad_lm::data::generate::{generate, write, Domain, Spec};
-use triad_lm::tokenizer::Tokenizer;
+use triad_data::audit::Design;
+use triad_data::generate::{generate, write, Domain, Spec};
+use triad_data::tokenizer::Tokenizer;
 
 /// `path` relative to `root` (both absolute), or an error saying the study must sit inside it.
 pub fn relative(root: &Path, path: &Path) -> Result<String, StudyError> {
@@ -126,7 +126,7 @@ pub fn prepare(
                     data.add_audit(d.audit_canaries, design, d.seed, Some(&tok))?;
                 }
                 write(&data_dir, &gspec, &data)?;
-                triad_lm::fsutil::write_atomic(&stamp, want.as_bytes())?;
+                triad_data::fsutil::write_atomic(&stamp, want.as_bytes())?;
             }
             (
                 data_dir.join("train.jsonl"),
@@ -146,7 +146,7 @@ pub fn prepare(
                 let bytes = std::fs::read(&src).map_err(|e| {
                     StudyError::Invalid(format!("field `data.{field}`: {}: {e}", src.display()))
                 })?;
-                triad_lm::fsutil::write_atomic(&dest, &bytes)?;
+                triad_data::fsutil::write_atomic(&dest, &bytes)?;
                 Ok(dest)
             };
             let train = link(
@@ -176,10 +176,10 @@ pub fn prepare(
     // Every input file is read before any run trains: a bad line must not cost a study.
     if d.generate.is_none() {
         for split in [&train, &test] {
-            triad_lm::data::check::read_valid(split)?;
+            triad_data::check::read_valid(split)?;
         }
         if let Some(c) = &canaries {
-            triad_lm::data::canary::read(c)?;
+            triad_data::canary::read(c)?;
         }
     }
     Ok(Inputs {
@@ -194,14 +194,14 @@ pub fn prepare(
 /// An audit file must match the data before any run trains: every coin honoured, no audit
 /// canary among the non-members, at least enough canaries for a bound.
 fn check_audit(audit: &Path, train: &Path, test: &Path) -> Result<(), StudyError> {
-    let canaries = triad_lm::data::audit::read_for_bound(audit)?;
-    let records = |p: &Path| -> Result<Vec<triad_lm::data::Record>, StudyError> {
-        Ok(triad_lm::data::check::read_valid(p)?
+    let canaries = triad_data::audit::read_for_bound(audit)?;
+    let records = |p: &Path| -> Result<Vec<triad_data::Record>, StudyError> {
+        Ok(triad_data::check::read_valid(p)?
             .into_iter()
             .map(|(_, r)| r)
             .collect())
     };
     let (tr, te) = (records(train)?, records(test)?);
-    triad_lm::data::audit::check_split(audit, &canaries, (train, &tr), (test, &te))?;
+    triad_data::audit::check_split(audit, &canaries, (train, &tr), (test, &te))?;
     Ok(())
 }

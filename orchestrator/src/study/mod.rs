@@ -25,11 +25,6 @@ pub enum StudyError {
         line: Option<usize>,
         message: String,
     },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("ledger: {0}")]
     Ledger(String),
     #[error("{0}")]
@@ -42,13 +37,12 @@ pub enum StudyError {
     },
     #[error(transparent)]
     Lm(#[from] triad_lm::LmError),
+    #[error(transparent)]
+    Data(#[from] triad_data::DataError),
 }
 
 impl StudyError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        StudyError::Io {
-            path: path.into(),
-            source,
-        }
+        triad_data::DataError::io(path, source).into()
     }
 }

@@ -215,19 +215,19 @@ impl StudySpec {
                 ))
             }
         }
-        if d.audit_canaries > 0 && d.audit_canaries < triad_lm::data::audit::MIN_CANARIES {
+        if d.audit_canaries > 0 && d.audit_canaries < triad_data::audit::MIN_CANARIES {
             return Err(bad(
                 None,
                 format!(
                     "field `data.audit_canaries`: {} gives no bound; use 0 or at least {} \
                      (≥ 100 for a bound above 3)",
                     d.audit_canaries,
-                    triad_lm::data::audit::MIN_CANARIES
+                    triad_data::audit::MIN_CANARIES
                 ),
             ));
         }
         if let Some(x) = &d.audit_design {
-            if triad_lm::data::audit::Design::parse(x.get_ref()).is_none() {
+            if triad_data::audit::Design::parse(x.get_ref()).is_none() {
                 return Err(bad(
                     Some(x.span()),
                     format!(

@@ -5,7 +5,7 @@ use crate::config::DpConfig;
 use crate::data::Example;
 use crate::dp::Search;
 use crate::error::{Result, TrainError};
-use triad_lm::data::rng::Rng;
+use triad_data::rng::Rng;
 
 #[derive(Debug, Clone)]
 pub struct Private {

@@ -414,9 +414,9 @@ pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
 /// Write report.html, report.md and results.csv into `dir` (atomically) and return the
 /// terminal table.
 pub fn write(report: &Report, dir: &Path) -> Result<String, StudyError> {
-    triad_lm::fsutil::write_atomic(dir.join("results.csv"), text::csv(report).as_bytes())?;
-    triad_lm::fsutil::write_atomic(dir.join("report.md"), text::markdown(report).as_bytes())?;
-    triad_lm::fsutil::write_atomic(dir.join("report.html"), html::render(report).as_bytes())?;
+    triad_data::fsutil::write_atomic(dir.join("results.csv"), text::csv(report).as_bytes())?;
+    triad_data::fsutil::write_atomic(dir.join("report.md"), text::markdown(report).as_bytes())?;
+    triad_data::fsutil::write_atomic(dir.join("report.html"), html::render(report).as_bytes())?;
     Ok(text::table(report))
 }
 

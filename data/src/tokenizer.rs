@@ -2,7 +2,7 @@
 //! values) as the dataset format uses, and special tokens added exactly as the file says
 //! (what `tokenizer(text)` does in transformers).
 
-use crate::error::{LmError, Result};
+use crate::error::{DataError, Result};
 use std::path::{Path, PathBuf};
 
 pub struct Tokenizer {
@@ -22,7 +22,7 @@ impl Tokenizer {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         if !path.is_file() {
-            return Err(LmError::io(
+            return Err(DataError::io(
                 path,
                 std::io::Error::new(
                     std::io::ErrorKind::NotFound,
@@ -30,7 +30,7 @@ impl Tokenizer {
                 ),
             ));
         }
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| LmError::Tokenizer {
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
@@ -70,8 +70,8 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    fn err(&self, e: tokenizers::Error) -> LmError {
-        LmError::Tokenizer {
+    fn err(&self, e: tokenizers::Error) -> DataError {
+        DataError::Tokenizer {
             path: self.path.clone(),
             message: e.to_string(),
         }

@@ -1,6 +1,6 @@
 //! JSON Lines input with errors that name the file and line.
 
-use crate::error::{LmError, Result};
+use crate::error::{DataError, Result};
 use serde_json::Value;
 use std::path::Path;
 
@@ -18,7 +18,7 @@ pub fn read_objects(path: &Path) -> Result<Vec<Line>> {
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let number = i + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text = std::str::from_utf8(raw).map_err(|e| LmError::BadLine {
+        let text = std::str::from_utf8(raw).map_err(|e| DataError::BadLine {
             path: path.to_path_buf(),
             line: number,
             message: format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
@@ -26,13 +26,13 @@ pub fn read_objects(path: &Path) -> Result<Vec<Line>> {
         if text.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| LmError::BadLine {
+        let value: Value = serde_json::from_str(text).map_err(|e| DataError::BadLine {
             path: path.to_path_buf(),
             line: number,
             message: format!("not valid JSON: {e}"),
         })?;
         if !value.is_object() {
-            return Err(LmError::BadLine {
+            return Err(DataError::BadLine {
                 path: path.to_path_buf(),
                 line: number,
                 message: "expected a JSON object".into(),
@@ -56,7 +56,7 @@ pub fn read_texts(path: &Path) -> Result<Vec<TextRecord>> {
     read_objects(path)?
         .into_iter()
         .map(|Line { number, mut value }| {
-            let bad = |message: &str| LmError::BadLine {
+            let bad = |message: &str| DataError::BadLine {
                 path: path.to_path_buf(),
                 line: number,
                 message: message.to_string(),

@@ -1,7 +1,7 @@
 //! File helpers: atomic writes (temp file in the same directory, fsync, rename), so a crash
 //! never leaves a half-written output where a complete one is expected.
 
-use crate::error::{LmError, Result};
+use crate::error::{DataError, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -19,11 +19,11 @@ impl AtomicFile {
         let target = target.as_ref().to_path_buf();
         let name = target
             .file_name()
-            .ok_or_else(|| LmError::invalid(&target, "not a file path"))?
+            .ok_or_else(|| DataError::invalid(&target, "not a file path"))?
             .to_string_lossy()
             .into_owned();
         let tmp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let file = File::create(&tmp).map_err(|e| LmError::io(&tmp, e))?;
+        let file = File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
         Ok(Self {
             target,
             tmp,
@@ -43,10 +43,10 @@ impl AtomicFile {
         let writer = self.writer.take().expect("commit once");
         let file = writer
             .into_inner()
-            .map_err(|e| LmError::io(&self.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| LmError::io(&self.tmp, e))?;
+            .map_err(|e| DataError::io(&self.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| DataError::io(&self.tmp, e))?;
         drop(file);
-        std::fs::rename(&self.tmp, &self.target).map_err(|e| LmError::io(&self.target, e))
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| DataError::io(&self.target, e))
     }
 }
 
@@ -74,21 +74,21 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let tmp = f.tmp.clone();
     f.writer()
         .write_all(bytes)
-        .map_err(|e| LmError::io(tmp, e))?;
+        .map_err(|e| DataError::io(tmp, e))?;
     f.commit()
 }
 
 /// Read a whole file, naming it in the error.
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>> {
     let path = path.as_ref();
-    std::fs::read(path).map_err(|e| LmError::io(path, e))
+    std::fs::read(path).map_err(|e| DataError::io(path, e))
 }
 
 /// Read and parse a JSON file, naming it in the error.
 pub fn read_json(path: impl AsRef<Path>) -> Result<serde_json::Value> {
     let path = path.as_ref();
     let bytes = read(path)?;
-    serde_json::from_slice(&bytes).map_err(|source| LmError::Json {
+    serde_json::from_slice(&bytes).map_err(|source| DataError::Json {
         path: path.to_path_buf(),
         source,
     })

@@ -1,16 +1,16 @@
 //! The rule-based tagger against the generators' labels, on seeds never used while writing the
 //! rules. The numbers printed here are the ones in docs/datasets.md.
 
-use triad_lm::data::generate::{generate, Domain, Spec};
-use triad_lm::data::tag_eval::evaluate;
-use triad_lm::data::tagger::tag_record;
-use triad_lm::data::Record;
+use triad_data::generate::{generate, Domain, Spec};
+use triad_data::tag_eval::evaluate;
+use triad_data::tagger::tag_record;
+use triad_data::Record;
 
 fn measure(
     domain: Domain,
     seed: u64,
 ) -> (
-    std::collections::BTreeMap<String, triad_lm::data::tag_eval::Counts>,
+    std::collections::BTreeMap<String, triad_data::tag_eval::Counts>,
     Vec<Record>,
 ) {
     let d = generate(&Spec {
@@ -86,8 +86,8 @@ fn faker_values_out_of_distribution() {
 }
 
 fn print_table(
-    per: &std::collections::BTreeMap<String, triad_lm::data::tag_eval::Counts>,
-    all: &triad_lm::data::tag_eval::Counts,
+    per: &std::collections::BTreeMap<String, triad_data::tag_eval::Counts>,
+    all: &triad_data::tag_eval::Counts,
 ) {
     for (label, c) in per {
         println!(

@@ -66,7 +66,7 @@ impl Canary {
 pub fn read(path: &std::path::Path) -> crate::Result<Vec<Canary>> {
     let mut out: Vec<Canary> = vec![];
     for line in crate::jsonl::read_objects(path)? {
-        let bad = |message: String| crate::LmError::BadLine {
+        let bad = |message: String| crate::DataError::BadLine {
             path: path.to_path_buf(),
             line: line.number,
             message,

@@ -9,7 +9,7 @@
 
 use super::record::{Record, Span};
 use super::rng::Rng;
-use crate::error::{LmError, Result};
+use crate::error::{DataError, Result};
 use crate::tokenizer::Tokenizer;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -93,7 +93,7 @@ fn rare_pieces(tok: &Tokenizer) -> Result<Vec<String>> {
         }
     }
     if out.len() < 1000 {
-        return Err(LmError::Tokenizer {
+        return Err(DataError::Tokenizer {
             path: tok.path().to_path_buf(),
             message: format!(
                 "the last quarter of the vocabulary has only {} word pieces (rare-token audit \
@@ -119,7 +119,7 @@ pub fn draw(
         Design::RareTokens => match tok {
             Some(tok) => rare_pieces(tok)?,
             None => {
-                return Err(LmError::invalid(
+                return Err(DataError::invalid(
                     "--audit-design rare-tokens",
                     "rare-token audit canaries need the model's tokenizer",
                 ))
@@ -182,7 +182,7 @@ pub fn to_jsonl(canaries: &[AuditCanary]) -> Vec<u8> {
 /// Read `audit.jsonl`: every line a canary whose `text` is `prefix + secret`, ids and texts
 /// distinct; problems name the line. Each canary comes with its line number.
 pub fn read(path: &Path) -> Result<Vec<(usize, AuditCanary)>> {
-    let bad = |line, message: String| LmError::BadLine {
+    let bad = |line, message: String| DataError::BadLine {
         path: path.to_path_buf(),
         line,
         message,
@@ -214,7 +214,7 @@ pub fn read(path: &Path) -> Result<Vec<(usize, AuditCanary)>> {
 pub fn read_for_bound(path: &Path) -> Result<Vec<(usize, AuditCanary)>> {
     let canaries = read(path)?;
     if canaries.len() < MIN_CANARIES {
-        return Err(LmError::invalid(
+        return Err(DataError::invalid(
             path,
             format!(
                 "{} audit canaries; at least {MIN_CANARIES} are needed for any bound",
@@ -261,7 +261,7 @@ pub fn check_split(
     for k in locate(canaries, train.1).into_iter().flatten() {
         count[k] += 1;
     }
-    let bad = |k: usize, message: String| LmError::BadLine {
+    let bad = |k: usize, message: String| DataError::BadLine {
         path: audit.to_path_buf(),
         line: canaries[k].0,
         message,

@@ -134,7 +134,7 @@ fn jsonl<T>(items: &[T], line: impl Fn(&T) -> String) -> Vec<u8> {
 /// Write `train.jsonl`, `test.jsonl`, `canaries.jsonl`, `audit.jsonl` (when the dataset has
 /// audit canaries) and `dataset.json` (the spec) to `dir`.
 pub fn write(dir: &Path, spec: &Spec, d: &Dataset) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| crate::LmError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| crate::DataError::io(dir, e))?;
     write_atomic(
         dir.join("train.jsonl"),
         &jsonl(&d.train, Record::to_json_line),

@@ -24,7 +24,7 @@ pub fn read_valid(path: &std::path::Path) -> crate::Result<Vec<(usize, Record)>>
     let checked = check_bytes(&crate::fsutil::read(path)?);
     match checked.problems.first() {
         None => Ok(checked.records),
-        Some(p) => Err(crate::LmError::BadLine {
+        Some(p) => Err(crate::DataError::BadLine {
             path: path.to_path_buf(),
             line: p.line,
             message: format!(
