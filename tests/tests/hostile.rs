@@ -266,12 +266,9 @@ async fn start_run(
     assert!(terminal(run.state), "{run:?}");
     text.push_str(&run.error);
     text.push_str(&run.record_json);
+    assert_eq!(run.error.is_empty(), run.error_code == 0, "{run:?}");
     Seen {
-        code: if run.error.is_empty() {
-            Code::Ok
-        } else {
-            Code::Aborted
-        },
+        code: Code::from(run.error_code),
         text,
     }
 }
@@ -466,7 +463,42 @@ fn no_message_a_client_receives_shows_a_server_path() {
         );
         // Every case is a bad request: a sweep that let one through tests less than it says.
         assert_eq!(refused, seen.len(), "{seen:#?}");
+        same_error_same_code(&seen);
     });
+}
+
+/// The same broken input given to both services fails with the same code: errors are
+/// classified once, by the library that raises them, and mapped in triad-serve.
+fn same_error_same_code(seen: &[(String, Seen)]) {
+    let code = |name: &str| {
+        seen.iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no case {name}"))
+            .1
+            .code
+    };
+    let shared = [
+        "weights garbage",
+        "no tokenizer",
+        "bad tokenizer",
+        "bad config.json",
+        "wrong shapes",
+        "train bad line",
+        "train binary",
+        "device cuda",
+        "weights linked out",
+        "train linked out",
+    ];
+    let mut differ = vec![];
+    for case in shared {
+        let run = code(&format!("StartRun {case}"));
+        let eval = code(&format!("Evaluate {case}"));
+        println!("{case}: trainer {run:?}, evaluator {eval:?}");
+        if run != eval {
+            differ.push(format!("{case}: trainer {run:?}, evaluator {eval:?}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
 
 /// Paths that lead out of the root (or nowhere): a request naming one must never succeed.

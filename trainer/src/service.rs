@@ -247,26 +247,25 @@ impl TrainerService {
                 self.publish(&job.id, ev);
             })
         }));
-        let (state, error, record) = match result.unwrap_or_else(|p| Err(panicked(&p))) {
+        let (state, failure, record) = match result.unwrap_or_else(|p| Err(panicked(&p))) {
             Ok(r) => (
                 RunState::Succeeded,
-                String::new(),
+                None,
                 self.scrub(&serde_json::to_string(&r).unwrap_or_default()),
             ),
-            Err(TrainError::Cancelled) => (RunState::Cancelled, String::new(), String::new()),
+            Err(TrainError::Cancelled) => (RunState::Cancelled, None, String::new()),
             Err(e) => {
                 tracing::warn!(error = ?e, "run failed");
-                (
-                    RunState::Failed,
-                    self.status(&e).message().to_string(),
-                    String::new(),
-                )
+                (RunState::Failed, Some(self.status(&e)), String::new())
             }
         };
         {
             let mut runs = self.runs.lock().expect("lock");
             if let Some(e) = runs.get_mut(&job.id) {
-                e.run.error = error;
+                if let Some(s) = failure {
+                    e.run.error = s.message().to_string();
+                    e.run.error_code = s.code() as i32;
+                }
                 e.run.record_json = record;
             }
         }
@@ -376,6 +375,7 @@ impl Trainer for TrainerService {
             output_dir: req.output_dir.clone(),
             error: String::new(),
             record_json: String::new(),
+            error_code: 0,
         };
         let (events, _) = broadcast::channel(1024);
         let queued = RunEvent {
