@@ -344,11 +344,9 @@ const STREET_SUFFIXES: &str = concat!(
 const MONTHS: &str = "January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec";
 
 /// A word of a street name: "Maple", "O'Neil", "42nd", a direction ("W", "NE").
-const STREET_WORD: &str =
-    r"(?:\p{Lu}[\p{Ll}\p{M}'’]+(?:-\p{Lu}[\p{Ll}\p{M}]+)?|\d{1,3}(?:st|nd|rd|th)|(?:[NS][EW]|[NSEW])\.?)";
+const STREET_WORD: &str = r"(?:\p{Lu}[\p{Ll}\p{M}'’]+(?:-\p{Lu}[\p{Ll}\p{M}]+)?|\d{1,3}(?:st|nd|rd|th)|(?:[NS][EW]|[NSEW])\.?)";
 /// A flat, suite or unit after the street: ", Apt 4B", " Suite 210", ", Building B", " #12".
-const ADDRESS_UNIT: &str =
-    r"(?:,? (?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Building|Bldg|Room|Rm)\.? ?[0-9A-Za-z]+|,? #\d+[A-Za-z]?)";
+const ADDRESS_UNIT: &str = r"(?:,? (?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Building|Bldg|Room|Rm)\.? ?[0-9A-Za-z]+|,? #\d+[A-Za-z]?)";
 /// A town of one to three capitalised words.
 const TOWN: &str = r"\p{Lu}[\p{Ll}\p{M}]+(?:[ -]\p{Lu}[\p{Ll}\p{M}]+){0,2}";
 /// US state + ZIP, UK postcode, Canadian postal code.
@@ -360,6 +358,7 @@ const NOT_CODE: &str = r"(?i)^(?:\d+(?:st|nd|rd|th|am|pm|kg|g|km|m|cm|mm|gb|mb|t
 
 struct Rules {
     email: Regex,
+    email_spoken: Regex,
     iban: Regex,
     iban_head: Regex,
     card: Regex,
@@ -370,6 +369,7 @@ struct Rules {
     phone_loose: Regex,
     code_cue: Regex,
     code: Regex,
+    iban_shape: Regex,
     not_code: Regex,
     name_cue: Regex,
     date: Regex,
@@ -391,6 +391,8 @@ fn rules() -> &'static Rules {
         let re = |s: &str| Regex::new(s).expect("valid tagger regex");
         Rules {
             email: re(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+            // Read aloud, only in answers to a question about the e-mail: "j dot smith at gmail dot com".
+            email_spoken: re(r"(?i)\b[a-z0-9._-]+(?: (?:dot|underscore|dash) [a-z0-9_-]+)* (?:at) [a-z0-9-]+(?: dot [a-z0-9-]+)* dot [a-z]{2,6}\b"),
             iban: re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"),
             // Card layouts: 4-4-4-4 (13-19 digits in the last group run), Amex 4-6-5, or contiguous.
             card: re(r"\b(?:\d{4} \d{4} \d{4} \d{1,7}|\d{4}-\d{4}-\d{4}-\d{1,7}|\d{4} \d{6} \d{5}|\d{4}-\d{6}-\d{5}|\d{13,19})\b"),
@@ -410,9 +412,11 @@ fn rules() -> &'static Rules {
                 r"|(?:order|reference|ref|case|ticket|confirmation|booking|reservation|invoice|claim|policy|rma|serial|voucher|receipt|transaction|incident|warranty|pnr)(?:[ -]?(?:number|no|num|code|id|reference|ref))?",
                 r"|(?:customer|account|acct|member|membership|loyalty|subscription|contract|return authori[sz]ation|record)[ -]?(?:number|no|num|code|id|locator))\b\.?",
                 r"(?:[ \t]*(?:is|was|will be|should be|it's|its|it is|of)\b|[ \t]*[:=])*[ \t]*)",
-                r"(#?[A-Za-z0-9]+(?:[-/.][A-Za-z0-9]+)*(?: [A-Z0-9]{2,})*)"
+                r"(#?[A-Za-z0-9]+)"
             )),
-            code: re(r"#?[A-Za-z0-9]+(?:[-/.][A-Za-z0-9]+)*(?: [A-Z0-9]{2,})*"),
+            code: re(r"#?[A-Za-z0-9]+(?:[-/.][A-Za-z0-9]+)*"),
+            // An IBAN written in groups ("DE89 3704 0044 …") that failed mod 97 is no code either.
+            iban_shape: re(r"^[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?$"),
             not_code: re(NOT_CODE),
             name_cue: re(r"(?:\b(?:[Mm]y name is|[Nn]ame's|[Tt]his is|I'm|I am|[Oo]n behalf of|[Aa]ddressed to|Dear|Thanks,?|Hi,?|Hello,?|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|(?:[Ff]irst|[Ll]ast|[Gg]iven|[Ff]amily) name(?: is|:)?|[Ss]urname(?: is|:)?) )(\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?(?: (?:O'|Mc|Mac)?\p{Lu}[\p{Ll}']+)?)"),
             date: re(&format!(
@@ -433,7 +437,7 @@ fn rules() -> &'static Rules {
             // "11950 State Highway 287", German "Hauptstraße 5, 10115 Berlin".
             address: re(&format!(
                 concat!(
-                    r"(?:\b(?:Flat|Studio|Apt\.?|Unit) \d+[A-Za-z]?,? )?",
+                    r"(?:\b(?:Flat|Studio|Apt\.?|Apartment|Unit|Suite) \d+[A-Za-z]?,? )?",
                     r"(?:\b\d{{1,5}}[A-Za-z]? (?:{word} ){{0,2}}(?:Highway|Hwy|Route|Rte|Road|Interstate) \d{{1,4}}[A-Z]?\b",
                     r"|\b\d{{1,5}}[A-Za-z]? (?:{word} ){{1,3}}(?:{suffix})\b\.?",
                     r"|\b(?:\p{{Lu}}\p{{Ll}}+ ){{1,3}}(?:{suffix})\b\.?",
@@ -503,7 +507,7 @@ pub fn tag(text: &str) -> Vec<Span> {
     let r = rules();
     let questions = dialogue::questions(text);
     let mut found = Found::default();
-    layouts(text, r, &mut found);
+    layouts(text, r, &questions, &mut found);
     codes(text, r, &questions, &mut found);
     dates_and_phones(text, r, &questions, &mut found);
     addresses(text, r, &questions, &mut found);
@@ -511,11 +515,16 @@ pub fn tag(text: &str) -> Vec<Span> {
     char_spans(text, found)
 }
 
-/// E-mails, IBANs (mod 97), carrier tracking layouts, card numbers (Luhn).
-fn layouts(text: &str, r: &Rules, found: &mut Found) {
+/// E-mails (and spoken ones in answers), IBANs (mod 97), carrier tracking layouts, card
+/// numbers (Luhn).
+fn layouts(text: &str, r: &Rules, questions: &[Question], found: &mut Found) {
     for m in r.email.find_iter(text) {
         found.take(m.start(), m.end(), "EMAIL");
     }
+    answer_each(questions, Ask::Email, found, &["EMAIL"], |s, e, found| {
+        let m = r.email_spoken.find(&text[s..e]);
+        m.is_some_and(|m| found.take(s + m.start(), s + m.end(), "EMAIL"))
+    });
     for m in r.iban.find_iter(text) {
         if iban_valid(m.as_str()) {
             found.take(m.start(), m.end(), "IBAN");
@@ -546,18 +555,28 @@ fn codes(text: &str, r: &Rules, questions: &[Question], found: &mut Found) {
     }
     for c in r.code_cue.captures_iter(text) {
         let (cue, m) = (c.get(1).expect("cue"), c.get(2).expect("code"));
-        if let Some(end) = code_end(r, m.as_str()) {
+        if let Some(end) = code_end(r, &text[m.start()..line_end(text, m.start())]) {
             found.take(m.start(), m.start() + end, code_label(cue.as_str()));
         }
     }
     for ask in [Ask::Tracking, Ask::Order] {
-        let label = if ask == Ask::Tracking { "TRACKING_ID" } else { "ORDER_ID" };
-        answer_each(questions, ask, found, &["ORDER_ID", "TRACKING_ID"], |s, e, found| {
-            r.code.find_iter(&text[s..e]).any(|m| {
-                let end = code_end(r, m.as_str());
-                end.is_some_and(|n| found.take(s + m.start(), s + m.start() + n, label))
-            })
-        });
+        let label = if ask == Ask::Tracking {
+            "TRACKING_ID"
+        } else {
+            "ORDER_ID"
+        };
+        answer_each(
+            questions,
+            ask,
+            found,
+            &["ORDER_ID", "TRACKING_ID"],
+            |s, e, found| {
+                r.code.find_iter(&text[s..e]).any(|m| {
+                    let end = code_end(r, &text[s + m.start()..e]);
+                    end.is_some_and(|n| found.take(s + m.start(), s + m.start() + n, label))
+                })
+            },
+        );
     }
 }
 
@@ -571,25 +590,39 @@ fn code_label(cue: &str) -> &'static str {
     }
 }
 
-/// The byte length of the code at the start of `s` ("AB12 3456 7890" keeps its digit groups,
-/// "ORD12345 FOR" drops the word), or None when it is no code: at least five letters or digits,
-/// one of them a digit, and no ordinal, amount or date.
+/// The byte length of the code at the start of `s` (a token, then digit groups of three or
+/// more: "AB12 3456 7890", "CLM 2024 88172"), or None when it is no code: at least five letters
+/// or digits, one of them a digit, and no ordinal, amount, date or IBAN lookalike.
 fn code_end(r: &Rules, s: &str) -> Option<usize> {
-    let mut parts = s.split(' ');
-    let first = parts.next().unwrap_or("");
-    let mut end = first.len();
-    for p in parts {
-        if p.len() < 3 || !p.bytes().any(|b| b.is_ascii_digit()) {
+    let first = r.code.find(s).filter(|m| m.start() == 0)?.end();
+    let mut end = first;
+    loop {
+        let group = s[end..].strip_prefix(' ').map_or("", |g| {
+            let n = g.find(|c: char| !c.is_ascii_uppercase() && !c.is_ascii_digit());
+            &g[..n.unwrap_or(g.len())]
+        });
+        let glued =
+            digit_group(group) && !s[end + 1 + group.len()..].starts_with(char::is_alphanumeric);
+        if !glued {
             break;
         }
-        end += 1 + p.len();
+        end += 1 + group.len();
     }
     let code = &s[..end];
     let body = code.trim_start_matches('#');
     let alnum = body.bytes().filter(u8::is_ascii_alphanumeric).count();
-    let first_ok = first.bytes().any(|b| b.is_ascii_digit())
-        || (end > first.len() && (2..=5).contains(&first.len()) && first.bytes().all(|b| b.is_ascii_uppercase()));
-    (alnum >= 5 && first_ok && !r.not_code.is_match(body)).then_some(end)
+    let head = &s[..first];
+    let head_ok = head.bytes().any(|b| b.is_ascii_digit())
+        || (end > first
+            && (2..=5).contains(&head.len())
+            && head.bytes().all(|b| b.is_ascii_uppercase()));
+    let lookalike = r.not_code.is_match(body) || r.iban_shape.is_match(body);
+    (alnum >= 5 && head_ok && !lookalike).then_some(end)
+}
+
+/// A digit group glued to a code: three or more upper-case letters or digits, one a digit.
+fn digit_group(group: &str) -> bool {
+    group.len() >= 3 && group.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// Run `extract` on the answers to each question of kind `ask`, stopping at the first answer
@@ -669,9 +702,15 @@ fn addresses(text: &str, r: &Rules, questions: &[Question], found: &mut Found) {
     for m in r.address_bare.find_iter(text) {
         found.take(m.start(), m.end(), "ADDRESS");
     }
-    answer_each(questions, Ask::Address, found, &["ADDRESS"], |s, e, found| {
-        answer_address(text, r, s, e).is_some_and(|(a, b)| found.take(a, b, "ADDRESS"))
-    });
+    answer_each(
+        questions,
+        Ask::Address,
+        found,
+        &["ADDRESS"],
+        |s, e, found| {
+            answer_address(text, r, s, e).is_some_and(|(a, b)| found.take(a, b, "ADDRESS"))
+        },
+    );
 }
 
 /// An address given in answer: from a house number or unit to the end of the sentence, through
@@ -692,19 +731,23 @@ fn answer_address(text: &str, r: &Rules, from: usize, to: usize) -> Option<(usiz
         }
         // A sentence ends at ". X" (not "St. X") or at "!", "?", ";".
         let stop = sentence_end(part);
-        end = rest[..end].len() + if i == 0 { 0 } else { 1 } + stop;
+        end += usize::from(i > 0) + stop;
         if stop < part.len() {
             break;
         }
     }
-    let span = rest[..end].trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace());
+    let span =
+        rest[..end].trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace());
     let words = span.split_whitespace().count();
     (words >= 2 && span.chars().count() <= 120).then(|| (start, start + span.len()))
 }
 
 /// The byte length of `part` up to the end of its first sentence.
 fn sentence_end(part: &str) -> usize {
-    let abbrev = ["St", "Ave", "Rd", "Dr", "Apt", "Blvd", "Ln", "Ct", "ul", "No", "Mt", "Ft", "Pl", "Sq", "Hwy", "Ste"];
+    let abbrev = [
+        "St", "Ave", "Rd", "Dr", "Apt", "Blvd", "Ln", "Ct", "ul", "No", "Mt", "Ft", "Pl", "Sq",
+        "Hwy", "Ste",
+    ];
     for (i, c) in part.char_indices() {
         match c {
             '!' | '?' | ';' => return i,
@@ -768,6 +811,11 @@ fn char_spans(text: &str, mut found: Found) -> Vec<Span> {
         });
     }
     spans
+}
+
+/// Where the line holding byte `at` ends.
+fn line_end(text: &str, at: usize) -> usize {
+    text[at..].find('\n').map_or(text.len(), |n| at + n)
 }
 
 /// The last `n` bytes of `s`, widened to a character boundary.
@@ -840,5 +888,80 @@ mod tests {
         // Multi-byte text right before a match must not break context look-behind.
         assert_eq!(labels("日本語 tracking 123456789012")[0].0, "TRACKING_ID");
         assert_eq!(labels("€€€€4111111111111111")[0].0, "CARD_NUMBER");
+    }
+
+    fn has(got: &[(String, String)], label: &str, value: &str) -> bool {
+        got.contains(&(label.to_string(), value.to_string()))
+    }
+
+    #[test]
+    fn names_given_in_answer() {
+        let got = labels(
+            "Agent: May I have your full name?\nCustomer: Sure, it's Marisol Okonkwo-Brandt.\n\
+             Agent: Thank you, Marisol. Anything else?",
+        );
+        assert!(has(&got, "NAME", "Marisol Okonkwo-Brandt"), "{got:?}");
+        assert!(has(&got, "NAME", "Marisol"), "{got:?}");
+        assert_eq!(got.len(), 2, "{got:?}");
+        let got = labels("[agent] Who am I speaking with?\n[customer] Tomasz Wiśniewski");
+        assert_eq!(got, [("NAME".into(), "Tomasz Wiśniewski".into())]);
+        let got = labels("A: name pls\nB: its priya raghunathan");
+        assert_eq!(got, [("NAME".into(), "priya raghunathan".into())]);
+        let got = labels("Agent: What's your name?\nCustomer: Lars van der Berg\nAgent: Thanks, Mr. van der Berg.");
+        assert!(has(&got, "NAME", "van der Berg"), "{got:?}");
+    }
+
+    #[test]
+    fn answers_without_values_tag_nothing() {
+        for text in [
+            "Agent: May I have your full name?\nCustomer: thanks",
+            "Agent: May I have your full name?\nCustomer: Why do you need it?",
+            "Agent: Can I get your name?\nCustomer: Sure, one moment please.",
+            "Agent: What's the order number?\nCustomer: I ordered 3 items on Monday.",
+            "Agent: What's the delivery address?\nCustomer: Same as last time, I think.",
+            "Agent: What's the name of the product?\nCustomer: The Blue Velvet Sofa.",
+            "Agent: What's your phone number?\nCustomer: It's an iPhone 12.",
+        ] {
+            assert!(labels(text).is_empty(), "{text:?}: {:?}", labels(text));
+        }
+    }
+
+    #[test]
+    fn codes_after_cues_and_in_answers() {
+        let got = labels(
+            "Customer: My tracking number is LX-448120395-Q and my case number is CS 2024 88172.",
+        );
+        assert!(has(&got, "TRACKING_ID", "LX-448120395-Q"), "{got:?}");
+        assert!(has(&got, "ORDER_ID", "CS 2024 88172"), "{got:?}");
+        let got = labels("Agent: Can I get your confirmation code?\nCustomer: yes it's qx7t9p");
+        assert_eq!(got, [("ORDER_ID".into(), "qx7t9p".into())]);
+        // An account number is not a phone number, and an invoice year is not one either.
+        let got = labels(
+            "Agent: What is your account number?\nCustomer: 4400918273\nAgent: And INV-2024-00731?",
+        );
+        assert!(has(&got, "ORDER_ID", "4400918273"), "{got:?}");
+        assert!(!got.iter().any(|(l, _)| l == "PHONE"), "{got:?}");
+    }
+
+    #[test]
+    fn military_and_unlisted_street_addresses() {
+        for a in [
+            "PSC 1234, Box 5678, APO AE 09204",
+            "Unit 2050 Box 4190, DPO AP 96522",
+            "USNS Vega, FPO AA 34091",
+            "45 Lantern Alley, Portland, ME 04101",
+            "2207 Ocean Esplanade, Apt 5C, Santa Monica, CA 90401",
+            "350 W 42nd St, New York, NY 10036",
+            "11950 State Highway 287, Laporte, CO 80535",
+            "Flat 3, 12 Kings Row, Leeds LS6 2AB",
+        ] {
+            let got = labels(&format!("Please ship it to {a}. Thanks!"));
+            assert_eq!(got, [("ADDRESS".into(), a.into())], "{a}");
+        }
+        let got = labels("Agent: What's the shipping address?\nCustomer: It's 48 Rue des Lilas, 75011 Paris, thanks");
+        assert_eq!(
+            got,
+            [("ADDRESS".into(), "48 Rue des Lilas, 75011 Paris".into())]
+        );
     }
 }

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use triad_data::check::read_valid;
-use triad_data::tag_eval::{evaluate, Counts};
+use triad_data::tag_eval::{class, evaluate, Counts};
 use triad_data::tagger::tag_record;
-use triad_data::Record;
+use triad_data::{Record, Span};
 
 fn load(name: &str) -> Vec<Record> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,36 +48,57 @@ fn measure(name: &str) -> (BTreeMap<String, Counts>, Counts) {
     (per, all)
 }
 
-/// Every gold span the tagger missed and every predicted span not in the gold (dev half only).
+/// Every gold span the tagger missed and every predicted span not in the gold, labels compared
+/// by class (dev half only: set TAGGER_DEV_DIFF=1).
 fn show_differences(gold: &[Record], pred: &[Record]) {
+    let same = |a: &Span, b: &Span| {
+        a.start == b.start && a.end == b.end && class(&a.label) == class(&b.label)
+    };
     for (g, p) in gold.iter().zip(pred) {
-        for s in g.spans.iter().filter(|s| !p.spans.contains(s)) {
+        for s in g
+            .spans
+            .iter()
+            .filter(|s| !p.spans.iter().any(|t| same(s, t)))
+        {
             println!("  {} gold {} {:?}", g.id, s.label, g.span_text(s));
         }
-        for s in p.spans.iter().filter(|s| !g.spans.contains(s)) {
+        for s in p
+            .spans
+            .iter()
+            .filter(|s| !g.spans.iter().any(|t| same(s, t)))
+        {
             println!("  {} pred {} {:?}", g.id, s.label, p.span_text(s));
         }
     }
 }
 
-/// Regression guards a little under the measured values (docs/datasets.md).
-fn assert_floors(name: &str, all: &Counts, precision: f64, recall: f64) {
+/// Regression guards a little under the measured values (docs/datasets.md): overall, and the
+/// recall of the classes the dialogue-context rules are for.
+fn assert_floors(name: &str, per: &BTreeMap<String, Counts>, all: &Counts, floors: [f64; 5]) {
+    let [precision, recall, name_r, code_r, address_r] = floors;
     assert!(
         all.precision() >= precision && all.recall() >= recall,
         "{name}: precision {:.3} (floor {precision}), recall {:.3} (floor {recall})",
         all.precision(),
         all.recall()
     );
+    for (label, floor) in [("NAME", name_r), ("CODE", code_r), ("ADDRESS", address_r)] {
+        let r = per.get(label).map_or(0.0, Counts::recall);
+        assert!(r >= floor, "{name}: {label} recall {r:.3} (floor {floor})");
+    }
 }
 
 #[test]
 fn dev_dialogues() {
-    let (_, all) = measure("dev_dialogues.jsonl");
-    assert_floors("dev", &all, 0.0, 0.0);
+    // Measured: P 1.000, R 1.000 (every class 1.000); the rules were written looking at these.
+    let (per, all) = measure("dev_dialogues.jsonl");
+    assert_floors("dev", &per, &all, [0.97, 0.95, 0.95, 0.95, 0.95]);
 }
 
 #[test]
 fn heldout_dialogues() {
-    let (_, all) = measure("heldout_dialogues.jsonl");
-    assert_floors("held-out", &all, 0.0, 0.0);
+    // Measured: P 1.000, R 0.918 (NAME 0.948, CODE 0.918, ADDRESS 0.872); before the
+    // dialogue-context rules P 0.939, R 0.445.
+    let (per, all) = measure("heldout_dialogues.jsonl");
+    assert_floors("held-out", &per, &all, [0.95, 0.86, 0.88, 0.85, 0.80]);
 }

@@ -108,13 +108,19 @@ fn turn(text: &str, from: usize, to: usize) -> Option<Turn> {
     });
     let (start, speaker) = match caps {
         Some(c) => {
-            let name = (1..=3).find_map(|i| c.get(i)).map(|m| m.as_str().trim().to_lowercase());
+            let name = (1..=3)
+                .find_map(|i| c.get(i))
+                .map(|m| m.as_str().trim().to_lowercase());
             (from + c.get(0).map_or(0, |m| m.end()), name)
         }
         None => (from + piece.len() - piece.trim_start().len(), None),
     };
     let end = from + piece.trim_end().len();
-    Some(Turn { start, end, speaker })
+    Some(Turn {
+        start,
+        end,
+        speaker,
+    })
 }
 
 /// What one turn asks for: the kinds named in its questions and requests.

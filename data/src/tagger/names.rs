@@ -13,33 +13,24 @@ const PARTICLES: &str =
 
 /// Capitalised words that open an answer or title a person without being part of a name
 /// (compared lower-cased). Also the words a lower-case answer must not consist of.
-const STOP: &[&str] = &[
-    "sure", "yes", "yeah", "yep", "yup", "ya", "ok", "okay", "of", "course", "certainly",
-    "absolutely", "hi", "hello", "hey", "um", "uh", "er", "erm", "hmm", "well", "so", "oh",
-    "right", "thanks", "thank", "you", "no", "not", "problem", "it's", "its", "it", "is", "this",
-    "that's", "that", "the", "a", "an", "my", "name", "name's", "names", "i", "i'm", "im", "me",
-    "full", "first", "last", "surname", "given", "under", "mr", "mrs", "ms", "miss", "mx", "dr",
-    "prof", "sir", "madam", "sgt", "sergeant", "officer", "petty", "captain", "capt", "lt",
-    "lieutenant", "cpl", "corporal", "private", "pvt", "major", "colonel", "col", "admiral",
-    "chief", "rev", "please", "pls", "plz", "sorry", "just", "and", "or", "but", "also", "here",
-    "speaking", "from", "account", "holder", "card", "customer", "agent", "support", "team",
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
-    "february", "march", "april", "may", "june", "july", "august", "september", "october",
-    "november", "december", "good", "morning", "afternoon", "evening", "let", "one", "sec",
-    "second", "moment", "hold", "on", "what", "why", "who", "how", "can", "could", "would",
-    "will", "do", "does", "did", "don't", "dont", "all", "any", "anything", "nothing", "there",
-    "we", "our", "your", "his", "her", "their", "husband", "wife", "son", "daughter", "mother",
-    "father", "mom", "mum", "dad", "partner", "friend", "neighbour", "neighbor", "again",
-    "actually", "still", "fine", "great", "perfect", "cool", "nope", "nah", "correct", "exactly",
-    "definitely", "same", "as", "before", "email", "phone", "address", "number", "order", "in",
-    "at", "to", "for", "with", "by", "thx", "ty", "k", "u", "ur", "mine", "idk", "know", "think",
-    "maybe", "need", "want", "check", "wait", "find", "call", "text", "send", "sent", "got",
-    "get", "have", "had", "has", "be", "been", "done", "now", "later", "today", "tomorrow",
-    "yesterday", "wrong", "bye", "nice", "lol", "min", "minute", "these", "those", "already",
-    "are", "was", "were", "if", "then", "because", "why's", "what's", "who's", "where", "when",
-    "which", "like", "use", "used", "same", "new", "old", "up", "out", "about", "should", "must",
-    "dear", "regards", "best", "cheers", "kind", "welcome", "again", "hope", "happy", "glad",
-];
+const STOP: &str = concat!(
+    "sure yes yeah yep yup ya ok okay of course certainly absolutely hi hello hey um uh er erm ",
+    "hmm well so oh right thanks thank you no not problem it's its it is this that's that the a ",
+    "an my name name's names i i'm im me full first last surname given under mr mrs ms miss mx dr ",
+    "prof sir madam sgt sergeant officer petty captain capt lt lieutenant cpl corporal private ",
+    "pvt major colonel col admiral chief rev please pls plz sorry just and or but also here ",
+    "speaking from account holder card customer agent support team monday tuesday wednesday ",
+    "thursday friday saturday sunday may ",
+    "october good morning afternoon evening let one sec second moment hold on ",
+    "what why who how can could would will do does did don't dont all any anything nothing there ",
+    "we our your his her their husband wife son daughter mother father mom mum dad partner friend ",
+    "neighbour neighbor again actually still fine great perfect cool nope nah correct exactly ",
+    "definitely same as before email phone address number order in at to for with by thx ty k u ",
+    "ur mine idk know think maybe need want check wait find call text send sent got get have had ",
+    "has be been done now later today tomorrow yesterday wrong bye nice lol min minute these ",
+    "those already are was were if then because why's what's who's where when which like use used ",
+    "new old up out about should must dear regards best cheers kind welcome hope happy glad"
+);
 
 /// What opens an answer before the value itself ("Sure, it's", "my name is", "uh yeah,").
 const FILLER: &str = concat!(
@@ -53,6 +44,7 @@ const FILLER: &str = concat!(
 struct NameRules {
     seq: Regex,
     filler: Regex,
+    before: Regex,
     lower: Regex,
     stop: HashSet<&'static str>,
     particles: HashSet<&'static str>,
@@ -70,8 +62,9 @@ fn rules() -> &'static NameRules {
                 r"\b(?:{part} )*{word}(?:(?: {part})* (?:{word}|\p{{Lu}}\.))*"
             )),
             filler: re(FILLER),
+            before: re(r"(?i)(?:[,:\u{2014}\u{2013}-]|\bname|\bis|\bit'?s|\bi'?m|\bam|\bunder|\bcalled)\s*$"),
             lower: re(r"^[\p{Ll}\p{M}'’-]{2,}(?: [\p{Ll}\p{M}'’-]{2,}){0,3}$"),
-            stop: STOP.iter().copied().collect(),
+            stop: STOP.split_whitespace().collect(),
             particles: PARTICLES.split('|').collect(),
         }
     })
@@ -131,11 +124,17 @@ pub(super) fn answer(text: &str, from: usize, to: usize, found: &mut Found) -> b
     let body = from + filler_len(&text[from..to]);
     let seqs = sequences(text, from, to);
     let at_start = seqs.iter().find(|&&(s, _)| s == body);
-    let after_comma = seqs.iter().find(|&&(s, _)| {
-        let before = text[from..s].trim_end();
-        before.ends_with(',') || before.ends_with(':') || before.to_lowercase().ends_with("name")
+    // Later in the answer: after a comma, "name", "it's", "I'm" …, or alone in its sentence.
+    let after_cue = seqs.iter().find(|&&(s, e)| {
+        let alone = text[..s].trim_end().ends_with(['.', '!', '?'])
+            && text[e..to]
+                .trim_start()
+                .chars()
+                .next()
+                .is_none_or(|c| ".!;".contains(c));
+        r.before.is_match(&text[from..s]) || alone
     });
-    if let Some(&(s, e)) = at_start.or(after_comma) {
+    if let Some(&(s, e)) = at_start.or(after_cue) {
         return found.take(s, e, "NAME");
     }
     let rest = text[body..to].trim_end_matches(|c: char| c.is_ascii_punctuation() || c == ' ');
