@@ -311,15 +311,19 @@ fn is_base(spec: &EvalSpec) -> bool {
     }
 }
 
-pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
-    if spec.checkpoint.is_some() == spec.adapter.is_some() {
-        return Err(EvalError::Invalid(
-            "give exactly one of a checkpoint or an adapter".into(),
-        ));
-    }
-    let _span = tracing::info_span!("evaluate", base = %spec.base.display()).entered();
-    let started = std::time::Instant::now();
-    let tok = Tokenizer::from_file(spec.base.join("tokenizer.json"))?;
+/// The data an evaluation reads: both splits (canary and audit records set apart), the
+/// canaries, the audit set and the δ of its statement.
+struct Inputs {
+    canaries: Vec<triad_data::canary::Canary>,
+    audit_canaries: Vec<(usize, triad_data::audit::AuditCanary)>,
+    max_length: Option<usize>,
+    train: SplitData,
+    test: SplitData,
+    audit_data: Option<SplitData>,
+    audit_delta: f64,
+}
+
+fn read_inputs(spec: &EvalSpec, tok: &Tokenizer) -> Result<Inputs> {
     let canaries = match &spec.canaries {
         Some(p) => read_canaries(p)?,
         None => vec![],
@@ -335,8 +339,8 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
         canaries: &canaries,
         audit: &audit_canaries,
     };
-    let (train, train_records) = split_data(filter("train", &spec.train), &tok, max_length)?;
-    let (test, test_records) = split_data(filter("test", &spec.test), &tok, max_length)?;
+    let (train, train_records) = split_data(filter("train", &spec.train), tok, max_length)?;
+    let (test, test_records) = split_data(filter("test", &spec.test), tok, max_length)?;
     if let Some(p) = &spec.audit {
         triad_data::audit::check_split(
             p,
@@ -353,7 +357,7 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     };
     drop((train_records, test_records));
     let audit_data = match &spec.audit {
-        Some(p) => Some(audit_split(p, &audit_canaries, &tok, max_length)?),
+        Some(p) => Some(audit_split(p, &audit_canaries, tok, max_length)?),
         None => None,
     };
     if train.data.is_empty() || test.data.is_empty() {
@@ -366,33 +370,77 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
             test.data.len()
         )));
     }
+    Ok(Inputs {
+        canaries,
+        audit_canaries,
+        max_length,
+        train,
+        test,
+        audit_data,
+        audit_delta,
+    })
+}
+
+/// The base model's scores of every split (cached across evaluations).
+struct BaseScores {
+    train: Scores,
+    test: Scores,
+    audit: Option<Scores>,
+    cached: bool,
+}
+
+fn score_base(spec: &EvalSpec, inp: &Inputs, progress: Progress) -> Result<BaseScores> {
     let mut base = None;
-    let (train0, c1) = base_scores(spec, &mut base, &train, max_length, progress)?;
-    let (test0, c2) = base_scores(spec, &mut base, &test, max_length, progress)?;
-    let audit0 = match &audit_data {
-        Some(a) => Some(base_scores(spec, &mut base, a, max_length, progress)?.0),
+    let (train, c1) = base_scores(spec, &mut base, &inp.train, inp.max_length, progress)?;
+    let (test, c2) = base_scores(spec, &mut base, &inp.test, inp.max_length, progress)?;
+    let audit = match &inp.audit_data {
+        Some(a) => Some(base_scores(spec, &mut base, a, inp.max_length, progress)?.0),
         None => None,
     };
-    drop(base);
-    let base_s = started.elapsed().as_secs_f64();
+    Ok(BaseScores {
+        train,
+        test,
+        audit,
+        cached: c1 && c2,
+    })
+}
+
+/// What the checkpoint itself is measured by: its scores, canary exposure and the audit.
+struct CheckpointScores {
+    train: Scores,
+    test: Scores,
+    exposure: Option<ExposureReport>,
+    audit: Option<AuditResult>,
+    exposure_s: f64,
+    audit_s: f64,
+    scoring_s: f64,
+}
+
+fn score_checkpoint(
+    spec: &EvalSpec,
+    tok: &Tokenizer,
+    inp: &Inputs,
+    base: &BaseScores,
+    progress: Progress,
+) -> Result<CheckpointScores> {
     // The base evaluated as its own checkpoint (a study's reference row): its scores are the
     // base scores already at hand; the model is loaded only to rank canaries.
     let reuse_base = is_base(spec);
-    let model = if reuse_base && canaries.is_empty() && audit_data.is_none() {
+    let model = if reuse_base && inp.canaries.is_empty() && inp.audit_data.is_none() {
         None
     } else {
         Some(load(spec, true)?)
     };
     let t = std::time::Instant::now();
     let exposure = match &model {
-        Some(model) if !canaries.is_empty() => {
-            Some(exposures(spec, model, &tok, &canaries, progress)?)
+        Some(model) if !inp.canaries.is_empty() => {
+            Some(exposures(spec, model, tok, &inp.canaries, progress)?)
         }
         _ => None,
     };
     let exposure_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
-    let audit = match (&audit_data, &audit0) {
+    let audit = match (&inp.audit_data, &base.audit) {
         (Some(data), Some(s0)) => {
             let s1 = match &model {
                 Some(model) if !reuse_base => score(model, &data.data, spec.batch_size, |d, n| {
@@ -400,60 +448,66 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
                 }),
                 _ => s0.clone(),
             };
-            let included: Vec<bool> = audit_canaries.iter().map(|c| c.1.included).collect();
-            Some(audit_result(&data.data, &s1, s0, &included, audit_delta))
+            let included: Vec<bool> = inp.audit_canaries.iter().map(|c| c.1.included).collect();
+            Some(audit_result(
+                &data.data,
+                &s1,
+                s0,
+                &included,
+                inp.audit_delta,
+            ))
         }
         _ => None,
     };
     let audit_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
-    let (train1, test1) = match &model {
-        Some(model) if !reuse_base => {
-            let train1 = score(model, &train.data, spec.batch_size, |d, n| {
+    let (train, test) = match &model {
+        Some(model) if !reuse_base => (
+            score(model, &inp.train.data, spec.batch_size, |d, n| {
                 progress("checkpoint train", d, n)
-            });
-            let test1 = score(model, &test.data, spec.batch_size, |d, n| {
+            }),
+            score(model, &inp.test.data, spec.batch_size, |d, n| {
                 progress("checkpoint test", d, n)
-            });
-            (train1, test1)
-        }
-        _ => (train0.clone(), test0.clone()),
+            }),
+        ),
+        _ => (base.train.clone(), base.test.clone()),
     };
-    let checkpoint_scoring_s = if reuse_base {
-        0.0
-    } else {
-        t.elapsed().as_secs_f64()
-    };
-    let (train_d, test_d) = (&train.data, &test.data);
-    let tokens = train_d
+    Ok(CheckpointScores {
+        train,
+        test,
+        exposure,
+        audit,
+        exposure_s,
+        audit_s,
+        scoring_s: if reuse_base {
+            0.0
+        } else {
+            t.elapsed().as_secs_f64()
+        },
+    })
+}
+
+pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
+    if spec.checkpoint.is_some() == spec.adapter.is_some() {
+        return Err(EvalError::Invalid(
+            "give exactly one of a checkpoint or an adapter".into(),
+        ));
+    }
+    let _span = tracing::info_span!("evaluate", base = %spec.base.display()).entered();
+    let started = std::time::Instant::now();
+    let tok = Tokenizer::from_file(spec.base.join("tokenizer.json"))?;
+    let inp = read_inputs(spec, &tok)?;
+    let base = score_base(spec, &inp, progress)?;
+    let base_s = started.elapsed().as_secs_f64();
+    let ck = score_checkpoint(spec, &tok, &inp, &base, progress)?;
+    let (train, test) = (&inp.train, &inp.test);
+    let tokens = train
+        .data
         .iter()
-        .chain(test_d)
+        .chain(&test.data)
         .map(|t| t.ids.len() as u64)
         .sum();
-    let mut cells = cells::compute(
-        (train_d, &train1.nll, &train0.nll),
-        (test_d, &test1.nll, &test0.nll),
-    );
-    let mut extraction = Extraction {
-        train: extraction::split(train_d, &train1.top1, &train0.top1),
-        test: extraction::split(test_d, &test1.top1, &test0.top1),
-    };
-    let k = spec.min_k;
-    let stats = |d: &[Tokenised], s1: &Scores, s0: &Scores| -> Vec<RecordStat> {
-        d.iter()
-            .enumerate()
-            .map(|(i, t)| record_stat(t, s1, s0, i, k))
-            .collect()
-    };
-    let (train_stats, test_stats) = (
-        stats(train_d, &train1, &train0),
-        stats(test_d, &test1, &test0),
-    );
-    let mut mia = attacks(&train_stats, &test_stats, k);
-    progress("intervals", 0, 1);
-    let ci = records::intervals(&train_stats, &test_stats);
-    progress("intervals", 1, 1);
-    fill_intervals(&ci, &mut cells, &mut mia, &mut extraction);
+    let (cells, mia, extraction) = memorisation(spec, &inp, &base, &ck, progress);
     let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     Ok(Metrics {
         base: spec.base.display().to_string(),
@@ -464,33 +518,70 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
         cells,
         membership_inference: mia,
         extraction,
-        exposure,
+        exposure: ck.exposure,
         canary_records_excluded: Excluded {
             train: train.excluded.len() - train.audit_excluded,
             test: test.excluded.len() - test.audit_excluded,
         },
-        audit,
+        audit: ck.audit,
         audit_records_excluded: Excluded {
             train: train.audit_excluded,
             test: test.audit_excluded,
         },
-        max_length,
+        max_length: inp.max_length,
         intervals: interval::Method::default(),
-        base_scores_cached: c1 && c2,
+        base_scores_cached: base.cached,
         timing: Timing {
             base_s,
-            checkpoint_scoring_s,
+            checkpoint_scoring_s: ck.scoring_s,
             tokens,
-            scoring_tokens_per_s: if reuse_base {
+            scoring_tokens_per_s: if ck.scoring_s == 0.0 {
                 0.0
             } else {
-                tokens as f64 / checkpoint_scoring_s.max(1e-9)
+                tokens as f64 / ck.scoring_s.max(1e-9)
             },
-            exposure_s,
-            audit_s,
+            exposure_s: ck.exposure_s,
+            audit_s: ck.audit_s,
             total_s: started.elapsed().as_secs_f64(),
         },
     })
+}
+
+/// The memorisation measures from both models' scores: the 2×2 cells, the membership
+/// attacks and extraction, each with its bootstrap interval.
+fn memorisation(
+    spec: &EvalSpec,
+    inp: &Inputs,
+    base: &BaseScores,
+    ck: &CheckpointScores,
+    progress: Progress,
+) -> (Cells, Mia, Extraction) {
+    let (train_d, test_d) = (&inp.train.data, &inp.test.data);
+    let mut cells = cells::compute(
+        (train_d, &ck.train.nll, &base.train.nll),
+        (test_d, &ck.test.nll, &base.test.nll),
+    );
+    let mut extraction = Extraction {
+        train: extraction::split(train_d, &ck.train.top1, &base.train.top1),
+        test: extraction::split(test_d, &ck.test.top1, &base.test.top1),
+    };
+    let k = spec.min_k;
+    let stats = |d: &[Tokenised], s1: &Scores, s0: &Scores| -> Vec<RecordStat> {
+        d.iter()
+            .enumerate()
+            .map(|(i, t)| record_stat(t, s1, s0, i, k))
+            .collect()
+    };
+    let (train_stats, test_stats) = (
+        stats(train_d, &ck.train, &base.train),
+        stats(test_d, &ck.test, &base.test),
+    );
+    let mut mia = attacks(&train_stats, &test_stats, k);
+    progress("intervals", 0, 1);
+    let ci = records::intervals(&train_stats, &test_stats);
+    progress("intervals", 1, 1);
+    fill_intervals(&ci, &mut cells, &mut mia, &mut extraction);
+    (cells, mia, extraction)
 }
 
 /// `max_length` of the run that wrote the checkpoint (`<run>/checkpoints/epoch-N/`, with

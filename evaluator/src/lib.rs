@@ -12,5 +12,6 @@ pub mod eval;
 pub mod metrics;
 pub mod scoring;
 pub mod service;
+pub mod telemetry;
 
 pub use error::{EvalError, Result};

@@ -77,16 +77,23 @@ pub struct EvaluatorService {
     root: PathBuf,
     cache_dir: Option<PathBuf>,
     gate: Arc<Semaphore>,
+    metrics: crate::telemetry::EvaluatorMetrics,
     loaded: Arc<Mutex<Option<Loaded>>>,
 }
 
 impl EvaluatorService {
+    /// Serve this evaluator's series (queue, running, outcomes, stage durations) in `t`.
+    pub fn register_metrics(&self, t: &triad_serve::Telemetry) {
+        self.metrics.register(t);
+    }
+
     /// A service over `data_root`, caching base-model scores in `cache_dir`.
     pub fn new(data_root: PathBuf, cache_dir: Option<PathBuf>) -> Self {
         EvaluatorService {
             root: data_root,
             cache_dir,
             gate: Arc::new(Semaphore::new(1)),
+            metrics: Default::default(),
             loaded: Arc::default(),
         }
     }
@@ -316,12 +323,15 @@ impl Evaluator for EvaluatorService {
         let req = request.into_inner();
         let spec = self.spec(&req)?;
         let (tx, rx) = mpsc::channel::<Result<EvaluateEvent, Status>>(256);
-        let (gate, root) = (self.gate.clone(), self.root.clone());
+        let (gate, root, metrics) = (self.gate.clone(), self.root.clone(), self.metrics.clone());
         tokio::spawn(async move {
             let _ = tx.send(Ok(progress("queued", 0, 1))).await;
+            metrics.queued();
             let Ok(_permit) = gate.acquire_owned().await else {
                 return;
             };
+            metrics.started();
+            let mut stages = metrics.stages();
             let span = tracing::info_span!("evaluate", base = %req.base_model,
                 checkpoint = %req.checkpoint, adapter = %req.adapter);
             let progress_tx = tx.clone();
@@ -330,10 +340,12 @@ impl Evaluator for EvaluatorService {
                 let _cpu = triad_lm::threads::lease();
                 let t = std::time::Instant::now();
                 let r = evaluate(&spec, &mut |stage, d, n| {
+                    stages.progress(stage);
                     // A client that went away stops receiving; the evaluation still finishes
                     // and fills the base-score cache for the next request.
                     let _ = progress_tx.blocking_send(Ok(progress(stage, d, n)));
                 });
+                stages.end();
                 tracing::info!(
                     ok = r.is_ok(),
                     seconds = t.elapsed().as_secs_f64(),
@@ -342,6 +354,11 @@ impl Evaluator for EvaluatorService {
                 r
             })
             .await;
+            let tokens = match &result {
+                Ok(Ok(m)) => m.timing.tokens,
+                _ => 0,
+            };
+            metrics.finished(matches!(result, Ok(Ok(_))), tokens);
             let event = match result {
                 Ok(Ok(mut m)) => {
                     // Report the client's own (relative) paths.
@@ -376,12 +393,10 @@ impl Evaluator for EvaluatorService {
         let req = request.into_inner();
         let span = tracing::info_span!("score_texts", model = %req.model, texts = req.texts.len());
         let svc = self.clone();
-        let _permit = self
-            .gate
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Status::unavailable("shutting down"))?;
+        self.metrics.queue.inc();
+        let permit = self.gate.clone().acquire_owned().await;
+        self.metrics.queue.dec();
+        let _permit = permit.map_err(|_| Status::unavailable("shutting down"))?;
         tokio::task::spawn_blocking(move || {
             let _span = span.entered();
             let _cpu = triad_lm::threads::lease();

@@ -7,6 +7,7 @@ pub mod limits;
 mod pem;
 pub mod security;
 pub mod status;
+pub mod telemetry;
 
 pub use auth::BearerAuth;
 pub use limits::OversizeIsExhausted;
@@ -16,14 +17,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+pub use telemetry::Telemetry;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tower::layer::util::{Identity, Stack};
 
 /// The router services are added to: every call passes the bearer-token layer first, and
 /// an oversized request is answered RESOURCE_EXHAUSTED.
-pub type Routes =
-    tonic::transport::server::Router<Stack<OversizeIsExhausted, Stack<BearerAuth, Identity>>>;
+pub type Routes = tonic::transport::server::Router<
+    Stack<OversizeIsExhausted, Stack<BearerAuth, Stack<telemetry::RpcMetrics, Identity>>>,
+>;
 
 /// Whether the service can do its work (false: health says NOT_SERVING).
 pub type Healthy = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -31,12 +34,13 @@ pub type Healthy = Arc<dyn Fn() -> bool + Send + Sync>;
 /// How often health asks [`Served::healthy`].
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
-/// What a binary serves: its gRPC service (named in health and reflection) and how to tell
-/// that it still works.
+/// What a binary serves: its gRPC service (named in health and reflection), how to tell
+/// that it still works, and its metrics (at `/metrics` on the health port).
 #[derive(Clone)]
 pub struct Served {
     pub name: &'static str,
     pub healthy: Healthy,
+    pub telemetry: Telemetry,
 }
 
 impl Served {
@@ -45,7 +49,14 @@ impl Served {
         Served {
             name,
             healthy: Arc::new(|| true),
+            telemetry: Telemetry::default(),
         }
+    }
+
+    /// Serve these metrics (the service's own series registered in them).
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// Health follows `healthy`, asked every second.
@@ -116,7 +127,7 @@ pub async fn serve(
             source,
         })?;
     let addr = listener.local_addr()?;
-    println!("listening on {addr}");
+    announce(&format!("listening on {addr}"));
     serve_on(listener, service, security, add, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -136,7 +147,7 @@ pub async fn serve_on(
     health
         .set_service_status(service, ServingStatus::Serving)
         .await;
-    let watcher = tokio::spawn(follow_health(health, served));
+    let watcher = tokio::spawn(follow_health(health, served.clone()));
     // Only this binary's service (and health) are advertised, though the descriptor set
     // holds both of Triad's.
     let reflection = || {
@@ -157,10 +168,13 @@ pub async fn serve_on(
         let l = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
-        let health_only = health_service.clone();
+        // Printed like the main address, for whoever started us with port 0.
+        announce(&format!("health on {}", l.local_addr()?));
+        let routes = telemetry::health_routes(health_service.clone(), served.telemetry.clone());
         tokio::spawn(async move {
             let r = Server::builder()
-                .add_service(health_only)
+                .accept_http1(true)
+                .add_routes(routes)
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l))
                 .await;
             if let Err(e) = r {
@@ -176,6 +190,7 @@ pub async fn serve_on(
         builder = builder.timeout(t);
     }
     let router = builder
+        .layer(telemetry::RpcMetrics(served.telemetry.clone()))
         .layer(BearerAuth::new(security.tokens.clone()))
         .layer(OversizeIsExhausted)
         .add_service(health_service)
@@ -190,6 +205,13 @@ pub async fn serve_on(
     watcher.abort();
     served?;
     Ok(())
+}
+
+/// A line on stdout for whoever started us; a closed stdout is not an error worth dying for.
+fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Keeps the service's health (and the server's, `""`) at what `served.healthy` says.

@@ -90,11 +90,14 @@ pub fn neox_tokenizer() -> PathBuf {
 pub struct Service {
     child: std::process::Child,
     pub addr: String,
+    /// The `health on ADDR` line's address, once the service printed it.
+    health: std::sync::Arc<(std::sync::Mutex<Option<String>>, std::sync::Condvar)>,
 }
 
 impl Service {
     /// Start `bin` with `--listen 127.0.0.1:0` and `args`, and wait for its
-    /// `listening on ADDR` line.
+    /// `listening on ADDR` line. The rest of its stdout is read on (a service must never
+    /// write into a closed pipe).
     pub fn start(bin: &str, args: &[&str]) -> Service {
         use std::io::BufRead;
         let mut child = Command::new(bin)
@@ -104,16 +107,45 @@ impl Service {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {bin}: {e}"));
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the address line");
+        out.read_line(&mut line).expect("read the address line");
         let addr = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("{bin} did not announce its address: {line:?}"))
             .to_string();
-        Service { child, addr }
+        let health = std::sync::Arc::new((std::sync::Mutex::new(None), std::sync::Condvar::new()));
+        let seen = health.clone();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if let Some(a) = line.trim().strip_prefix("health on ") {
+                    *seen.0.lock().unwrap() = Some(a.to_string());
+                    seen.1.notify_all();
+                }
+            }
+        });
+        Service {
+            child,
+            addr,
+            health,
+        }
+    }
+
+    /// The plaintext health port's address (started with `--health-listen`), waited for.
+    pub fn health_addr(&self) -> String {
+        let (lock, cv) = &*self.health;
+        let guard = cv
+            .wait_timeout_while(
+                lock.lock().unwrap(),
+                std::time::Duration::from_secs(30),
+                |a| a.is_none(),
+            )
+            .unwrap()
+            .0;
+        guard
+            .clone()
+            .expect("the service never announced its health port")
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`optim`] — AdamW / SGD and the learning-rate schedule.
 //! - [`run`] — the training loop, checkpoints, `run.json`, resume.
 //! - [`rng`] — per-step random streams (reproducible or OS-seeded), so resumes never reuse noise.
-//! - [`dp`] — the RDP accountant (ε from σ, σ from a target ε).
+//! - [`dp`] — the accountants (RDP, PLD), σ from a target ε, per-example clipping and noise.
+//! - [`service`], [`telemetry`] — the gRPC service and its Prometheus series.
 
 pub mod amp;
 pub mod bench;
@@ -24,6 +25,7 @@ pub mod optim;
 pub mod rng;
 pub mod run;
 pub mod service;
+pub mod telemetry;
 
 pub use config::RunConfig;
 pub use error::{Result, TrainError};

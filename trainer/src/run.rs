@@ -130,141 +130,238 @@ pub fn train(
     let _span = tracing::info_span!("run", out = %out.display(), method = ?cfg.method).entered();
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
     let previous = previous_record(out)?;
-    if let Some(p) = &previous {
-        if p.status == "completed" {
-            tracing::info!("run already completed; nothing to do");
-            return Ok(p.clone());
+    if let Some(p) = previous.as_ref().filter(|p| p.status == "completed") {
+        tracing::info!("run already completed; nothing to do");
+        return Ok(p.clone());
+    }
+    let stop = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    let (examples, mut run) = Run::prepare(cfg, out, &stop)?;
+    let first_epoch = match previous.filter(|p| !p.epochs.is_empty()) {
+        Some(p) => run.restore(p)?,
+        None => 1,
+    };
+    on_event(&Event::Started {
+        total_steps: run.total_steps,
+        examples: examples.len(),
+        trainable_parameters: run.record.trainable_parameters,
+    });
+    let clock = Clock {
+        started: Instant::now(),
+        wall_before: run.record.wall_time_s,
+        tokens_before: run.record.tokens_seen,
+    };
+    run.model.set_training(true);
+    for epoch in first_epoch..=run.epochs {
+        let epoch_losses = run.run_epoch(&examples, epoch, &clock, &stop, &mut on_event)?;
+        if run.end_epoch(epoch, &epoch_losses, &clock, &mut on_event)? {
+            break;
         }
     }
-    let device = parse_device(&cfg.device)?;
-    // Peaks per run, so a service's second run reports its own.
-    crate::memory::reset_peaks(device);
-    let kind = resolve_kind(&cfg.dtype).ok_or_else(|| {
-        TrainError::Invalid(format!("dtype `{}`: expected auto, f32 or bf16", cfg.dtype))
-    })?;
-    let tok = Tokenizer::from_file(cfg.model.join("tokenizer.json"))?;
-    let examples = data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on)?;
-    tch::manual_seed(cfg.seed as i64);
-    let mut model = CausalLm::load(&cfg.model, kind, device)?;
-    let lora_cfg = cfg.lora_config();
-    let named = crate::lora::trainable(&mut model, cfg.method, &lora_cfg, cfg.seed)?;
-    let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
-    let trainable: i64 = params.iter().map(|p| p.numel() as i64).sum();
-    let total_params = model.num_parameters() + if cfg.method.uses_lora() { trainable } else { 0 };
+    run.record.status = "completed".into();
+    write_record(out, &run.record)?;
+    if !cfg.checkpoint.keep_optimizer_state {
+        prune_optimizer_state(&run.record, None);
+    }
+    Ok(run.record)
+}
 
-    let batches_per_epoch = examples.len().div_ceil(cfg.batch_size) as u64;
+/// When this attempt started, and what earlier attempts had done (for rates and wall time).
+struct Clock {
+    started: Instant,
+    wall_before: f64,
+    tokens_before: u64,
+}
+
+/// A run under way: the model, its optimizer, the DP plan and accountant, and the record.
+struct Run<'a> {
+    cfg: &'a RunConfig,
+    out: &'a Path,
+    device: Device,
+    model: CausalLm,
+    lora_cfg: crate::config::LoraConfig,
+    named: Vec<(String, Tensor)>,
+    opt: Optimizer,
+    private: Option<crate::dp::plan::Private>,
+    budget: Option<crate::dp::Budget>,
+    rng: crate::rng::StepRng,
+    steps_per_epoch: u64,
+    total_steps: u64,
+    epochs: u64,
+    record: RunRecord,
+}
+
+/// Steps per epoch, total steps and epochs of a run over `n` examples.
+fn schedule(cfg: &RunConfig, n: usize) -> (u64, u64, u64) {
+    let batches_per_epoch = n.div_ceil(cfg.batch_size) as u64;
     let steps_per_epoch = if cfg.method.is_private() {
         // Poisson sampling at q = batch_size / N: an epoch is 1/q steps in expectation.
-        ((examples.len() as f64 / cfg.batch_size as f64).round() as u64).max(1)
+        ((n as f64 / cfg.batch_size as f64).round() as u64).max(1)
     } else {
         batches_per_epoch.div_ceil(cfg.grad_accum as u64)
     };
     let total_steps = cfg
         .steps
         .unwrap_or(steps_per_epoch * cfg.epochs.unwrap_or(1));
-    let epochs = total_steps.div_ceil(steps_per_epoch);
-    let private = match (&cfg.dp, cfg.method.is_private()) {
-        (Some(dp), true) => Some(crate::dp::plan::Private::new(
-            dp,
-            cfg.batch_size,
-            examples.len(),
-            total_steps,
-            &|| cancel.is_some_and(|c| c.load(Ordering::Relaxed)),
-        )?),
-        _ => None,
-    };
-    let mut budget = private.as_ref().map(|p| {
-        let kind = cfg.dp.as_ref().map(|d| d.accountant).unwrap_or_default();
-        crate::dp::Budget::new(kind, p.delta)
-    });
-    if let Some(p) = &private {
-        tracing::info!(
-            sigma = p.sigma,
-            q = p.q,
-            delta = p.delta,
-            steps = total_steps,
-            "DP-SGD"
-        );
-    }
-    let mut opt = Optimizer::new(cfg.optimizer.clone(), params);
-    let secure = cfg.method.is_private() && cfg.dp.as_ref().is_some_and(|d| d.secure_rng);
-    let rng = crate::rng::StepRng::new(cfg.seed, secure);
-
-    let mut record = RunRecord {
-        status: "running".into(),
-        config: cfg.clone(),
-        method: cfg.method,
-        device: format!("{device:?}"),
-        dtype: format!("{kind:?}"),
-        examples: examples.len(),
+    (
+        steps_per_epoch,
         total_steps,
-        steps_done: 0,
-        trainable_parameters: trainable,
-        total_parameters: total_params,
-        tokens_seen: 0,
-        wall_time_s: 0.0,
-        tokens_per_second: 0.0,
-        peak_memory_bytes: None,
-        peak_device_memory_bytes: None,
-        epsilon: None,
-        accountant: private
+        total_steps.div_ceil(steps_per_epoch),
+    )
+}
+
+impl<'a> Run<'a> {
+    /// Load data and model, make the trainable parameters, plan DP (σ for the target ε).
+    fn prepare(
+        cfg: &'a RunConfig,
+        out: &'a Path,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<(Vec<Example>, Run<'a>)> {
+        let device = parse_device(&cfg.device)?;
+        // Peaks per run, so a service's second run reports its own.
+        crate::memory::reset_peaks(device);
+        let kind = resolve_kind(&cfg.dtype).ok_or_else(|| {
+            TrainError::Invalid(format!("dtype `{}`: expected auto, f32 or bf16", cfg.dtype))
+        })?;
+        let tok = Tokenizer::from_file(cfg.model.join("tokenizer.json"))?;
+        let examples = data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on)?;
+        tch::manual_seed(cfg.seed as i64);
+        let mut model = CausalLm::load(&cfg.model, kind, device)?;
+        let lora_cfg = cfg.lora_config();
+        let named = crate::lora::trainable(&mut model, cfg.method, &lora_cfg, cfg.seed)?;
+        let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
+        let (steps_per_epoch, total_steps, epochs) = schedule(cfg, examples.len());
+        let private = match (&cfg.dp, cfg.method.is_private()) {
+            (Some(dp), true) => Some(crate::dp::plan::Private::new(
+                dp,
+                cfg.batch_size,
+                examples.len(),
+                total_steps,
+                stop,
+            )?),
+            _ => None,
+        };
+        let accountant = private
             .as_ref()
-            .map(|_| cfg.dp.as_ref().map(|d| d.accountant).unwrap_or_default()),
-        epsilon_rdp: None,
-        epsilon_pld: None,
-        delta: private.as_ref().map(|p| p.delta),
-        noise_multiplier: private.as_ref().map(|p| p.sigma),
-        sampling_rate: private.as_ref().map(|p| p.q),
-        max_grad_norm: private.as_ref().map(|p| p.max_grad_norm),
-        secure_rng: rng.secure(),
-        loss_curve: vec![],
-        epochs: vec![],
-        final_checkpoint: None,
-    };
-    let mut first_epoch = 1;
-    if let Some(p) = previous.filter(|p| !p.epochs.is_empty()) {
-        same_privacy(&p, &record)?;
-        let last = p.epochs.last().expect("non-empty").clone();
-        if let Some(ckpt) = &last.checkpoint {
-            resume(&mut model, &mut opt, cfg.method, Path::new(ckpt), device)?;
+            .map(|_| cfg.dp.as_ref().map(|d| d.accountant).unwrap_or_default());
+        let budget = private
+            .as_ref()
+            .zip(accountant)
+            .map(|(p, a)| crate::dp::Budget::new(a, p.delta));
+        if let Some(p) = &private {
             tracing::info!(
-                epoch = last.epoch,
-                step = last.step,
-                "resuming from checkpoint"
+                sigma = p.sigma,
+                q = p.q,
+                delta = p.delta,
+                steps = total_steps,
+                "DP-SGD"
             );
-            first_epoch = last.epoch + 1;
-            record.steps_done = last.step;
-            record.loss_curve = p
-                .loss_curve
-                .into_iter()
-                .filter(|l| l.step <= last.step)
-                .collect();
-            record.epochs = p.epochs;
-            record.tokens_seen = p.tokens_seen;
-            record.wall_time_s = p.wall_time_s;
-            if let (Some(pr), Some(b)) = (&private, budget.as_mut()) {
-                for _ in 0..last.step {
-                    b.step(pr.sigma, pr.q);
-                }
-                record.epsilon = Some(b.epsilon());
-            }
         }
+        let secure = cfg.method.is_private() && cfg.dp.as_ref().is_some_and(|d| d.secure_rng);
+        let rng = crate::rng::StepRng::new(cfg.seed, secure);
+        let trainable: i64 = params.iter().map(|p| p.numel() as i64).sum();
+        let record = RunRecord {
+            status: "running".into(),
+            config: cfg.clone(),
+            method: cfg.method,
+            device: format!("{device:?}"),
+            dtype: format!("{kind:?}"),
+            examples: examples.len(),
+            total_steps,
+            steps_done: 0,
+            trainable_parameters: trainable,
+            total_parameters: model.num_parameters()
+                + if cfg.method.uses_lora() { trainable } else { 0 },
+            tokens_seen: 0,
+            wall_time_s: 0.0,
+            tokens_per_second: 0.0,
+            peak_memory_bytes: None,
+            peak_device_memory_bytes: None,
+            epsilon: None,
+            accountant,
+            epsilon_rdp: None,
+            epsilon_pld: None,
+            delta: private.as_ref().map(|p| p.delta),
+            noise_multiplier: private.as_ref().map(|p| p.sigma),
+            sampling_rate: private.as_ref().map(|p| p.q),
+            max_grad_norm: private.as_ref().map(|p| p.max_grad_norm),
+            secure_rng: rng.secure(),
+            loss_curve: vec![],
+            epochs: vec![],
+            final_checkpoint: None,
+        };
+        let opt = Optimizer::new(cfg.optimizer.clone(), params);
+        let run = Run {
+            cfg,
+            out,
+            device,
+            model,
+            lora_cfg,
+            named,
+            opt,
+            private,
+            budget,
+            rng,
+            steps_per_epoch,
+            total_steps,
+            epochs,
+            record,
+        };
+        Ok((examples, run))
     }
-    on_event(&Event::Started {
-        total_steps,
-        examples: examples.len(),
-        trainable_parameters: trainable,
-    });
 
-    let started = Instant::now();
-    let wall_before = record.wall_time_s;
-    let tokens_before = record.tokens_seen;
-    model.set_training(true);
-    for epoch in first_epoch..=epochs {
-        // Non-private: shuffled fixed batches, `grad_accum` per step. Private: every step draws
-        // its own Poisson sample, so an "epoch" is just `steps_per_epoch` steps.
-        let groups: Vec<Vec<Vec<&Example>>> = if private.is_some() {
-            (0..steps_per_epoch).map(|_| vec![]).collect()
+    /// Continue an earlier attempt from its last checkpoint: weights, optimizer, loss curve,
+    /// and the accountant replayed over the steps already taken. Returns the next epoch.
+    fn restore(&mut self, p: RunRecord) -> Result<u64> {
+        same_privacy(&p, &self.record)?;
+        let last = p.epochs.last().expect("non-empty").clone();
+        let Some(ckpt) = &last.checkpoint else {
+            return Ok(1);
+        };
+        resume(
+            &mut self.model,
+            &mut self.opt,
+            self.cfg.method,
+            Path::new(ckpt),
+            self.device,
+        )?;
+        tracing::info!(
+            epoch = last.epoch,
+            step = last.step,
+            "resuming from checkpoint"
+        );
+        let r = &mut self.record;
+        r.steps_done = last.step;
+        r.loss_curve = p
+            .loss_curve
+            .into_iter()
+            .filter(|l| l.step <= last.step)
+            .collect();
+        r.epochs = p.epochs;
+        r.tokens_seen = p.tokens_seen;
+        r.wall_time_s = p.wall_time_s;
+        if let (Some(pr), Some(b)) = (&self.private, self.budget.as_mut()) {
+            for _ in 0..last.step {
+                b.step(pr.sigma, pr.q);
+            }
+            r.epsilon = Some(b.epsilon());
+        }
+        Ok(last.epoch + 1)
+    }
+
+    /// The steps of one epoch. Non-private: shuffled fixed batches, `grad_accum` per step.
+    /// Private: every step draws its own Poisson sample, so an "epoch" is just
+    /// `steps_per_epoch` steps. Returns the losses of the steps that had a batch.
+    fn run_epoch(
+        &mut self,
+        examples: &[Example],
+        epoch: u64,
+        clock: &Clock,
+        stop: &dyn Fn() -> bool,
+        on_event: &mut impl FnMut(&Event),
+    ) -> Result<Vec<f64>> {
+        let cfg = self.cfg;
+        let groups: Vec<Vec<Vec<&Example>>> = if self.private.is_some() {
+            (0..self.steps_per_epoch).map(|_| vec![]).collect()
         } else {
             let order = data::epoch_order(examples.len(), cfg.seed, epoch);
             let batches: Vec<Vec<&Example>> = order
@@ -275,73 +372,123 @@ pub fn train(
         };
         let mut epoch_losses = vec![];
         for group in &groups {
-            if record.steps_done >= total_steps {
+            if self.record.steps_done >= self.total_steps {
                 break;
             }
-            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                record.status = "cancelled".into();
-                // Progress may show a PLD ε a few steps old; the record gets the exact one.
-                if let Some(b) = &budget {
-                    let (rdp, pld) = b.both();
-                    (record.epsilon_rdp, record.epsilon_pld) = (Some(rdp), Some(pld));
-                    record.epsilon = Some(b.epsilon());
-                }
-                write_record(out, &record)?;
-                return Err(TrainError::Cancelled);
+            if stop() {
+                return Err(self.cancelled());
             }
-            let lr = lr_at(
-                cfg.optimizer.lr,
-                &cfg.schedule,
-                record.steps_done,
-                total_steps,
-            );
-            // Every draw of this step (noise, sample, dropout) comes from this step's streams.
-            let sample_seed = rng.begin_step(record.steps_done)?;
-            let (loss_sum, grads) = match &private {
-                None => nonprivate_step(&model, &opt, group, device, &mut record.tokens_seen),
-                Some(p) => {
-                    let sample = p.sample(&examples, sample_seed);
-                    let r =
-                        private_step(&model, &named, &sample, p, device, &mut record.tokens_seen);
-                    if let Some(b) = budget.as_mut() {
-                        b.step(p.sigma, p.q);
-                    }
-                    r
-                }
-            };
-            opt.apply(&grads, lr);
-            let epsilon = budget.as_mut().map(|b| b.epsilon_for_progress());
-            record.epsilon = epsilon;
-            record.steps_done += 1;
-            let loss = Some(loss_sum).filter(|l| !l.is_nan());
-            epoch_losses.extend(loss);
-            record.loss_curve.push(LossPoint {
-                step: record.steps_done,
-                epoch,
-                loss,
-                lr,
-            });
-            let elapsed = wall_before + started.elapsed().as_secs_f64();
-            on_event(&Event::Step {
-                step: record.steps_done,
-                total_steps,
-                epoch,
-                loss: loss_sum,
-                lr,
-                tokens_per_second: (record.tokens_seen - tokens_before) as f64
-                    / started.elapsed().as_secs_f64(),
-                epsilon: epsilon.unwrap_or(0.0),
-            });
-            record.wall_time_s = elapsed;
+            epoch_losses.extend(self.step(examples, group, epoch, clock, on_event)?);
         }
-        let last = epoch == epochs || record.steps_done >= total_steps;
+        Ok(epoch_losses)
+    }
+
+    /// Record the exact ε of a cancelled run and return the error that ends it.
+    fn cancelled(&mut self) -> TrainError {
+        self.record.status = "cancelled".into();
+        // Progress may show a PLD ε a few steps old; the record gets the exact one.
+        if let Some(b) = &self.budget {
+            let (rdp, pld) = b.both();
+            (self.record.epsilon_rdp, self.record.epsilon_pld) = (Some(rdp), Some(pld));
+            self.record.epsilon = Some(b.epsilon());
+        }
+        match write_record(self.out, &self.record) {
+            Ok(()) => TrainError::Cancelled,
+            Err(e) => e,
+        }
+    }
+
+    /// One optimizer step (a DP step accounted as it is taken); its loss when it had a batch.
+    fn step(
+        &mut self,
+        examples: &[Example],
+        group: &[Vec<&Example>],
+        epoch: u64,
+        clock: &Clock,
+        on_event: &mut impl FnMut(&Event),
+    ) -> Result<Option<f64>> {
+        let r = &mut self.record;
+        let lr = lr_at(
+            self.cfg.optimizer.lr,
+            &self.cfg.schedule,
+            r.steps_done,
+            self.total_steps,
+        );
+        // Every draw of this step (noise, sample, dropout) comes from this step's streams.
+        let sample_seed = self.rng.begin_step(r.steps_done)?;
+        let (loss_sum, grads) = match &self.private {
+            None => nonprivate_step(
+                &self.model,
+                &self.opt,
+                group,
+                self.device,
+                &mut r.tokens_seen,
+            ),
+            Some(p) => {
+                let sample = p.sample(examples, sample_seed);
+                let out = private_step(
+                    &self.model,
+                    &self.named,
+                    &sample,
+                    p,
+                    self.device,
+                    &mut r.tokens_seen,
+                );
+                if let Some(b) = self.budget.as_mut() {
+                    b.step(p.sigma, p.q);
+                }
+                out
+            }
+        };
+        self.opt.apply(&grads, lr);
+        let epsilon = self.budget.as_mut().map(|b| b.epsilon_for_progress());
+        r.epsilon = epsilon;
+        r.steps_done += 1;
+        let loss = Some(loss_sum).filter(|l| !l.is_nan());
+        r.loss_curve.push(LossPoint {
+            step: r.steps_done,
+            epoch,
+            loss,
+            lr,
+        });
+        on_event(&Event::Step {
+            step: r.steps_done,
+            total_steps: self.total_steps,
+            epoch,
+            loss: loss_sum,
+            lr,
+            tokens_per_second: (r.tokens_seen - clock.tokens_before) as f64
+                / clock.started.elapsed().as_secs_f64(),
+            epsilon: epsilon.unwrap_or(0.0),
+        });
+        r.wall_time_s = clock.wall_before + clock.started.elapsed().as_secs_f64();
+        Ok(loss)
+    }
+
+    /// Checkpoint (every epoch or the last), exact ε under both accountants, the epoch's
+    /// record, run.json. Returns whether this was the last epoch.
+    fn end_epoch(
+        &mut self,
+        epoch: u64,
+        epoch_losses: &[f64],
+        clock: &Clock,
+        on_event: &mut impl FnMut(&Event),
+    ) -> Result<bool> {
+        let cfg = self.cfg;
+        let last = epoch == self.epochs || self.record.steps_done >= self.total_steps;
         let checkpoint = if cfg.checkpoint.every_epoch || last {
-            let dir = checkpoint_dir(out, epoch);
-            model.set_training(false);
-            crate::checkpoint::write(&model, cfg.method, &lora_cfg, &cfg.model, &dir, |tmp| {
-                save_optimizer(&opt, tmp)
-            })?;
-            model.set_training(true);
+            let dir = checkpoint_dir(self.out, epoch);
+            self.model.set_training(false);
+            let opt = &self.opt;
+            crate::checkpoint::write(
+                &self.model,
+                cfg.method,
+                &self.lora_cfg,
+                &cfg.model,
+                &dir,
+                |tmp| save_optimizer(opt, tmp),
+            )?;
+            self.model.set_training(true);
             on_event(&Event::Checkpoint {
                 epoch,
                 path: dir.clone(),
@@ -350,46 +497,38 @@ pub fn train(
         } else {
             None
         };
-        if let Some(b) = &budget {
+        let r = &mut self.record;
+        if let Some(b) = &self.budget {
             let (rdp, pld) = b.both();
-            (record.epsilon_rdp, record.epsilon_pld) = (Some(rdp), Some(pld));
+            (r.epsilon_rdp, r.epsilon_pld) = (Some(rdp), Some(pld));
             // Exact at every epoch end (progress may show a value a few steps old).
-            record.epsilon = Some(match b.kind() {
+            r.epsilon = Some(match b.kind() {
                 crate::dp::Accountant::Pld => pld,
                 crate::dp::Accountant::Rdp => rdp,
             });
         }
-        record.epochs.push(EpochRecord {
+        r.epochs.push(EpochRecord {
             epoch,
-            step: record.steps_done,
+            step: r.steps_done,
             mean_loss: (!epoch_losses.is_empty())
                 .then(|| epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64),
             checkpoint: checkpoint.clone(),
-            epsilon: record.epsilon,
-            epsilon_rdp: record.epsilon_rdp,
-            epsilon_pld: record.epsilon_pld,
+            epsilon: r.epsilon,
+            epsilon_rdp: r.epsilon_rdp,
+            epsilon_pld: r.epsilon_pld,
         });
-        record.final_checkpoint = checkpoint.or(record.final_checkpoint.take());
-        record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
-        record.tokens_per_second = record.tokens_seen as f64 / record.wall_time_s.max(1e-9);
-        record.peak_memory_bytes = crate::memory::peak_rss_bytes();
-        record.peak_device_memory_bytes = crate::memory::peak_device_bytes(device);
-        write_record(out, &record)?;
+        r.final_checkpoint = checkpoint.or(r.final_checkpoint.take());
+        r.wall_time_s = clock.wall_before + clock.started.elapsed().as_secs_f64();
+        r.tokens_per_second = r.tokens_seen as f64 / r.wall_time_s.max(1e-9);
+        r.peak_memory_bytes = crate::memory::peak_rss_bytes();
+        r.peak_device_memory_bytes = crate::memory::peak_device_bytes(self.device);
+        write_record(self.out, r)?;
         if !cfg.checkpoint.keep_optimizer_state {
             // run.json now names the newest checkpoint, the only one a resume reads.
-            let newest = record.final_checkpoint.clone();
-            prune_optimizer_state(&record, newest.as_deref());
+            prune_optimizer_state(r, r.final_checkpoint.as_deref());
         }
-        if last {
-            break;
-        }
+        Ok(last)
     }
-    record.status = "completed".into();
-    write_record(out, &record)?;
-    if !cfg.checkpoint.keep_optimizer_state {
-        prune_optimizer_state(&record, None);
-    }
-    Ok(record)
 }
 
 /// The record of an earlier attempt at this run, if any. One that does not parse is an error:

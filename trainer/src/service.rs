@@ -105,6 +105,7 @@ pub struct TrainerService {
     boot: String,
     beat: Arc<crate::heartbeat::Heartbeat>,
     stall_after: std::time::Duration,
+    metrics: crate::telemetry::TrainerMetrics,
     /// Faults a test injects into this service's runs.
     #[cfg(test)]
     inject: Arc<tests::Inject>,
@@ -151,6 +152,7 @@ impl TrainerService {
             boot: chrono_free_stamp(),
             beat: Arc::default(),
             stall_after: DEFAULT_STALL_AFTER,
+            metrics: Default::default(),
             #[cfg(test)]
             inject: Arc::default(),
         };
@@ -177,6 +179,11 @@ impl TrainerService {
         self
     }
 
+    /// Serve this trainer's series (runs, queue, steps, throughput, ε) in `t`.
+    pub fn register_metrics(&self, t: &triad_serve::Telemetry) {
+        self.metrics.register(t);
+    }
+
     /// How long the running run has been silent, when past the stall limit (health then
     /// says NOT_SERVING; the run goes on, and health returns when it moves).
     pub fn stalled(&self) -> Option<std::time::Duration> {
@@ -187,8 +194,13 @@ impl TrainerService {
         self.beat.beat();
         let mut runs = self.runs.lock().expect("lock");
         if let Some(e) = runs.get_mut(id) {
-            if let run_event::Event::State(s) = ev {
-                e.run.state = s;
+            match &ev {
+                run_event::Event::State(s) => {
+                    self.metrics.state(Some(e.run.state), *s);
+                    e.run.state = *s;
+                }
+                run_event::Event::Step(s) => self.metrics.step(s),
+                run_event::Event::Checkpoint(_) => {}
             }
             let msg = RunEvent {
                 run_id: id.to_string(),
@@ -391,6 +403,7 @@ impl Trainer for TrainerService {
                 cancel: Arc::new(AtomicBool::new(false)),
             },
         );
+        self.metrics.state(None, RunState::Queued as i32);
         self.order.lock().expect("lock").push(id.clone());
         tracing::info!(run = %id, output = %req.output_dir, "run queued");
         self.queue

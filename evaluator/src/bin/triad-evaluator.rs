@@ -64,9 +64,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let service = EvaluatorService::new(root, cache);
     let security = args.security.load()?;
     let max = security.max_request_bytes;
+    let telemetry = triad_serve::Telemetry::default();
+    service.register_metrics(&telemetry);
     triad_serve::serve(
         args.listen,
-        triad_serve::Served::new("triad.v1.Evaluator"),
+        triad_serve::Served::new("triad.v1.Evaluator").with_telemetry(telemetry),
         &security,
         |router| router.add_service(EvaluatorServer::new(service).max_decoding_message_size(max)),
     )

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::mpsc;
+use triad_proto::v1::evaluator_client::EvaluatorClient;
+use triad_proto::v1::trainer_client::TrainerClient;
 use triad_proto::v1::{
     evaluate_event, run_event, EvaluateRequest, GetRunRequest, RunState as PbState,
     StartRunRequest, WatchRunRequest,
@@ -134,6 +136,21 @@ fn recorded_checkpoints(study_dir: &Path, root: &Path, run: &PlannedRun) -> Vec<
         .collect()
 }
 
+/// What the trainer workers and the evaluation task share.
+#[derive(Clone)]
+struct Ctx {
+    ledger: Arc<Mutex<Ledger>>,
+    lines: Arc<Lines>,
+    inputs: Inputs,
+    settings: EvalSettings,
+    study_dir: PathBuf,
+    root: PathBuf,
+    device: i32,
+    client: triad_serve::ClientSecurity,
+    total_runs: u64,
+    finished: Arc<std::sync::atomic::AtomicU64>,
+}
+
 /// Run every unfinished run and evaluation of `runs`.
 pub async fn run(
     ledger: Arc<Mutex<Ledger>>,
@@ -143,62 +160,18 @@ pub async fn run(
     study_dir: PathBuf,
     place: Placement,
 ) -> Result<(), StudyError> {
-    let lines = Arc::new(Lines {
-        last: Mutex::default(),
-        start: Instant::now(),
-    });
-    let (eval_tx, mut eval_rx) = mpsc::unbounded_channel::<EvalJob>();
-    // The base row scores what the runs trained on: their (shortest) `max_length`.
-    let base_max_length = runs
-        .iter()
-        .map(|r| run_max_length(&r.run_toml))
-        .min()
-        .unwrap_or(triad_trainer::config::DEFAULT_MAX_LENGTH as u32);
-    let mut todo = VecDeque::new();
-    let mut pending_evals = 0u64;
-    let mut base_pending = false;
-    {
+    let (eval_tx, eval_rx) = mpsc::unbounded_channel::<EvalJob>();
+    let left = {
         let l = ledger.lock().expect("lock");
-        // The reference row first: the evaluator is idle while the first run trains, and the
-        // base scores it computes are cached for every checkpoint after it.
-        if !l.has_eval(BASE_RUN, 0)? {
-            base_pending = true;
-            let _ = eval_tx.send(EvalJob {
-                run_id: BASE_RUN.into(),
-                method: "base".into(),
-                epoch: 0,
-                checkpoint: inputs.model.clone(),
-                max_length: base_max_length,
-                audit_delta: 0.0,
-            });
-        }
-        let states: std::collections::HashMap<String, RunState> =
-            l.runs()?.into_iter().map(|r| (r.id, r.state)).collect();
-        for r in &runs {
-            for (epoch, ckpt) in recorded_checkpoints(&study_dir, &place.root, r) {
-                if !l.has_eval(&r.id, epoch)? {
-                    pending_evals += 1;
-                    let _ = eval_tx.send(EvalJob {
-                        run_id: r.id.clone(),
-                        method: r.method.clone(),
-                        epoch,
-                        checkpoint: ckpt,
-                        max_length: run_max_length(&r.run_toml),
-                        audit_delta: run_delta(&r.run_toml),
-                    });
-                }
-            }
-            if states.get(&r.id) != Some(&RunState::Done) {
-                todo.push_back(r.clone());
-            }
-        }
-    }
+        leftovers(&l, &runs, &inputs, &study_dir, &place.root, &eval_tx)?
+    };
     let total_runs = runs.len() as u64;
-    let done_runs = total_runs - todo.len() as u64;
+    let done_runs = total_runs - left.todo.len() as u64;
     eprintln!(
-        "study: {total_runs} runs ({done_runs} already done, {} to train), {pending_evals} checkpoint evaluations left over{}; {} trainer(s), evaluator {}",
-        todo.len(),
-        if base_pending {
+        "study: {total_runs} runs ({done_runs} already done, {} to train), {} checkpoint evaluations left over{}; {} trainer(s), evaluator {}",
+        left.todo.len(),
+        left.pending_evals,
+        if left.base_pending {
             " (+ the base model's reference evaluation)"
         } else {
             ""
@@ -206,235 +179,42 @@ pub async fn run(
         place.trainers.len(),
         place.evaluator
     );
-    let queue = Arc::new(Mutex::new(todo));
-    let finished = Arc::new(std::sync::atomic::AtomicU64::new(done_runs));
-
+    let ctx = Ctx {
+        ledger,
+        lines: Arc::new(Lines {
+            last: Mutex::default(),
+            start: Instant::now(),
+        }),
+        inputs,
+        settings,
+        study_dir,
+        root: place.root.clone(),
+        device: place.device,
+        client: place.client.clone(),
+        total_runs,
+        finished: Arc::new(std::sync::atomic::AtomicU64::new(done_runs)),
+    };
+    let queue = Arc::new(Mutex::new(left.todo));
     // The evaluator works through checkpoints while trainers train.
-    let evaluator_addr = place.evaluator.clone();
-    let (l2, lines2, inputs2) = (ledger.clone(), lines.clone(), inputs.clone());
-    let device = place.device;
-    let client_security = place.client.clone();
-    let eval_task =
-        tokio::spawn(async move {
-            let mut client = services::evaluator(&evaluator_addr, &client_security).await?;
-            let mut failures = vec![];
-            while let Some(job) = eval_rx.recv().await {
-                if l2.lock().expect("lock").has_eval(&job.run_id, job.epoch)? {
-                    continue;
-                }
-                let lora = job.method.ends_with("lora");
-                let req = EvaluateRequest {
-                    base_model: inputs2.model.clone(),
-                    checkpoint: if lora {
-                        String::new()
-                    } else {
-                        job.checkpoint.clone()
-                    },
-                    adapter: if lora {
-                        job.checkpoint.clone()
-                    } else {
-                        String::new()
-                    },
-                    train_file: inputs2.train.clone(),
-                    test_file: inputs2.test.clone(),
-                    canaries_file: inputs2.canaries.clone().unwrap_or_default(),
-                    device,
-                    batch_size: settings.batch_size,
-                    exposure_exact_max: settings.exposure_exact_max,
-                    exposure_samples: settings.exposure_samples,
-                    max_length: job.max_length,
-                    audit_file: inputs2.audit.clone().unwrap_or_default(),
-                    audit_delta: job.audit_delta,
-                };
-                let what = if job.run_id == BASE_RUN {
-                    "eval base model (reference)".to_string()
-                } else {
-                    format!("eval {} epoch {}", job.run_id, job.epoch)
-                };
-                lines2.say(&what, true, || format!("{what}: started"));
-                let started = Instant::now();
-                let result: Result<String, tonic::Status> = async {
-                    let mut stream = client.evaluate(req).await?.into_inner();
-                    while let Some(ev) = stream.message().await? {
-                        match ev.event {
-                            Some(evaluate_event::Event::Progress(p)) => {
-                                let el = started.elapsed().as_secs_f64();
-                                lines2.say(&what, false, || {
-                                    format!(
-                                        "{what}: {} {}/{}{}",
-                                        p.stage,
-                                        p.done,
-                                        p.total,
-                                        eta(el, p.done, p.total)
-                                    )
-                                })
-                            }
-                            Some(evaluate_event::Event::MetricsJson(m)) => return Ok(m),
-                            None => {}
-                        }
-                    }
-                    Err(tonic::Status::unknown(
-                        "the evaluation stream ended without metrics",
-                    ))
-                }
-                .await;
-                match result {
-                    Ok(m) => {
-                        l2.lock().expect("lock").add_eval(
-                            &job.run_id,
-                            job.epoch,
-                            &job.checkpoint,
-                            &m,
-                        )?;
-                        let v: serde_json::Value = serde_json::from_str(&m).unwrap_or_default();
-                        lines2.say(&what, true, || {
-                            format!(
-                            "{what}: privacy loss {:.3}, utility NLL {:.3}, MIA AUC {:.3} ({:.0}s)",
-                            v["privacy_loss"].as_f64().unwrap_or(f64::NAN),
-                            v["utility"]["nll"].as_f64().unwrap_or(f64::NAN),
-                            v["membership_inference"]["loss"]["auc"].as_f64().unwrap_or(f64::NAN),
-                            started.elapsed().as_secs_f64()
-                        )
-                        });
-                    }
-                    Err(s) => {
-                        lines2.say(&what, true, || format!("{what}: FAILED: {}", s.message()));
-                        failures.push(format!("{what}: {}", s.message()));
-                    }
-                }
-            }
-            Ok::<Vec<String>, StudyError>(failures)
-        });
-
-    let mut workers = vec![];
-    for addr in place.trainers.clone() {
-        let (queue, ledger, eval_tx, lines) = (
-            queue.clone(),
-            ledger.clone(),
-            eval_tx.clone(),
-            lines.clone(),
-        );
-        let (study_dir, root, finished) = (study_dir.clone(), place.root.clone(), finished.clone());
-        let security = place.client.clone();
-        workers.push(tokio::spawn(async move {
-            let mut failures = vec![];
-            if queue.lock().expect("lock").is_empty() {
-                return Ok(failures);
-            }
-            let mut client = services::trainer(&addr, &security).await?;
-            loop {
-                let Some(run) = queue.lock().expect("lock").pop_front() else {
-                    break;
-                };
-                let out = super::inputs::relative(&root, &study_dir.join("runs").join(&run.id))?;
-                ledger.lock().expect("lock").set_state(
-                    &run.id,
-                    RunState::Running,
-                    Some(&addr),
-                    None,
-                    None,
-                )?;
-                let what = format!("train {}", run.id);
-                lines.say(&what, true, || format!("{what}: started on {addr}"));
-                let started = Instant::now();
-                let result: Result<(PbState, String, String), tonic::Status> = async {
-                    let id = client
-                        .start_run(StartRunRequest {
-                            config_toml: run.run_toml.clone(),
-                            output_dir: out.clone(),
-                            device: place.device,
-                        })
-                        .await?
-                        .into_inner()
-                        .run_id;
-                    let mut stream = client
-                        .watch_run(WatchRunRequest { run_id: id.clone() })
-                        .await?
-                        .into_inner();
-                    while let Some(ev) = stream.message().await? {
-                        match ev.event {
-                            Some(run_event::Event::Step(s)) => {
-                                let el = started.elapsed().as_secs_f64();
-                                lines.say(&what, false, || {
-                                    format!(
-                                        "{what}: step {}/{} loss {:.3}{}{}",
-                                        s.step,
-                                        s.total_steps,
-                                        s.loss,
-                                        if s.epsilon > 0.0 {
-                                            format!(" ε {:.2}", s.epsilon)
-                                        } else {
-                                            String::new()
-                                        },
-                                        eta(el, s.step, s.total_steps)
-                                    )
-                                })
-                            }
-                            Some(run_event::Event::Checkpoint(c)) => {
-                                let _ = eval_tx.send(EvalJob {
-                                    run_id: run.id.clone(),
-                                    method: run.method.clone(),
-                                    epoch: c.epoch as u64,
-                                    checkpoint: c.path.clone(),
-                                    max_length: run_max_length(&run.run_toml),
-                                    audit_delta: run_delta(&run.run_toml),
-                                });
-                            }
-                            Some(run_event::Event::State(_)) | None => {}
-                        }
-                    }
-                    let r = client
-                        .get_run(GetRunRequest { run_id: id })
-                        .await?
-                        .into_inner();
-                    Ok((
-                        PbState::try_from(r.state).unwrap_or(PbState::Unspecified),
-                        r.record_json,
-                        r.error,
-                    ))
-                }
-                .await;
-                let l = ledger.lock().expect("lock");
-                match result {
-                    Ok((PbState::Succeeded, record, _)) => {
-                        l.set_state(&run.id, RunState::Done, None, Some(&record), None)?;
-                        let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        lines.say(&what, true, || {
-                            format!(
-                                "{what}: done in {} ({n}/{total_runs} runs)",
-                                human(started.elapsed().as_secs_f64())
-                            )
-                        });
-                    }
-                    Ok((state, _, error)) => {
-                        let msg = format!("{}: {error}", state.as_str_name());
-                        l.set_state(&run.id, RunState::Failed, None, None, Some(&msg))?;
-                        lines.say(&what, true, || format!("{what}: FAILED: {msg}"));
-                        failures.push(format!("{what}: {msg}"));
-                    }
-                    Err(s) => {
-                        l.set_state(&run.id, RunState::Failed, None, None, Some(s.message()))?;
-                        lines.say(&what, true, || format!("{what}: FAILED: {}", s.message()));
-                        failures.push(format!("{what}: {}", s.message()));
-                    }
-                }
-            }
-            Ok::<Vec<String>, StudyError>(failures)
-        }));
-    }
+    let eval_task = tokio::spawn(evaluator_worker(
+        ctx.clone(),
+        place.evaluator.clone(),
+        eval_rx,
+    ));
+    let workers: Vec<_> = place
+        .trainers
+        .iter()
+        .map(|addr| {
+            tokio::spawn(trainer_worker(
+                ctx.clone(),
+                addr.clone(),
+                queue.clone(),
+                eval_tx.clone(),
+            ))
+        })
+        .collect();
     drop(eval_tx);
-    let mut failures = vec![];
-    for w in workers {
-        failures.extend(
-            w.await
-                .map_err(|e| StudyError::Invalid(format!("trainer worker: {e}")))??,
-        );
-    }
-    failures.extend(
-        eval_task
-            .await
-            .map_err(|e| StudyError::Invalid(format!("evaluator worker: {e}")))??,
-    );
+    let failures = join_all(workers, eval_task).await?;
     if failures.is_empty() {
         Ok(())
     } else {
@@ -444,4 +224,346 @@ pub async fn run(
             failures.join("\n  ")
         )))
     }
+}
+
+type Worker = tokio::task::JoinHandle<Result<Vec<String>, StudyError>>;
+
+/// Await every trainer worker and then the evaluation task — all of them, even when one
+/// fails (a worker returning early must not leave the others running unobserved) — and
+/// return the failed steps, or the first worker error once all have ended.
+async fn join_all(workers: Vec<Worker>, eval_task: Worker) -> Result<Vec<String>, StudyError> {
+    let mut failures = vec![];
+    let mut first_error = None;
+    for (what, handle) in workers
+        .into_iter()
+        .map(|w| ("trainer worker", w))
+        .chain(std::iter::once(("evaluator worker", eval_task)))
+    {
+        match handle.await {
+            Ok(Ok(f)) => failures.extend(f),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(StudyError::Invalid(format!("{what}: {e}")));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(failures),
+    }
+}
+
+/// What a (re)started study still has to do.
+struct Leftovers {
+    todo: VecDeque<PlannedRun>,
+    pending_evals: u64,
+    base_pending: bool,
+}
+
+/// Queue the evaluations left over from earlier attempts (the base row first: the evaluator
+/// is idle while the first run trains, and the base scores it computes are cached for every
+/// checkpoint after it) and list the runs not yet done.
+fn leftovers(
+    l: &Ledger,
+    runs: &[PlannedRun],
+    inputs: &Inputs,
+    study_dir: &Path,
+    root: &Path,
+    eval_tx: &mpsc::UnboundedSender<EvalJob>,
+) -> Result<Leftovers, StudyError> {
+    let mut left = Leftovers {
+        todo: VecDeque::new(),
+        pending_evals: 0,
+        base_pending: false,
+    };
+    if !l.has_eval(BASE_RUN, 0)? {
+        left.base_pending = true;
+        // The base row scores what the runs trained on: their (shortest) `max_length`.
+        let base_max_length = runs
+            .iter()
+            .map(|r| run_max_length(&r.run_toml))
+            .min()
+            .unwrap_or(triad_trainer::config::DEFAULT_MAX_LENGTH as u32);
+        let _ = eval_tx.send(EvalJob {
+            run_id: BASE_RUN.into(),
+            method: "base".into(),
+            epoch: 0,
+            checkpoint: inputs.model.clone(),
+            max_length: base_max_length,
+            audit_delta: 0.0,
+        });
+    }
+    let states: std::collections::HashMap<String, RunState> =
+        l.runs()?.into_iter().map(|r| (r.id, r.state)).collect();
+    for r in runs {
+        for (epoch, ckpt) in recorded_checkpoints(study_dir, root, r) {
+            if !l.has_eval(&r.id, epoch)? {
+                left.pending_evals += 1;
+                let _ = eval_tx.send(eval_job(r, epoch, ckpt));
+            }
+        }
+        if states.get(&r.id) != Some(&RunState::Done) {
+            left.todo.push_back(r.clone());
+        }
+    }
+    Ok(left)
+}
+
+fn eval_job(run: &PlannedRun, epoch: u64, checkpoint: String) -> EvalJob {
+    EvalJob {
+        run_id: run.id.clone(),
+        method: run.method.clone(),
+        epoch,
+        checkpoint,
+        max_length: run_max_length(&run.run_toml),
+        audit_delta: run_delta(&run.run_toml),
+    }
+}
+
+/// Evaluate every checkpoint sent on `rx` not yet in the ledger; the failed ones are listed.
+async fn evaluator_worker(
+    ctx: Ctx,
+    addr: String,
+    mut rx: mpsc::UnboundedReceiver<EvalJob>,
+) -> Result<Vec<String>, StudyError> {
+    let mut client = services::evaluator(&addr, &ctx.client).await?;
+    let mut failures = vec![];
+    while let Some(job) = rx.recv().await {
+        if ctx
+            .ledger
+            .lock()
+            .expect("lock")
+            .has_eval(&job.run_id, job.epoch)?
+        {
+            continue;
+        }
+        let what = if job.run_id == BASE_RUN {
+            "eval base model (reference)".to_string()
+        } else {
+            format!("eval {} epoch {}", job.run_id, job.epoch)
+        };
+        ctx.lines.say(&what, true, || format!("{what}: started"));
+        let started = Instant::now();
+        match evaluate_one(&mut client, evaluate_request(&ctx, &job), &what, &ctx.lines).await {
+            Ok(m) => {
+                ctx.ledger.lock().expect("lock").add_eval(
+                    &job.run_id,
+                    job.epoch,
+                    &job.checkpoint,
+                    &m,
+                )?;
+                let v: serde_json::Value = serde_json::from_str(&m).unwrap_or_default();
+                ctx.lines.say(&what, true, || {
+                    format!(
+                        "{what}: privacy loss {:.3}, utility NLL {:.3}, MIA AUC {:.3} ({:.0}s)",
+                        v["privacy_loss"].as_f64().unwrap_or(f64::NAN),
+                        v["utility"]["nll"].as_f64().unwrap_or(f64::NAN),
+                        v["membership_inference"]["loss"]["auc"]
+                            .as_f64()
+                            .unwrap_or(f64::NAN),
+                        started.elapsed().as_secs_f64()
+                    )
+                });
+            }
+            Err(s) => {
+                ctx.lines
+                    .say(&what, true, || format!("{what}: FAILED: {}", s.message()));
+                failures.push(format!("{what}: {}", s.message()));
+            }
+        }
+    }
+    Ok(failures)
+}
+
+/// The Evaluate request for one checkpoint (a LoRA run's checkpoint is an adapter).
+fn evaluate_request(ctx: &Ctx, job: &EvalJob) -> EvaluateRequest {
+    let lora = job.method.ends_with("lora");
+    let (checkpoint, adapter) = if lora {
+        (String::new(), job.checkpoint.clone())
+    } else {
+        (job.checkpoint.clone(), String::new())
+    };
+    let s = &ctx.settings;
+    EvaluateRequest {
+        base_model: ctx.inputs.model.clone(),
+        checkpoint,
+        adapter,
+        train_file: ctx.inputs.train.clone(),
+        test_file: ctx.inputs.test.clone(),
+        canaries_file: ctx.inputs.canaries.clone().unwrap_or_default(),
+        device: ctx.device,
+        batch_size: s.batch_size,
+        exposure_exact_max: s.exposure_exact_max,
+        exposure_samples: s.exposure_samples,
+        max_length: job.max_length,
+        audit_file: ctx.inputs.audit.clone().unwrap_or_default(),
+        audit_delta: job.audit_delta,
+    }
+}
+
+/// One Evaluate call, its progress printed; the METRICS.json it ends with.
+async fn evaluate_one(
+    client: &mut EvaluatorClient<services::Channel>,
+    req: EvaluateRequest,
+    what: &str,
+    lines: &Lines,
+) -> Result<String, tonic::Status> {
+    let started = Instant::now();
+    let mut stream = client.evaluate(req).await?.into_inner();
+    while let Some(ev) = stream.message().await? {
+        match ev.event {
+            Some(evaluate_event::Event::Progress(p)) => {
+                let el = started.elapsed().as_secs_f64();
+                lines.say(what, false, || {
+                    format!(
+                        "{what}: {} {}/{}{}",
+                        p.stage,
+                        p.done,
+                        p.total,
+                        eta(el, p.done, p.total)
+                    )
+                })
+            }
+            Some(evaluate_event::Event::MetricsJson(m)) => return Ok(m),
+            None => {}
+        }
+    }
+    Err(tonic::Status::unknown(
+        "the evaluation stream ended without metrics",
+    ))
+}
+
+/// Train runs from `queue` on the trainer at `addr` until it is empty; each checkpoint goes
+/// to the evaluation task as it is written. The failed runs are listed.
+async fn trainer_worker(
+    ctx: Ctx,
+    addr: String,
+    queue: Arc<Mutex<VecDeque<PlannedRun>>>,
+    eval_tx: mpsc::UnboundedSender<EvalJob>,
+) -> Result<Vec<String>, StudyError> {
+    let mut failures = vec![];
+    if queue.lock().expect("lock").is_empty() {
+        return Ok(failures);
+    }
+    let mut client = services::trainer(&addr, &ctx.client).await?;
+    loop {
+        let Some(run) = queue.lock().expect("lock").pop_front() else {
+            break;
+        };
+        let out = super::inputs::relative(&ctx.root, &ctx.study_dir.join("runs").join(&run.id))?;
+        ctx.ledger.lock().expect("lock").set_state(
+            &run.id,
+            RunState::Running,
+            Some(&addr),
+            None,
+            None,
+        )?;
+        let what = format!("train {}", run.id);
+        ctx.lines
+            .say(&what, true, || format!("{what}: started on {addr}"));
+        let started = Instant::now();
+        let result = train_one(&mut client, &ctx, &run, out, &what, &eval_tx).await;
+        if let Some(failed) = record_outcome(&ctx, &run, &what, started, result)? {
+            failures.push(failed);
+        }
+    }
+    Ok(failures)
+}
+
+/// What a run ended with: its state, run.json and error.
+type Outcome = Result<(PbState, String, String), tonic::Status>;
+
+/// One run on a trainer, watched to its end, its progress printed.
+async fn train_one(
+    client: &mut TrainerClient<services::Channel>,
+    ctx: &Ctx,
+    run: &PlannedRun,
+    out: String,
+    what: &str,
+    eval_tx: &mpsc::UnboundedSender<EvalJob>,
+) -> Outcome {
+    let started = Instant::now();
+    let id = client
+        .start_run(StartRunRequest {
+            config_toml: run.run_toml.clone(),
+            output_dir: out,
+            device: ctx.device,
+        })
+        .await?
+        .into_inner()
+        .run_id;
+    let mut stream = client
+        .watch_run(WatchRunRequest { run_id: id.clone() })
+        .await?
+        .into_inner();
+    while let Some(ev) = stream.message().await? {
+        match ev.event {
+            Some(run_event::Event::Step(s)) => {
+                let el = started.elapsed().as_secs_f64();
+                ctx.lines.say(what, false, || {
+                    format!(
+                        "{what}: step {}/{} loss {:.3}{}{}",
+                        s.step,
+                        s.total_steps,
+                        s.loss,
+                        if s.epsilon > 0.0 {
+                            format!(" ε {:.2}", s.epsilon)
+                        } else {
+                            String::new()
+                        },
+                        eta(el, s.step, s.total_steps)
+                    )
+                })
+            }
+            Some(run_event::Event::Checkpoint(c)) => {
+                let _ = eval_tx.send(eval_job(run, c.epoch as u64, c.path.clone()));
+            }
+            Some(run_event::Event::State(_)) | None => {}
+        }
+    }
+    let r = client
+        .get_run(GetRunRequest { run_id: id })
+        .await?
+        .into_inner();
+    Ok((
+        PbState::try_from(r.state).unwrap_or(PbState::Unspecified),
+        r.record_json,
+        r.error,
+    ))
+}
+
+/// Write a run's outcome to the ledger and say it; the failure line when it failed.
+fn record_outcome(
+    ctx: &Ctx,
+    run: &PlannedRun,
+    what: &str,
+    started: Instant,
+    result: Outcome,
+) -> Result<Option<String>, StudyError> {
+    let l = ctx.ledger.lock().expect("lock");
+    let msg = match result {
+        Ok((PbState::Succeeded, record, _)) => {
+            l.set_state(&run.id, RunState::Done, None, Some(&record), None)?;
+            let n = ctx
+                .finished
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            ctx.lines.say(what, true, || {
+                format!(
+                    "{what}: done in {} ({n}/{} runs)",
+                    human(started.elapsed().as_secs_f64()),
+                    ctx.total_runs
+                )
+            });
+            return Ok(None);
+        }
+        Ok((state, _, error)) => format!("{}: {error}", state.as_str_name()),
+        Err(s) => s.message().to_string(),
+    };
+    l.set_state(&run.id, RunState::Failed, None, None, Some(&msg))?;
+    ctx.lines
+        .say(what, true, || format!("{what}: FAILED: {msg}"));
+    Ok(Some(format!("{what}: {msg}")))
 }

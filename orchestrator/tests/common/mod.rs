@@ -21,6 +21,10 @@ pub fn triad(args: &[&str]) -> Output {
 
 /// SmolLM2 imported once into .cache/models (atomically: import elsewhere, then rename).
 pub fn smollm2() -> PathBuf {
+    // Tests of one binary share a process id: one import at a time within it (other
+    // processes import into their own folder and lose the rename race harmlessly).
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
     let root = triad_tests::workspace_root();
     let dir = root.join(".cache/models/smollm2-135m");
     if !dir.join("config.json").exists() {

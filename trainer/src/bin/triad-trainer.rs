@@ -62,8 +62,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let security = args.security.load()?;
     let max = security.max_request_bytes;
     let watched = service.clone();
+    let telemetry = triad_serve::Telemetry::default();
+    service.register_metrics(&telemetry);
     let served = triad_serve::Served::new("triad.v1.Trainer")
-        .healthy_when(move || watched.stalled().is_none());
+        .healthy_when(move || watched.stalled().is_none())
+        .with_telemetry(telemetry);
     triad_serve::serve(args.listen, served, &security, |router| {
         router.add_service(TrainerServer::new(service).max_decoding_message_size(max))
     })
