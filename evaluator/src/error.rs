@@ -12,6 +12,9 @@ pub enum EvalError {
     Data(#[from] DataError),
     #[error("{0}")]
     Invalid(String),
+    /// A fault of the evaluator itself (a result that does not fit its own contract).
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = EvalError> = std::result::Result<T, E>;
@@ -34,6 +37,7 @@ impl Classified for EvalError {
             EvalError::Lm(e) => e.kind(),
             EvalError::Data(e) => e.kind(),
             EvalError::Invalid(_) => ErrorKind::InvalidInput,
+            EvalError::Internal(_) => ErrorKind::Internal,
         }
     }
 }

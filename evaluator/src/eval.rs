@@ -147,6 +147,14 @@ pub struct Metrics {
 }
 
 /// Where the evaluation's time went (wall seconds), for cost reports and benchmarks.
+impl Metrics {
+    /// The `triad.v1.Metrics` message these metrics are (METRICS.json is its JSON form).
+    pub fn to_message(&self) -> Result<triad_proto::v1::Metrics> {
+        triad_proto::json::to_message(self)
+            .map_err(|e| EvalError::Internal(format!("the metrics do not fit results.proto: {e}")))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Timing {
     /// Tokenising the data, loading and scoring the base model (the last two skipped when its

@@ -50,6 +50,21 @@ fn status(root: &Path, e: &EvalError) -> Status {
     triad_serve::status(root, e)
 }
 
+/// The stream's end: the typed result, then the same as JSON text (deprecated field, kept one
+/// release for clients that read it).
+fn result_events(m: triad_proto::v1::Metrics) -> Vec<EvaluateEvent> {
+    let json = serde_json::to_string(&m).expect("messages always serialise");
+    vec![
+        EvaluateEvent {
+            event: Some(evaluate_event::Event::Metrics(m)),
+        },
+        #[allow(deprecated)]
+        EvaluateEvent {
+            event: Some(evaluate_event::Event::MetricsJson(json)),
+        },
+    ]
+}
+
 fn device(value: i32) -> Result<Device, Status> {
     let name = match triad_proto::v1::Device::try_from(value) {
         Ok(triad_proto::v1::Device::Unspecified) => "auto",
@@ -359,7 +374,7 @@ impl Evaluator for EvaluatorService {
                 _ => 0,
             };
             metrics.finished(matches!(result, Ok(Ok(_))), tokens);
-            let event = match result {
+            let events = match result {
                 Ok(Ok(mut m)) => {
                     // Report the client's own (relative) paths.
                     m.base = req.base_model.clone();
@@ -367,11 +382,9 @@ impl Evaluator for EvaluatorService {
                     m.adapter = Some(req.adapter.clone()).filter(|s| !s.is_empty());
                     m.train_file = req.train_file.clone();
                     m.test_file = req.test_file.clone();
-                    serde_json::to_string(&m)
-                        .map(|json| EvaluateEvent {
-                            event: Some(evaluate_event::Event::MetricsJson(json)),
-                        })
-                        .map_err(|e| Status::internal(format!("metrics to JSON: {e}")))
+                    m.to_message()
+                        .map_err(|e| status(&root, &e))
+                        .map(result_events)
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "evaluation failed");
@@ -379,7 +392,16 @@ impl Evaluator for EvaluatorService {
                 }
                 Err(e) => Err(Status::internal(format!("evaluation task: {e}"))),
             };
-            let _ = tx.send(event).await;
+            match events {
+                Ok(events) => {
+                    for ev in events {
+                        let _ = tx.send(Ok(ev)).await;
+                    }
+                }
+                Err(s) => {
+                    let _ = tx.send(Err(s)).await;
+                }
+            }
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),

@@ -74,7 +74,8 @@ fn evaluator_service_through_grpcio_client() {
     lib.canaries = Some(p("data/canaries.jsonl"));
     lib.audit = Some(p("data/audit.jsonl"));
     lib.audit_delta = Some(1e-4);
-    let want = serde_json::to_value(evaluate(&lib, &mut |_, _, _| {}).unwrap()).unwrap();
+    let lib_metrics = evaluate(&lib, &mut |_, _, _| {}).unwrap();
+    let want = serde_json::to_value(lib_metrics.to_message().unwrap()).unwrap();
     let got = &summary["metrics"];
     for key in [
         "train",

@@ -344,7 +344,13 @@ fn the_base_model_as_its_own_checkpoint_sits_at_every_null() {
         "--cache-dir",
         "none",
     ]);
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    // METRICS.json is the message's JSON form: it reads as triad.v1.Metrics (every key a
+    // declared field) and writes back byte for byte.
+    let typed: triad_proto::v1::Metrics = triad_proto::json::from_file_text(&text).unwrap();
+    assert_eq!(triad_proto::json::to_file_text(&typed), text);
+    assert_eq!(typed.privacy_loss, 0.0);
+    let m: serde_json::Value = serde_json::from_str(&text).unwrap();
     // Canary copies are scored apart: not members, not in the cells.
     assert_eq!(m["canary_records_excluded"]["train"], 48, "{m}");
     assert_eq!(m["membership_inference"]["members"], 64);

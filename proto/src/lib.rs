@@ -1,8 +1,13 @@
-//! Triad's gRPC contracts. The `.proto` sources live in `proto/triad/v1/`.
+//! Triad's gRPC contracts. The `.proto` sources live in `proto/triad/v1/`; `results.proto`
+//! holds METRICS.json and run.json as messages, with their JSON form in [`json`].
 
+// One event per evaluation carries the (large) `Metrics`; boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub mod v1 {
     tonic::include_proto!("triad.v1");
 }
+
+pub mod json;
 
 /// The encoded `FileDescriptorSet` of every Triad proto, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -20,7 +20,8 @@ from tokenizers import Tokenizer
 
 addr, proto_dir, root = sys.argv[1:4]
 pb, rpc = grpc_stubs.load(proto_dir, "evaluator")
-from triad.v1 import common_pb2  # noqa: E402
+from triad.v1 import common_pb2, results_pb2  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
 
 # A "fine-tuned" checkpoint: the tiny model with perturbed weights.
 torch.manual_seed(1)
@@ -50,17 +51,32 @@ def request(**kw):
 
 
 def evaluate(req):
-    stages, metrics = [], None
+    stages, typed, metrics = [], None, None
     for ev in stub.Evaluate(req, timeout=600):
         kind = ev.WhichOneof("event")
         if kind == "progress":
-            assert metrics is None, "progress after the metrics"
+            assert typed is None and metrics is None, "progress after the metrics"
             assert ev.progress.done <= ev.progress.total, ev.progress
             if not stages or stages[-1] != ev.progress.stage:
                 stages.append(ev.progress.stage)
+        elif kind == "metrics":
+            typed = ev.metrics
         else:
+            assert kind == "metrics_json" and typed is not None, kind
             metrics = json.loads(ev.metrics_json)
-    assert metrics is not None, "the stream ended without metrics"
+            # The text is the message's JSON form: every key a declared field, same values.
+            parsed = json_format.Parse(ev.metrics_json, results_pb2.Metrics())
+            assert parsed.privacy_loss == typed.privacy_loss
+            assert parsed.membership_inference.loss.auc == typed.membership_inference.loss.auc
+            assert parsed.audit.epsilon_lower_bound == typed.audit.epsilon_lower_bound
+    assert typed is not None and metrics is not None, "the stream ended without metrics"
+    # Typed fields, no JSON parsing: privacy loss, an attack's AUC with its interval.
+    assert typed.privacy_loss == metrics["privacy_loss"], (typed.privacy_loss, metrics["privacy_loss"])
+    auc = typed.membership_inference.loss.auc
+    assert 0.0 <= auc <= 1.0 and auc == metrics["membership_inference"]["loss"]["auc"], auc
+    lo, hi = typed.membership_inference.loss.auc_ci95
+    assert lo <= auc <= hi, (lo, auc, hi)
+    summary.setdefault("typed", {"privacy_loss": typed.privacy_loss, "auc": auc, "auc_ci95": [lo, hi]})
     return stages, metrics
 
 

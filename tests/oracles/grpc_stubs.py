@@ -12,7 +12,7 @@ from grpc_tools import protoc
 
 def load(proto_dir, service):
     gen = tempfile.mkdtemp()
-    for f in ("common", service):
+    for f in ("common", "results", service):
         rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={gen}", f"--grpc_python_out={gen}",
                           f"{proto_dir}/triad/v1/{f}.proto"])
         assert rc == 0, f"protoc failed on {f}.proto"

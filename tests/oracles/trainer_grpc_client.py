@@ -1,6 +1,6 @@
 """Drive triad-trainer through stubs generated from Triad's .proto files (grpcio-tools).
 
-usage: trainer_grpc_client.py ADDR PROTO_DIR
+usage: trainer_grpc_client.py ADDR PROTO_DIR DATA_ROOT
 The data root holds models/tiny and data/train.jsonl. Exits non-zero on the first failed check;
 prints a JSON summary on success.
 """
@@ -11,8 +11,10 @@ import time
 import grpc
 import grpc_stubs
 
-addr, proto_dir = sys.argv[1:3]
+addr, proto_dir, root = sys.argv[1:4]
 pb, rpc = grpc_stubs.load(proto_dir, "trainer")
+from triad.v1 import results_pb2  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
 
 channel = grpc.insecure_channel(addr)
 stub = rpc.TrainerStub(channel)
@@ -48,8 +50,28 @@ for ev in stub.WatchRun(pb.WatchRunRequest(run_id=run_id), timeout=300):
 assert states == ["RUN_STATE_QUEUED", "RUN_STATE_RUNNING", "RUN_STATE_SUCCEEDED"], states
 assert steps == 4 and checkpoints and not checkpoints[0].startswith("/"), (steps, checkpoints)
 run = stub.GetRun(pb.GetRunRequest(run_id=run_id))
-assert run.state == pb.RUN_STATE_SUCCEEDED and json.loads(run.record_json)["status"] == "completed"
+assert run.state == pb.RUN_STATE_SUCCEEDED and run.record.status == "completed", run
+assert json.loads(run.record_json)["status"] == "completed"
 summary["watched"] = {"states": states, "steps": steps, "checkpoints": checkpoints}
+
+# A DP run: its record's ε read as typed fields, and the record's text is the message's JSON.
+dp_config = config(3, "dp") + "[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0\ndelta = 1e-5\n"
+rec_id = stub.StartRun(pb.StartRunRequest(config_toml=dp_config, output_dir="runs/dp")).run_id
+for _ in stub.WatchRun(pb.WatchRunRequest(run_id=rec_id), timeout=300):
+    pass
+dp = stub.GetRun(pb.GetRunRequest(run_id=rec_id))
+assert dp.state == pb.RUN_STATE_SUCCEEDED, dp
+rec = dp.record
+assert rec.HasField("epsilon") and rec.epsilon > 0 and rec.accountant == "pld", rec
+assert rec.HasField("epsilon_rdp") and rec.epsilon_rdp >= rec.epsilon_pld > 0, rec
+assert rec.noise_multiplier == 1.0 and rec.steps_done == 3 and rec.config.method == "dp", rec
+assert not rec.config.model.startswith("/"), rec.config.model
+parsed = json_format.Parse(dp.record_json, results_pb2.RunRecord())
+assert parsed == rec, (parsed, rec)
+with open(f"{root}/runs/dp/run.json") as f:
+    on_disk = json_format.Parse(f.read(), results_pb2.RunRecord())
+assert on_disk.epsilon == rec.epsilon and len(on_disk.loss_curve) == 3, on_disk
+summary["dp_record"] = {"epsilon": rec.epsilon, "epsilon_rdp": rec.epsilon_rdp, "accountant": rec.accountant}
 
 # A long run cancelled while running, and one cancelled while queued behind it.
 long_id = stub.StartRun(pb.StartRunRequest(config_toml=config(100000), output_dir="runs/long")).run_id
@@ -107,5 +129,5 @@ bad["oversized"] = expect(grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than this 
                          pb.StartRunRequest(config_toml="#" * (5 << 20), output_dir="runs/x"))
 summary["bad_requests"] = bad
 summary["listed"] = [r.run_id for r in stub.ListRuns(pb.ListRunsRequest()).runs]
-assert summary["listed"] == [run_id, long_id, queued_id, dp_id], summary["listed"]
+assert summary["listed"] == [run_id, rec_id, long_id, queued_id, dp_id], summary["listed"]
 print(json.dumps(summary))

@@ -19,7 +19,7 @@ fn render(dir: &str) -> String {
 
 #[test]
 fn every_overlay_renders_with_the_expected_objects() {
-    for dir in ["base", "overlays/cpu", "overlays/gpu"] {
+    for dir in OVERLAYS {
         let y = render(dir);
         for kind in [
             "kind: Namespace",
@@ -49,8 +49,38 @@ fn every_overlay_renders_with_the_expected_objects() {
             dir.ends_with("gpu"),
             "{dir}"
         );
+        // Prometheus finds both services: pod annotations everywhere, the health port named
+        // `metrics` on both Services, ServiceMonitors in the monitoring overlay.
+        assert_eq!(
+            y.matches("prometheus.io/scrape: \"true\"").count(),
+            2,
+            "{dir}"
+        );
+        for port in ["50061", "50062"] {
+            assert!(
+                y.contains(&format!("prometheus.io/port: \"{port}\"")),
+                "{dir}: {port}"
+            );
+        }
+        assert_eq!(
+            y.matches("name: metrics\n").count(),
+            2,
+            "{dir}: metrics ports"
+        );
+        assert_eq!(
+            y.matches("kind: ServiceMonitor").count(),
+            if dir.ends_with("monitoring") { 2 } else { 0 },
+            "{dir}"
+        );
     }
 }
+
+const OVERLAYS: [&str; 4] = [
+    "base",
+    "overlays/cpu",
+    "overlays/gpu",
+    "overlays/monitoring",
+];
 
 /// Checks waived, each with its reason in docs/deploy.md.
 const WAIVED: &[&str] = &["CKV_K8S_43"];
@@ -79,7 +109,7 @@ fn checkov(args: &[&str]) -> String {
 #[test]
 fn checkov_passes_on_every_rendered_overlay_and_the_dockerfile() {
     let tmp = tempfile::tempdir().unwrap();
-    for dir in ["base", "overlays/cpu", "overlays/gpu"] {
+    for dir in OVERLAYS {
         let file = tmp.path().join(format!("{}.yaml", dir.replace('/', "-")));
         std::fs::write(&file, render(dir)).unwrap();
         let out = checkov(&["-f", file.to_str().unwrap(), "--framework", "kubernetes"]);

@@ -265,7 +265,7 @@ async fn start_run(
         .into_inner();
     assert!(terminal(run.state), "{run:?}");
     text.push_str(&run.error);
-    text.push_str(&run.record_json);
+    text.push_str(&format!("{:?}", run.record));
     assert_eq!(run.error.is_empty(), run.error_code == 0, "{run:?}");
     Seen {
         code: Code::from(run.error_code),

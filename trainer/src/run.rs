@@ -108,11 +108,20 @@ pub struct RunRecord {
     pub final_checkpoint: Option<String>,
 }
 
+impl RunRecord {
+    /// The `triad.v1.RunRecord` message this record is (run.json is its JSON form).
+    pub fn to_message(&self) -> Result<triad_proto::v1::RunRecord> {
+        triad_proto::json::to_message(self).map_err(|e| {
+            TrainError::Internal(format!("the run record does not fit results.proto: {e}"))
+        })
+    }
+}
+
 fn write_record(out: &Path, r: &RunRecord) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(r).expect("serialisable");
+    let text = triad_proto::json::to_file_text(&r.to_message()?);
     Ok(triad_data::fsutil::write_atomic(
         out.join("run.json"),
-        &bytes,
+        text.as_bytes(),
     )?)
 }
 

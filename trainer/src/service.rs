@@ -259,16 +259,15 @@ impl TrainerService {
                 self.publish(&job.id, ev);
             })
         }));
-        let (state, failure, record) = match result.unwrap_or_else(|p| Err(panicked(&p))) {
-            Ok(r) => (
-                RunState::Succeeded,
-                None,
-                self.scrub(&serde_json::to_string(&r).unwrap_or_default()),
-            ),
-            Err(TrainError::Cancelled) => (RunState::Cancelled, None, String::new()),
+        let result = result
+            .unwrap_or_else(|p| Err(panicked(&p)))
+            .and_then(|r| r.to_message());
+        let (state, failure, record) = match result {
+            Ok(r) => (RunState::Succeeded, None, Some(self.client_record(&r))),
+            Err(TrainError::Cancelled) => (RunState::Cancelled, None, None),
             Err(e) => {
                 tracing::warn!(error = ?e, "run failed");
-                (RunState::Failed, Some(self.status(&e)), String::new())
+                (RunState::Failed, Some(self.status(&e)), None)
             }
         };
         {
@@ -278,7 +277,13 @@ impl TrainerService {
                     e.run.error = s.message().to_string();
                     e.run.error_code = s.code() as i32;
                 }
-                e.run.record_json = record;
+                if let Some((json, r)) = record {
+                    #[allow(deprecated)]
+                    {
+                        e.run.record_json = json;
+                    }
+                    e.run.record = Some(r);
+                }
             }
         }
         self.publish(&job.id, run_event::Event::State(state as i32));
@@ -306,6 +311,21 @@ impl TrainerService {
     /// Text for a client: no path of the server's (see `triad_serve::status::scrub`).
     fn scrub(&self, text: &str) -> String {
         triad_serve::status::scrub(&self.root, text)
+    }
+
+    /// The record as a client receives it (JSON text and message), its paths scrubbed.
+    fn client_record(
+        &self,
+        r: &triad_proto::v1::RunRecord,
+    ) -> (String, triad_proto::v1::RunRecord) {
+        let json = self.scrub(&serde_json::to_string(r).expect("messages always serialise"));
+        // Scrubbing only shortens paths inside strings; should it ever break the JSON, the
+        // client gets an empty record rather than one with the server's paths.
+        let record = triad_proto::json::from_file_text(&json).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "scrubbed run record does not parse");
+            Default::default()
+        });
+        (json, record)
     }
 
     fn status(&self, e: &TrainError) -> Status {
@@ -386,8 +406,8 @@ impl Trainer for TrainerService {
             state: RunState::Queued as i32,
             output_dir: req.output_dir.clone(),
             error: String::new(),
-            record_json: String::new(),
             error_code: 0,
+            ..Default::default()
         };
         let (events, _) = broadcast::channel(1024);
         let queued = RunEvent {

@@ -33,9 +33,15 @@ fn trainer_service_through_grpcio_client() {
     let proto = triad_tests::workspace_root().join("proto");
     let out = triad_tests::run_oracle(
         "trainer_grpc_client.py",
-        &[&server.addr, proto.to_str().unwrap()],
+        &[
+            &server.addr,
+            proto.to_str().unwrap(),
+            root.path().to_str().unwrap(),
+        ],
     );
     let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     println!("{summary:#}");
     assert_eq!(summary["watched"]["steps"], 4);
+    // A client generated from the .proto read the DP run's ε as typed fields.
+    assert!(summary["dp_record"]["epsilon"].as_f64().unwrap() > 0.0);
 }

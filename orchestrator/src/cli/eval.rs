@@ -105,8 +105,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .or_insert_with(|| Progress::new(format!("scoring {stage}")))
             .update(d, n)
     })?;
-    let bytes = serde_json::to_vec_pretty(&metrics)?;
-    triad_data::fsutil::write_atomic(&a.out, &bytes)?;
+    let text = triad_proto::json::to_file_text(&metrics.to_message()?);
+    triad_data::fsutil::write_atomic(&a.out, text.as_bytes())?;
     let c = &metrics.cells;
     if let Some(e) = &metrics.exposure {
         for x in &e.canaries {

@@ -352,17 +352,18 @@ async fn evaluator_worker(
                     &job.run_id,
                     job.epoch,
                     &job.checkpoint,
-                    &m,
+                    &serde_json::to_string(&m).expect("messages always serialise"),
                 )?;
-                let v: serde_json::Value = serde_json::from_str(&m).unwrap_or_default();
+                let auc = m
+                    .membership_inference
+                    .as_ref()
+                    .and_then(|x| x.loss.as_ref())
+                    .map_or(f64::NAN, |a| a.auc);
+                let nll = m.utility.as_ref().map_or(f64::NAN, |u| u.nll);
                 ctx.lines.say(&what, true, || {
                     format!(
-                        "{what}: privacy loss {:.3}, utility NLL {:.3}, MIA AUC {:.3} ({:.0}s)",
-                        v["privacy_loss"].as_f64().unwrap_or(f64::NAN),
-                        v["utility"]["nll"].as_f64().unwrap_or(f64::NAN),
-                        v["membership_inference"]["loss"]["auc"]
-                            .as_f64()
-                            .unwrap_or(f64::NAN),
+                        "{what}: privacy loss {:.3}, utility NLL {nll:.3}, MIA AUC {auc:.3} ({:.0}s)",
+                        m.privacy_loss,
                         started.elapsed().as_secs_f64()
                     )
                 });
@@ -409,7 +410,7 @@ async fn evaluate_one(
     req: EvaluateRequest,
     what: &str,
     lines: &Lines,
-) -> Result<String, tonic::Status> {
+) -> Result<triad_proto::v1::Metrics, tonic::Status> {
     let started = Instant::now();
     let mut stream = client.evaluate(req).await?.into_inner();
     while let Some(ev) = stream.message().await? {
@@ -426,8 +427,10 @@ async fn evaluate_one(
                     )
                 })
             }
-            Some(evaluate_event::Event::MetricsJson(m)) => return Ok(m),
-            None => {}
+            Some(evaluate_event::Event::Metrics(m)) => return Ok(m),
+            // The same result as text, for older clients.
+            #[allow(deprecated)]
+            Some(evaluate_event::Event::MetricsJson(_)) | None => {}
         }
     }
     Err(tonic::Status::unknown(
@@ -529,7 +532,9 @@ async fn train_one(
         .into_inner();
     Ok((
         PbState::try_from(r.state).unwrap_or(PbState::Unspecified),
-        r.record_json,
+        r.record
+            .map(|rec| serde_json::to_string(&rec).expect("messages always serialise"))
+            .unwrap_or_default(),
         r.error,
     ))
 }

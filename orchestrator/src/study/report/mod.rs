@@ -10,6 +10,7 @@ use super::ledger::{Ledger, RunState, BASE_RUN};
 use super::StudyError;
 use std::collections::BTreeMap;
 use std::path::Path;
+use triad_proto::v1 as pb;
 
 /// A 95% interval `[lo, hi]` from METRICS.json; `None` where it has none (older files, or no
 /// data to resample).
@@ -80,15 +81,15 @@ pub struct AuditRow {
     pub delta: f64,
 }
 
-fn audit_row(a: &serde_json::Value) -> Option<AuditRow> {
-    Some(AuditRow {
-        m: a["m"].as_u64()?,
-        guesses: a["guesses"].as_u64()?,
-        correct: a["correct"].as_u64()?,
-        epsilon_lb: a["epsilon_lower_bound"].as_f64()?,
-        ceiling: a["ceiling"].as_f64()?,
-        delta: a["delta"].as_f64()?,
-    })
+fn audit_row(a: &pb::Audit) -> AuditRow {
+    AuditRow {
+        m: a.m,
+        guesses: a.guesses,
+        correct: a.correct,
+        epsilon_lb: a.epsilon_lower_bound,
+        ceiling: a.ceiling,
+        delta: a.delta,
+    }
 }
 
 /// A run in the report: its state, and its rows by epoch.
@@ -147,17 +148,10 @@ pub struct SeedGroup {
     pub auc_loss: Spread,
 }
 
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
-}
-
-/// `[lo, hi]` of a `*_ci95` field; anything else (absent, `null`, not two numbers) is none.
-fn ci(v: &serde_json::Value) -> Ci {
-    match v.as_array()?.as_slice() {
-        [lo, hi] => {
-            let (lo, hi) = (lo.as_f64()?, hi.as_f64()?);
-            (lo.is_finite() && hi.is_finite()).then(|| [lo.min(hi), lo.max(hi)])
-        }
+/// `[lo, hi]` of a `*_ci95` field; anything else (empty, not finite) is none.
+fn ci(v: &[f64]) -> Ci {
+    match v {
+        [lo, hi] if lo.is_finite() && hi.is_finite() => Some([lo.min(*hi), lo.max(*hi)]),
         _ => None,
     }
 }
@@ -174,15 +168,16 @@ fn params_text(m: &BTreeMap<String, String>) -> String {
 }
 
 /// A row's metrics from METRICS.json; the run's costs are filled in by the caller.
-fn row(
-    run: &str,
-    label: &str,
-    method: &str,
-    params: &str,
-    epoch: u64,
-    m: &serde_json::Value,
-) -> Row {
-    let (u, mia, ex) = (&m["utility"], &m["membership_inference"], &m["extraction"]);
+fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::Metrics) -> Row {
+    let u = m.utility.clone().unwrap_or_default();
+    let mia = m.membership_inference.clone().unwrap_or_default();
+    let (loss, reference, min_k) = (
+        mia.loss.unwrap_or_default(),
+        mia.reference.unwrap_or_default(),
+        mia.min_k.unwrap_or_default(),
+    );
+    let ex = m.extraction.clone().unwrap_or_default();
+    let (ex_train, ex_test) = (ex.train.unwrap_or_default(), ex.test.unwrap_or_default());
     Row {
         run: run.to_string(),
         label: label.to_string(),
@@ -192,39 +187,39 @@ fn row(
         epsilon: None,
         epsilon_rdp: None,
         epsilon_pld: None,
-        audit: audit_row(&m["audit"]),
-        privacy_loss: f(&m["privacy_loss"]),
-        privacy_loss_ci: ci(&m["privacy_loss_ci95"]),
-        utility_nll: f(&u["nll"]),
-        utility_nll_ci: ci(&u["nll_ci95"]),
-        utility_ppl: f(&u["perplexity"]),
-        utility_gain: f(&u["gain"]),
-        utility_gain_ci: ci(&u["gain_ci95"]),
-        memorisation_gap: f(&m["memorisation_gap"]),
-        memorisation_gap_ci: ci(&m["memorisation_gap_ci95"]),
-        memorisation_gap_corrected: f(&m["memorisation_gap_corrected"]),
-        memorisation_gap_corrected_ci: ci(&m["memorisation_gap_corrected_ci95"]),
-        exposure: m["exposure"]["mean_exposure"].as_f64(),
-        exposure_ci: ci(&m["exposure"]["mean_exposure_ci95"]),
-        auc_loss: f(&mia["loss"]["auc"]),
-        auc_loss_ci: ci(&mia["loss"]["auc_ci95"]),
-        auc_reference: f(&mia["reference"]["auc"]),
-        auc_reference_ci: ci(&mia["reference"]["auc_ci95"]),
-        auc_min_k: f(&mia["min_k"]["auc"]),
-        auc_min_k_ci: ci(&mia["min_k"]["auc_ci95"]),
-        tpr_1pct: mia["loss"]["tpr_at_1pct_fpr"].as_f64(),
-        tpr_1pct_ci: ci(&mia["loss"]["tpr_at_1pct_fpr_ci95"]),
-        tpr_1pct_note: mia["loss"]["tpr_note"].as_str().map(str::to_string),
-        extraction_train: f(&ex["train"]["rate"]),
-        extraction_train_ci: ci(&ex["train"]["rate_ci95"]),
-        extraction_test: f(&ex["test"]["rate"]),
-        extraction_test_ci: ci(&ex["test"]["rate_ci95"]),
+        audit: m.audit.as_ref().map(audit_row),
+        privacy_loss: m.privacy_loss,
+        privacy_loss_ci: ci(&m.privacy_loss_ci95),
+        utility_nll: u.nll,
+        utility_nll_ci: ci(&u.nll_ci95),
+        utility_ppl: u.perplexity,
+        utility_gain: u.gain,
+        utility_gain_ci: ci(&u.gain_ci95),
+        memorisation_gap: m.memorisation_gap,
+        memorisation_gap_ci: ci(&m.memorisation_gap_ci95),
+        memorisation_gap_corrected: m.memorisation_gap_corrected,
+        memorisation_gap_corrected_ci: ci(&m.memorisation_gap_corrected_ci95),
+        exposure: m.exposure.as_ref().map(|e| e.mean_exposure),
+        exposure_ci: m.exposure.as_ref().and_then(|e| ci(&e.mean_exposure_ci95)),
+        auc_loss: loss.auc,
+        auc_loss_ci: ci(&loss.auc_ci95),
+        auc_reference: reference.auc,
+        auc_reference_ci: ci(&reference.auc_ci95),
+        auc_min_k: min_k.auc,
+        auc_min_k_ci: ci(&min_k.auc_ci95),
+        tpr_1pct: loss.tpr_at_1pct_fpr,
+        tpr_1pct_ci: ci(&loss.tpr_at_1pct_fpr_ci95),
+        tpr_1pct_note: loss.tpr_note.clone(),
+        extraction_train: ex_train.rate,
+        extraction_train_ci: ci(&ex_train.rate_ci95),
+        extraction_test: ex_test.rate,
+        extraction_test_ci: ci(&ex_test.rate_ci95),
         train_s: None,
         tokens_per_s: None,
         peak_gib: None,
         peak_gpu_gib: None,
         trainable: None,
-        eval_s: f(&m["timing"]["total_s"]),
+        eval_s: m.timing.as_ref().map_or(f64::NAN, |t| t.total_s),
     }
 }
 
@@ -234,44 +229,32 @@ fn run_rows(
     r: &super::ledger::RunRow,
     params: &str,
 ) -> Result<Vec<Row>, StudyError> {
-    let record: serde_json::Value = r
+    // A record that does not parse (an older format) leaves the costs empty, not the rows.
+    let record: pb::RunRecord = r
         .record
         .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
+        .and_then(|s| triad_proto::json::from_file_text(s).ok())
         .unwrap_or_default();
-    // ε of an epoch under `key`; the run's last value where older records kept none per epoch.
-    let eps_at = |epoch: u64, key: &str| -> Option<f64> {
-        record["epochs"]
-            .as_array()?
-            .iter()
-            .find(|e| e["epoch"].as_u64() == Some(epoch))?[key]
-            .as_f64()
-    };
+    let last = record.epochs.last().map(|x| x.epoch);
     let mut rows = vec![];
     for e in ledger.evals(&r.id)? {
         let m = metrics(&r.id, e.epoch, &e.metrics)?;
         let mut row = row(&r.id, &r.label, &r.method, params, e.epoch, &m);
-        row.epsilon = eps_at(e.epoch, "epsilon").or_else(|| record["epsilon"].as_f64());
-        let last = record["epochs"]
-            .as_array()
-            .and_then(|a| a.last())
-            .and_then(|x| x["epoch"].as_u64());
-        for (slot, key) in [
-            (&mut row.epsilon_rdp, "epsilon_rdp"),
-            (&mut row.epsilon_pld, "epsilon_pld"),
-        ] {
-            *slot = eps_at(e.epoch, key).or_else(|| {
-                (last == Some(e.epoch))
-                    .then(|| record[key].as_f64())
-                    .flatten()
-            });
-        }
-        row.train_s = record["wall_time_s"].as_f64();
-        row.tokens_per_s = record["tokens_per_second"].as_f64();
-        let gib = |k: &str| record[k].as_f64().map(|b| b / (1u64 << 30) as f64);
-        row.peak_gib = gib("peak_memory_bytes");
-        row.peak_gpu_gib = gib("peak_device_memory_bytes");
-        row.trainable = record["trainable_parameters"].as_i64();
+        let at = record.epochs.iter().find(|x| x.epoch == e.epoch);
+        // ε of the epoch; the run's last value where older records kept none per epoch.
+        let is_last = last == Some(e.epoch);
+        let pick = |per_epoch: Option<f64>, run: Option<f64>, always: bool| {
+            per_epoch.or(if always || is_last { run } else { None })
+        };
+        row.epsilon = pick(at.and_then(|x| x.epsilon), record.epsilon, true);
+        row.epsilon_rdp = pick(at.and_then(|x| x.epsilon_rdp), record.epsilon_rdp, false);
+        row.epsilon_pld = pick(at.and_then(|x| x.epsilon_pld), record.epsilon_pld, false);
+        row.train_s = r.record.as_ref().map(|_| record.wall_time_s);
+        row.tokens_per_s = r.record.as_ref().map(|_| record.tokens_per_second);
+        let gib = |b: Option<u64>| b.map(|b| b as f64 / (1u64 << 30) as f64);
+        row.peak_gib = gib(record.peak_memory_bytes);
+        row.peak_gpu_gib = gib(record.peak_device_memory_bytes);
+        row.trainable = r.record.as_ref().map(|_| record.trainable_parameters);
         rows.push(row);
     }
     Ok(rows)
@@ -357,19 +340,14 @@ pub fn across_seeds(runs: &[RunSummary]) -> Vec<SeedGroup> {
 
 /// An evaluation's metrics as the ledger holds them; anything but a METRICS.json object is an
 /// error naming the run and epoch (a report of NaNs would pass for results).
-fn metrics(run: &str, epoch: u64, text: &str) -> Result<serde_json::Value, StudyError> {
-    let bad = |why: String| {
+fn metrics(run: &str, epoch: u64, text: &str) -> Result<pb::Metrics, StudyError> {
+    triad_proto::json::from_file_text(text).map_err(|e| {
         StudyError::Ledger(format!(
-            "evaluation of `{run}` epoch {epoch}: {why}; delete that row (or the ledger's evals \
-             table) and run the study again to re-evaluate"
+            "evaluation of `{run}` epoch {epoch}: the metrics do not read as triad.v1.Metrics \
+             ({e}); delete that row (or the ledger's evals table) and run the study again to \
+             re-evaluate"
         ))
-    };
-    let m: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| bad(format!("metrics are not JSON ({e})")))?;
-    if !m["privacy_loss"].is_number() || !m["utility"]["nll"].is_number() {
-        return Err(bad("metrics lack `privacy_loss` or `utility.nll`".into()));
-    }
-    Ok(m)
+    })
 }
 
 /// Read the ledger into a report.
@@ -425,6 +403,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A METRICS.json text as the message the report reads.
+    fn pb(v: serde_json::Value) -> pb::Metrics {
+        serde_json::from_value(v).expect("metrics fit results.proto")
+    }
+
     /// METRICS.json as the evaluator wrote it before intervals.
     fn old_metrics(pl: f64) -> serde_json::Value {
         json!({
@@ -475,7 +458,7 @@ mod tests {
         RunSummary {
             id: id.into(),
             label: "lora".into(),
-            rows: vec![row(id, "lora", "lora", &text, 1, m)],
+            rows: vec![row(id, "lora", "lora", &text, 1, &pb(m.clone()))],
             params: text,
             point,
             seed: seed.map(|s| s.to_string()),
@@ -498,13 +481,13 @@ mod tests {
 
     #[test]
     fn old_metrics_read_without_intervals_and_new_ones_with() {
-        let old = row("a", "lora", "lora", "", 1, &old_metrics(1.0));
+        let old = row("a", "lora", "lora", "", 1, &pb(old_metrics(1.0)));
         assert_eq!(
             (old.privacy_loss_ci, old.auc_loss_ci, old.tpr_1pct),
             (None, None, Some(0.02))
         );
         assert!(old.memorisation_gap_corrected.is_nan());
-        let new = row("a", "lora", "lora", "", 1, &new_metrics(1.0));
+        let new = row("a", "lora", "lora", "", 1, &pb(new_metrics(1.0)));
         assert_eq!(new.privacy_loss_ci, Some([0.9, 1.1]));
         assert_eq!(new.exposure_ci, Some([3.0, 7.0]));
         assert_eq!(new.extraction_test_ci, None);
@@ -525,7 +508,7 @@ mod tests {
 
     #[test]
     fn error_bars_are_drawn_where_there_are_intervals_only() {
-        let base = row(BASE_RUN, "base", "base", "", 0, &old_metrics(0.0));
+        let base = row(BASE_RUN, "base", "base", "", 0, &pb(old_metrics(0.0)));
         let old = report(vec![run("a", None, &old_metrics(1.0))], Some(base.clone()));
         let html = html::render(&old);
         assert!(!html.contains("errbar"), "error bars without intervals");
