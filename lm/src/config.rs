@@ -150,30 +150,86 @@ impl ModelConfig {
     }
 
     /// Normalise a parsed `config.json`; `path` is only used in error messages.
+    ///
+    /// The steps run in a fixed order, so a config with several faults always reports the same one.
     pub fn from_value(v: &Value, path: &Path) -> Result<Self> {
         if !v.is_object() {
             return Err(LmError::invalid(path, "config.json must be a JSON object"));
         }
         let f = Fields { v, path };
-        let model_type = f
-            .opt_str("model_type")?
-            .map(str::to_owned)
-            .or_else(|| {
-                v.get("architectures")
-                    .and_then(|a| a.get(0))
-                    .and_then(|a| a.as_str())
-                    .map(str::to_owned)
-            })
-            .ok_or_else(|| {
-                LmError::field(path, "model_type", "missing (and no `architectures`)")
-            })?;
-        let arch =
-            Arch::from_model_type(&model_type).ok_or_else(|| LmError::UnknownArchitecture {
-                path: path.to_path_buf(),
-                arch: model_type.clone(),
-                supported: SUPPORTED_ARCHS,
-            })?;
+        let arch = read_arch(&f)?;
+        let shape = AttentionShape::read(&f, arch)?;
+        let rope = Rope::read(&f, shape.head_dim)?;
+        let activation = read_activation(&f, arch)?;
+        let norm_eps = read_norm_eps(&f, arch)?;
+        let eos_token_ids = read_eos_token_ids(&f);
 
+        let cfg = ModelConfig {
+            arch,
+            vocab_size: f.positive("vocab_size")?,
+            hidden_size: shape.hidden_size,
+            intermediate_size: f.positive("intermediate_size")?,
+            num_layers: f.positive("num_hidden_layers")?,
+            num_heads: shape.num_heads,
+            num_kv_heads: shape.num_kv_heads,
+            head_dim: shape.head_dim,
+            rotary_dim: rope.rotary_dim,
+            rope_theta: rope.theta,
+            llama3_scaling: rope.llama3_scaling,
+            norm_eps,
+            tie_word_embeddings: f
+                .opt_bool("tie_word_embeddings")?
+                .unwrap_or(matches!(arch, Arch::Gemma)),
+            activation,
+            parallel_residual: arch == Arch::GptNeoX
+                && f.opt_bool("use_parallel_residual")?.unwrap_or(true),
+            max_position_embeddings: f.opt_int("max_position_embeddings")?.unwrap_or(2048),
+            bos_token_id: f.opt_int("bos_token_id")?,
+            eos_token_ids,
+        };
+        if cfg.rotary_dim % 2 != 0 {
+            return Err(LmError::field(
+                path,
+                "rotary_pct",
+                format!("rotary dimension {} must be even", cfg.rotary_dim),
+            ));
+        }
+        Ok(cfg)
+    }
+}
+
+/// Resolve the architecture from `model_type`, falling back to the first `architectures` entry.
+fn read_arch(f: &Fields) -> Result<Arch> {
+    let path = f.path;
+    let model_type = f
+        .opt_str("model_type")?
+        .map(str::to_owned)
+        .or_else(|| {
+            f.v.get("architectures")
+                .and_then(|a| a.get(0))
+                .and_then(|a| a.as_str())
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| LmError::field(path, "model_type", "missing (and no `architectures`)"))?;
+    Arch::from_model_type(&model_type).ok_or_else(|| LmError::UnknownArchitecture {
+        path: path.to_path_buf(),
+        arch: model_type.clone(),
+        supported: SUPPORTED_ARCHS,
+    })
+}
+
+/// Hidden size and attention head layout, checked for divisibility.
+struct AttentionShape {
+    hidden_size: i64,
+    num_heads: i64,
+    num_kv_heads: i64,
+    head_dim: i64,
+}
+
+impl AttentionShape {
+    /// Read the head counts (GPT-NeoX has no grouped KV heads) and derive `head_dim` when absent.
+    fn read(f: &Fields, arch: Arch) -> Result<Self> {
+        let path = f.path;
         let hidden_size = f.positive("hidden_size")?;
         let num_heads = f.positive("num_attention_heads")?;
         let num_kv_heads = match arch {
@@ -200,11 +256,31 @@ impl ModelConfig {
                 hidden_size / num_heads
             }
         };
+        Ok(Self {
+            hidden_size,
+            num_heads,
+            num_kv_heads,
+            head_dim,
+        })
+    }
+}
 
-        let rope = v.get("rope_parameters").filter(|r| r.is_object());
+/// RoPE settings, merged from `rope_parameters` (transformers 5) and the legacy top-level keys.
+struct Rope {
+    theta: f64,
+    rotary_dim: i64,
+    llama3_scaling: Option<Llama3Scaling>,
+}
+
+impl Rope {
+    /// Read base, partial factor and scaling; `rope_parameters` wins over the legacy keys, but
+    /// every present key is still type-checked.
+    fn read(f: &Fields, head_dim: i64) -> Result<Self> {
+        let path = f.path;
+        let rope = f.v.get("rope_parameters").filter(|r| r.is_object());
         let rope_f = rope.map(|r| Fields { v: r, path });
-        let legacy_scaling = v.get("rope_scaling").filter(|r| r.is_object());
-        let rope_theta = match &rope_f {
+        let legacy_scaling = f.v.get("rope_scaling").filter(|r| r.is_object());
+        let theta = match &rope_f {
             Some(r) => r.opt_float("rope_theta")?,
             None => None,
         }
@@ -226,102 +302,84 @@ impl ModelConfig {
             ));
         }
         let rotary_dim = (head_dim as f64 * partial) as i64;
-        let scaling_src = rope.or(legacy_scaling);
-        let llama3_scaling = match scaling_src {
+        let llama3_scaling = match rope.or(legacy_scaling) {
             None => None,
-            Some(s) => {
-                let sf = Fields { v: s, path };
-                let kind = sf
-                    .opt_str("rope_type")?
-                    .or(sf.opt_str("type")?)
-                    .unwrap_or("default");
-                match kind {
-                    "default" => None,
-                    "llama3" => {
-                        let need = |k: &str| {
-                            sf.opt_float(k)?.ok_or_else(|| {
-                                LmError::field(
-                                    path,
-                                    format!("rope_parameters.{k}"),
-                                    "missing for llama3 scaling",
-                                )
-                            })
-                        };
-                        Some(Llama3Scaling {
-                            factor: need("factor")?,
-                            low_freq_factor: need("low_freq_factor")?,
-                            high_freq_factor: need("high_freq_factor")?,
-                            original_max_position_embeddings: need(
-                                "original_max_position_embeddings",
-                            )?,
-                        })
-                    }
-                    other => {
-                        return Err(LmError::field(
-                            path,
-                            "rope_parameters.rope_type",
-                            format!("`{other}` is not supported (supported: default, llama3)"),
-                        ))
-                    }
-                }
-            }
+            Some(s) => read_llama3_scaling(&Fields { v: s, path })?,
         };
-
-        let act_key = if arch == Arch::Gemma && f.get("hidden_activation").is_some() {
-            "hidden_activation"
-        } else {
-            "hidden_act"
-        };
-        let default_act = match arch {
-            Arch::Gemma => "gelu_pytorch_tanh",
-            Arch::GptNeoX => "gelu",
-            _ => "silu",
-        };
-        let act_name = f.opt_str(act_key)?.unwrap_or(default_act);
-        let activation = Activation::parse(act_name).ok_or_else(|| {
-            LmError::field(path, act_key, format!("activation `{act_name}` is not supported (silu, gelu, gelu_pytorch_tanh, gelu_new, relu)"))
-        })?;
-
-        let norm_eps = match arch {
-            Arch::GptNeoX => f.opt_float("layer_norm_eps")?.unwrap_or(1e-5),
-            _ => f.opt_float("rms_norm_eps")?.unwrap_or(1e-6),
-        };
-        let tie_default = matches!(arch, Arch::Gemma);
-        let eos_token_ids = match f.get("eos_token_id") {
-            None => vec![],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_i64).collect(),
-            Some(v) => v.as_i64().into_iter().collect(),
-        };
-
-        let cfg = ModelConfig {
-            arch,
-            vocab_size: f.positive("vocab_size")?,
-            hidden_size,
-            intermediate_size: f.positive("intermediate_size")?,
-            num_layers: f.positive("num_hidden_layers")?,
-            num_heads,
-            num_kv_heads,
-            head_dim,
+        Ok(Self {
+            theta,
             rotary_dim,
-            rope_theta,
             llama3_scaling,
-            norm_eps,
-            tie_word_embeddings: f.opt_bool("tie_word_embeddings")?.unwrap_or(tie_default),
-            activation,
-            parallel_residual: arch == Arch::GptNeoX
-                && f.opt_bool("use_parallel_residual")?.unwrap_or(true),
-            max_position_embeddings: f.opt_int("max_position_embeddings")?.unwrap_or(2048),
-            bos_token_id: f.opt_int("bos_token_id")?,
-            eos_token_ids,
-        };
-        if cfg.rotary_dim % 2 != 0 {
-            return Err(LmError::field(
-                path,
-                "rotary_pct",
-                format!("rotary dimension {} must be even", cfg.rotary_dim),
-            ));
+        })
+    }
+}
+
+/// Parse a RoPE scaling object: `default` means none, `llama3` needs all four of its factors.
+fn read_llama3_scaling(sf: &Fields) -> Result<Option<Llama3Scaling>> {
+    let path = sf.path;
+    let kind = sf
+        .opt_str("rope_type")?
+        .or(sf.opt_str("type")?)
+        .unwrap_or("default");
+    match kind {
+        "default" => Ok(None),
+        "llama3" => {
+            let need = |k: &str| {
+                sf.opt_float(k)?.ok_or_else(|| {
+                    LmError::field(
+                        path,
+                        format!("rope_parameters.{k}"),
+                        "missing for llama3 scaling",
+                    )
+                })
+            };
+            Ok(Some(Llama3Scaling {
+                factor: need("factor")?,
+                low_freq_factor: need("low_freq_factor")?,
+                high_freq_factor: need("high_freq_factor")?,
+                original_max_position_embeddings: need("original_max_position_embeddings")?,
+            }))
         }
-        Ok(cfg)
+        other => Err(LmError::field(
+            path,
+            "rope_parameters.rope_type",
+            format!("`{other}` is not supported (supported: default, llama3)"),
+        )),
+    }
+}
+
+/// The MLP activation; Gemma may name it `hidden_activation`, and each family has its own default.
+fn read_activation(f: &Fields, arch: Arch) -> Result<Activation> {
+    let act_key = if arch == Arch::Gemma && f.get("hidden_activation").is_some() {
+        "hidden_activation"
+    } else {
+        "hidden_act"
+    };
+    let default_act = match arch {
+        Arch::Gemma => "gelu_pytorch_tanh",
+        Arch::GptNeoX => "gelu",
+        _ => "silu",
+    };
+    let act_name = f.opt_str(act_key)?.unwrap_or(default_act);
+    Activation::parse(act_name).ok_or_else(|| {
+        LmError::field(f.path, act_key, format!("activation `{act_name}` is not supported (silu, gelu, gelu_pytorch_tanh, gelu_new, relu)"))
+    })
+}
+
+/// Norm epsilon: GPT-NeoX uses LayerNorm (`layer_norm_eps`), the others RMSNorm (`rms_norm_eps`).
+fn read_norm_eps(f: &Fields, arch: Arch) -> Result<f64> {
+    Ok(match arch {
+        Arch::GptNeoX => f.opt_float("layer_norm_eps")?.unwrap_or(1e-5),
+        _ => f.opt_float("rms_norm_eps")?.unwrap_or(1e-6),
+    })
+}
+
+/// `eos_token_id` may be one id or a list; non-integer entries are ignored.
+fn read_eos_token_ids(f: &Fields) -> Vec<i64> {
+    match f.get("eos_token_id") {
+        None => vec![],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_i64).collect(),
+        Some(v) => v.as_i64().into_iter().collect(),
     }
 }
 

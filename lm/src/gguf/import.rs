@@ -11,7 +11,7 @@ use super::tokenizer;
 use crate::error::{LmError, Result};
 use crate::weights::{write_safetensors, RawTensor};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[derive(Debug)]
@@ -115,6 +115,44 @@ fn unpermute(w: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
 /// Convert `gguf_path` into a Hugging Face folder at `out_dir` (created if needed).
 pub fn import_gguf(gguf_path: &Path, out_dir: &Path) -> Result<ImportSummary> {
     let g = GgufFile::open(gguf_path)?;
+    let arch = read_architecture(&g)?;
+    let hp = hparams(&g, &arch)?;
+    let tok = tokenizer::build(&g)?;
+
+    let by_name: BTreeMap<&str, &TensorInfo> =
+        g.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let vocab = vocab_rows(&g, &by_name)?;
+    let tied = !by_name.contains_key("output.weight");
+    let plan = plan_tensors(&hp, vocab, tied);
+    check_no_extra_tensors(&g, &plan)?;
+    let converted = convert_tensors(&g, &by_name, &plan)?;
+
+    write_weights(out_dir, converted.tensors)?;
+    write_json(
+        out_dir,
+        "config.json",
+        &hf_config(gguf_path, &g, &hp, vocab, tied, &tok),
+    )?;
+    write_json(out_dir, "tokenizer.json", &tok.json)?;
+    write_json(
+        out_dir,
+        "tokenizer_config.json",
+        &tokenizer_config(&g, &hp, &tok),
+    )?;
+    // Validate what was written with the same loader `score` uses.
+    triad_data::tokenizer::Tokenizer::from_file(out_dir.join("tokenizer.json"))?;
+
+    Ok(ImportSummary {
+        architecture: arch,
+        tensors: plan.len(),
+        parameters: converted.parameters,
+        vocab_size: tok.vocab_size,
+        quant_types: converted.quant_types,
+    })
+}
+
+/// `general.architecture`, which must be `llama`: the only layout the tensor plan knows.
+fn read_architecture(g: &GgufFile) -> Result<String> {
     let arch = g
         .meta("general.architecture")
         .and_then(MetaValue::as_str)
@@ -130,44 +168,66 @@ pub fn import_gguf(gguf_path: &Path, out_dir: &Path) -> Result<ImportSummary> {
             supported: "llama (GGUF import)",
         });
     }
-    let hp = hparams(&g, &arch)?;
-    let tok = tokenizer::build(&g)?;
+    Ok(arch)
+}
 
-    let by_name: BTreeMap<&str, &TensorInfo> =
-        g.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+/// The vocabulary size, read off the embedding's rows; also refuses Llama 3.1 RoPE scaling
+/// (`rope_freqs.weight`), which the exported config could not express.
+fn vocab_rows(g: &GgufFile, by_name: &BTreeMap<&str, &TensorInfo>) -> Result<usize> {
     if by_name.contains_key("rope_freqs.weight") {
         return Err(LmError::Gguf {
             path: g.path.clone(),
             message: "tensor `rope_freqs.weight` (Llama 3.1 RoPE scaling) is not supported by the importer".into(),
         });
     }
-    let vocab = by_name
+    by_name
         .get("token_embd.weight")
         .map(|t| t.shape()[0])
         .ok_or_else(|| LmError::Gguf {
             path: g.path.clone(),
             message: "tensor `token_embd.weight` is missing".into(),
-        })?;
-    let (q_rows, kv_rows) = (hp.heads * hp.head_dim, hp.kv_heads * hp.head_dim);
+        })
+}
 
-    // (gguf name, HF name, expected row-major shape, heads to un-permute)
-    let mut plan: Vec<(String, String, Vec<usize>, Option<usize>)> = vec![
-        (
+/// One tensor to convert: GGUF name, HF name, expected row-major shape, and the head count to
+/// un-permute with (Q and K only).
+struct PlannedTensor {
+    gguf: String,
+    hf: String,
+    shape: Vec<usize>,
+    unpermute_heads: Option<usize>,
+}
+
+impl PlannedTensor {
+    fn new(gguf: String, hf: String, shape: Vec<usize>, unpermute_heads: Option<usize>) -> Self {
+        Self {
+            gguf,
+            hf,
+            shape,
+            unpermute_heads,
+        }
+    }
+}
+
+/// Every tensor a plain Llama model with these hyper-parameters has, in conversion order; the head
+/// is included only when it is not tied to the embedding.
+fn plan_tensors(hp: &Hparams, vocab: usize, tied: bool) -> Vec<PlannedTensor> {
+    let mut plan = vec![
+        PlannedTensor::new(
             "token_embd.weight".into(),
             "model.embed_tokens.weight".into(),
             vec![vocab, hp.hidden],
             None,
         ),
-        (
+        PlannedTensor::new(
             "output_norm.weight".into(),
             "model.norm.weight".into(),
             vec![hp.hidden],
             None,
         ),
     ];
-    let tied = !by_name.contains_key("output.weight");
     if !tied {
-        plan.push((
+        plan.push(PlannedTensor::new(
             "output.weight".into(),
             "lm_head.weight".into(),
             vec![vocab, hp.hidden],
@@ -175,67 +235,84 @@ pub fn import_gguf(gguf_path: &Path, out_dir: &Path) -> Result<ImportSummary> {
         ));
     }
     for i in 0..hp.layers {
-        let b = format!("blk.{i}");
-        let l = format!("model.layers.{i}");
-        let mut add = |g: &str, h: &str, shape: Vec<usize>, heads: Option<usize>| {
-            plan.push((format!("{b}.{g}"), format!("{l}.{h}"), shape, heads))
-        };
-        add(
+        plan_layer(hp, i, &mut plan);
+    }
+    plan
+}
+
+/// The nine tensors of transformer block `i`.
+fn plan_layer(hp: &Hparams, i: usize, plan: &mut Vec<PlannedTensor>) {
+    let (q_rows, kv_rows) = (hp.heads * hp.head_dim, hp.kv_heads * hp.head_dim);
+    let (hidden, ffn) = (hp.hidden, hp.ffn);
+    let layer: [(&str, &str, Vec<usize>, Option<usize>); 9] = [
+        (
             "attn_norm.weight",
             "input_layernorm.weight",
-            vec![hp.hidden],
+            vec![hidden],
             None,
-        );
-        add(
+        ),
+        (
             "ffn_norm.weight",
             "post_attention_layernorm.weight",
-            vec![hp.hidden],
+            vec![hidden],
             None,
-        );
-        add(
+        ),
+        (
             "attn_q.weight",
             "self_attn.q_proj.weight",
-            vec![q_rows, hp.hidden],
+            vec![q_rows, hidden],
             Some(hp.heads),
-        );
-        add(
+        ),
+        (
             "attn_k.weight",
             "self_attn.k_proj.weight",
-            vec![kv_rows, hp.hidden],
+            vec![kv_rows, hidden],
             Some(hp.kv_heads),
-        );
-        add(
+        ),
+        (
             "attn_v.weight",
             "self_attn.v_proj.weight",
-            vec![kv_rows, hp.hidden],
+            vec![kv_rows, hidden],
             None,
-        );
-        add(
+        ),
+        (
             "attn_output.weight",
             "self_attn.o_proj.weight",
-            vec![hp.hidden, q_rows],
+            vec![hidden, q_rows],
             None,
-        );
-        add(
+        ),
+        (
             "ffn_gate.weight",
             "mlp.gate_proj.weight",
-            vec![hp.ffn, hp.hidden],
+            vec![ffn, hidden],
             None,
-        );
-        add(
+        ),
+        (
             "ffn_up.weight",
             "mlp.up_proj.weight",
-            vec![hp.ffn, hp.hidden],
+            vec![ffn, hidden],
             None,
-        );
-        add(
+        ),
+        (
             "ffn_down.weight",
             "mlp.down_proj.weight",
-            vec![hp.hidden, hp.ffn],
+            vec![hidden, ffn],
             None,
-        );
+        ),
+    ];
+    for (g, h, shape, heads) in layer {
+        plan.push(PlannedTensor::new(
+            format!("blk.{i}.{g}"),
+            format!("model.layers.{i}.{h}"),
+            shape,
+            heads,
+        ));
     }
-    let planned: std::collections::BTreeSet<&str> = plan.iter().map(|p| p.0.as_str()).collect();
+}
+
+/// Refuse GGUF tensors outside the plan rather than silently dropping weights.
+fn check_no_extra_tensors(g: &GgufFile, plan: &[PlannedTensor]) -> Result<()> {
+    let planned: BTreeSet<&str> = plan.iter().map(|p| p.gguf.as_str()).collect();
     if let Some(extra) = g
         .tensors
         .iter()
@@ -249,22 +326,38 @@ pub fn import_gguf(gguf_path: &Path, out_dir: &Path) -> Result<ImportSummary> {
             ),
         });
     }
+    Ok(())
+}
 
-    let mut out = BTreeMap::new();
+/// The fp32 weights by HF name, with counts for the summary.
+struct Converted {
+    tensors: BTreeMap<String, RawTensor>,
+    quant_types: BTreeMap<String, usize>,
+    parameters: u64,
+}
+
+/// Dequantise every planned tensor to fp32 (checking its shape) and undo the Q/K permutation.
+fn convert_tensors(
+    g: &GgufFile,
+    by_name: &BTreeMap<&str, &TensorInfo>,
+    plan: &[PlannedTensor],
+) -> Result<Converted> {
+    let mut tensors = BTreeMap::new();
     let mut quant_types = BTreeMap::new();
     let mut parameters = 0u64;
-    for (gname, hname, shape, heads) in &plan {
+    for p in plan {
+        let gname = &p.gguf;
         let t = by_name.get(gname.as_str()).ok_or_else(|| LmError::Gguf {
             path: g.path.clone(),
             message: format!("tensor `{gname}` is missing"),
         })?;
-        if t.shape() != *shape {
+        if t.shape() != p.shape {
             return Err(LmError::Gguf {
                 path: g.path.clone(),
                 message: format!(
                     "tensor `{gname}` has shape {:?}, the metadata implies {:?}",
                     t.shape(),
-                    shape
+                    p.shape
                 ),
             });
         }
@@ -272,18 +365,43 @@ pub fn import_gguf(gguf_path: &Path, out_dir: &Path) -> Result<ImportSummary> {
             .entry(dequant::type_name(t.ggml_type))
             .or_insert(0) += 1;
         let mut values = dequant::to_f32(t.ggml_type, g.tensor_bytes(t));
-        if let Some(h) = heads {
-            values = unpermute(&values, shape[0], shape[1], *h);
+        if let Some(h) = p.unpermute_heads {
+            values = unpermute(&values, p.shape[0], p.shape[1], h);
         }
         parameters += values.len() as u64;
-        out.insert(hname.clone(), RawTensor::f32(shape.clone(), &values));
+        tensors.insert(p.hf.clone(), RawTensor::f32(p.shape.clone(), &values));
     }
+    Ok(Converted {
+        tensors,
+        quant_types,
+        parameters,
+    })
+}
 
+/// Create `out_dir` and write `model.safetensors`; taking the tensors by value frees them
+/// before the JSON files are written.
+fn write_weights(out_dir: &Path, tensors: BTreeMap<String, RawTensor>) -> Result<()> {
     std::fs::create_dir_all(out_dir).map_err(|e| LmError::io(out_dir, e))?;
-    write_safetensors(&out_dir.join("model.safetensors"), &out)?;
-    drop(out);
+    write_safetensors(&out_dir.join("model.safetensors"), &tensors)
+}
 
-    let config = json!({
+/// Write `v` as pretty JSON to `out_dir/name`, atomically.
+fn write_json(out_dir: &Path, name: &str, v: &serde_json::Value) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(v).expect("serialisable");
+    triad_data::fsutil::write_atomic(out_dir.join(name), &bytes)?;
+    Ok(())
+}
+
+/// The `config.json` of a `LlamaForCausalLM` with these hyper-parameters, noting the GGUF source.
+fn hf_config(
+    gguf_path: &Path,
+    g: &GgufFile,
+    hp: &Hparams,
+    vocab: usize,
+    tied: bool,
+    tok: &tokenizer::TokenizerInfo,
+) -> serde_json::Value {
+    json!({
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
         "vocab_size": vocab,
@@ -309,13 +427,15 @@ pub fn import_gguf(gguf_path: &Path, out_dir: &Path) -> Result<ImportSummary> {
             "general.name": g.meta("general.name").and_then(MetaValue::as_str),
             "note": "weights dequantised from the GGUF's quantised blocks; not bit-identical to the original checkpoint",
         },
-    });
-    let write_json = |name: &str, v: &serde_json::Value| {
-        let bytes = serde_json::to_vec_pretty(v).expect("serialisable");
-        triad_data::fsutil::write_atomic(out_dir.join(name), &bytes)
-    };
-    write_json("config.json", &config)?;
-    write_json("tokenizer.json", &tok.json)?;
+    })
+}
+
+/// `tokenizer_config.json`: special tokens and the chat template, when the GGUF has them.
+fn tokenizer_config(
+    g: &GgufFile,
+    hp: &Hparams,
+    tok: &tokenizer::TokenizerInfo,
+) -> serde_json::Value {
     let mut tc = json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
         "add_bos_token": tok.add_bos,
@@ -334,17 +454,7 @@ pub fn import_gguf(gguf_path: &Path, out_dir: &Path) -> Result<ImportSummary> {
     {
         tc["chat_template"] = json!(t);
     }
-    write_json("tokenizer_config.json", &tc)?;
-    // Validate what was written with the same loader `score` uses.
-    triad_data::tokenizer::Tokenizer::from_file(out_dir.join("tokenizer.json"))?;
-
-    Ok(ImportSummary {
-        architecture: arch,
-        tensors: plan.len(),
-        parameters,
-        vocab_size: tok.vocab_size,
-        quant_types,
-    })
+    tc
 }
 
 #[cfg(test)]

@@ -19,115 +19,23 @@ pub struct TokenizerInfo {
     pub vocab_size: usize,
 }
 
+/// Build `tokenizer.json` and the special-token facts from the GGUF's `tokenizer.ggml.*` metadata.
 pub fn build(g: &GgufFile) -> Result<TokenizerInfo> {
-    let err = |m: String| LmError::Gguf {
-        path: g.path.clone(),
-        message: m,
-    };
-    let model = g
-        .meta("tokenizer.ggml.model")
-        .and_then(MetaValue::as_str)
-        .unwrap_or("");
-    if model != "gpt2" {
-        return Err(err(format!(
-            "tokenizer.ggml.model = `{model}` is not supported (only byte-level BPE, `gpt2`)"
-        )));
-    }
-    let strings = |key: &str| -> Result<Vec<String>> {
-        let arr = g
-            .meta(key)
-            .and_then(MetaValue::as_array)
-            .ok_or_else(|| err(format!("metadata `{key}` is missing or not an array")))?;
-        arr.iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| err(format!("`{key}` holds a non-string")))
-            })
-            .collect()
-    };
-    let tokens = strings("tokenizer.ggml.tokens")?;
-    let merges = strings("tokenizer.ggml.merges")?;
-    let types: Vec<i64> = match g
-        .meta("tokenizer.ggml.token_type")
-        .and_then(MetaValue::as_array)
-    {
-        Some(a) => a.iter().map(|v| v.as_f64().unwrap_or(1.0) as i64).collect(),
-        None => vec![1; tokens.len()],
-    };
-    if types.len() != tokens.len() {
-        return Err(err(format!(
-            "{} token types for {} tokens",
-            types.len(),
-            tokens.len()
-        )));
-    }
+    check_model(g)?;
+    let tokens = string_array(g, "tokenizer.ggml.tokens")?;
+    let merges = string_array(g, "tokenizer.ggml.merges")?;
+    let types = token_types(g, tokens.len())?;
+    let (vocab, added) = vocab_and_added(g, &tokens, &types)?;
+    let merges = merge_pairs(g, &merges)?;
+    let pre_tokenizer = pre_tokenizer(g)?;
 
-    let mut vocab = Map::new();
-    let mut added = vec![];
-    for (id, (tok, &ty)) in tokens.iter().zip(&types).enumerate() {
-        if vocab.insert(tok.clone(), json!(id)).is_some() {
-            return Err(err(format!(
-                "token `{tok}` appears twice in tokenizer.ggml.tokens"
-            )));
-        }
-        if ty == CONTROL || ty == USER_DEFINED {
-            added.push(
-                json!({"id": id, "content": tok, "single_word": false, "lstrip": false,
-                "rstrip": false, "normalized": false, "special": ty == CONTROL}),
-            );
-        }
-    }
-    let merges: Vec<Value> = merges
-        .iter()
-        .map(|m| {
-            let (a, b) = m
-                .split_once(' ')
-                .ok_or_else(|| err(format!("merge `{m}` is not two tokens")))?;
-            Ok(json!([a, b]))
-        })
-        .collect::<Result<_>>()?;
-
-    let pre = g
-        .meta("tokenizer.ggml.pre")
-        .and_then(MetaValue::as_str)
-        .unwrap_or("default");
-    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
-    let pre_tokenizer = match pre {
-        // llama.cpp's `smollm`: every digit on its own, then the GPT-2 split.
-        "smollm" => json!({"type": "Sequence", "pretokenizers": [
-            {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
-        "gpt-2" | "gpt2" | "default" => byte_level(true),
-        "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": LLAMA3_REGEX}, "behavior": "Isolated", "invert": false},
-            byte_level(false)]}),
-        other => {
-            return Err(err(format!(
-            "tokenizer.ggml.pre = `{other}` is not supported (smollm, gpt-2, default, llama-bpe)"
-        )))
-        }
-    };
-
-    let special = |key: &str| -> Option<(u32, String)> {
-        let id = g.meta(key)?.as_u64()? as usize;
-        tokens.get(id).map(|t| (id as u32, t.clone()))
-    };
-    let bos = special("tokenizer.ggml.bos_token_id");
-    let eos = special("tokenizer.ggml.eos_token_id");
+    let bos = special_token(g, &tokens, "tokenizer.ggml.bos_token_id");
+    let eos = special_token(g, &tokens, "tokenizer.ggml.eos_token_id");
     let add_bos = g
         .meta("tokenizer.ggml.add_bos_token")
         .and_then(MetaValue::as_bool)
         .unwrap_or(false);
-    let byte_post = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true});
-    let post_processor = match (&bos, add_bos) {
-        (Some((id, tok)), true) => json!({"type": "Sequence", "processors": [byte_post, {
-            "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": tok, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": tok, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                     {"SpecialToken": {"id": tok, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {tok.clone(): {"id": tok, "ids": [id], "tokens": [tok]}}}]}),
-        _ => byte_post,
-    };
+    let post_processor = post_processor(bos.as_ref(), add_bos);
     let json = json!({
         "version": "1.0",
         "truncation": null,
@@ -148,4 +56,147 @@ pub fn build(g: &GgufFile) -> Result<TokenizerInfo> {
         add_bos,
         vocab_size: tokens.len(),
     })
+}
+
+/// An import error about `g` with message `m`.
+fn err(g: &GgufFile, m: String) -> LmError {
+    LmError::Gguf {
+        path: g.path.clone(),
+        message: m,
+    }
+}
+
+/// Only byte-level BPE (`gpt2`) vocabularies can be expressed as this `tokenizer.json`.
+fn check_model(g: &GgufFile) -> Result<()> {
+    let model = g
+        .meta("tokenizer.ggml.model")
+        .and_then(MetaValue::as_str)
+        .unwrap_or("");
+    if model != "gpt2" {
+        return Err(err(
+            g,
+            format!(
+                "tokenizer.ggml.model = `{model}` is not supported (only byte-level BPE, `gpt2`)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The required string-array metadata `key`.
+fn string_array(g: &GgufFile, key: &str) -> Result<Vec<String>> {
+    let arr = g
+        .meta(key)
+        .and_then(MetaValue::as_array)
+        .ok_or_else(|| err(g, format!("metadata `{key}` is missing or not an array")))?;
+    arr.iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| err(g, format!("`{key}` holds a non-string")))
+        })
+        .collect()
+}
+
+/// Per-token types (all normal when the metadata is absent), one per token.
+fn token_types(g: &GgufFile, n_tokens: usize) -> Result<Vec<i64>> {
+    let types: Vec<i64> = match g
+        .meta("tokenizer.ggml.token_type")
+        .and_then(MetaValue::as_array)
+    {
+        Some(a) => a.iter().map(|v| v.as_f64().unwrap_or(1.0) as i64).collect(),
+        None => vec![1; n_tokens],
+    };
+    if types.len() != n_tokens {
+        return Err(err(
+            g,
+            format!("{} token types for {} tokens", types.len(), n_tokens),
+        ));
+    }
+    Ok(types)
+}
+
+/// The BPE vocabulary (token → id) and the `added_tokens` entries for control and user-defined
+/// tokens, so they are never split.
+fn vocab_and_added(
+    g: &GgufFile,
+    tokens: &[String],
+    types: &[i64],
+) -> Result<(Map<String, Value>, Vec<Value>)> {
+    let mut vocab = Map::new();
+    let mut added = vec![];
+    for (id, (tok, &ty)) in tokens.iter().zip(types).enumerate() {
+        if vocab.insert(tok.clone(), json!(id)).is_some() {
+            return Err(err(
+                g,
+                format!("token `{tok}` appears twice in tokenizer.ggml.tokens"),
+            ));
+        }
+        if ty == CONTROL || ty == USER_DEFINED {
+            added.push(
+                json!({"id": id, "content": tok, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": ty == CONTROL}),
+            );
+        }
+    }
+    Ok((vocab, added))
+}
+
+/// GGUF merges are `"a b"` strings; `tokenizer.json` wants `["a", "b"]` pairs.
+fn merge_pairs(g: &GgufFile, merges: &[String]) -> Result<Vec<Value>> {
+    merges
+        .iter()
+        .map(|m| {
+            let (a, b) = m
+                .split_once(' ')
+                .ok_or_else(|| err(g, format!("merge `{m}` is not two tokens")))?;
+            Ok(json!([a, b]))
+        })
+        .collect()
+}
+
+/// The pre-tokenizer matching llama.cpp's `tokenizer.ggml.pre` name.
+fn pre_tokenizer(g: &GgufFile) -> Result<Value> {
+    let pre = g
+        .meta("tokenizer.ggml.pre")
+        .and_then(MetaValue::as_str)
+        .unwrap_or("default");
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+    Ok(match pre {
+        // llama.cpp's `smollm`: every digit on its own, then the GPT-2 split.
+        "smollm" => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
+        "gpt-2" | "gpt2" | "default" => byte_level(true),
+        "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_REGEX}, "behavior": "Isolated", "invert": false},
+            byte_level(false)]}),
+        other => {
+            return Err(err(
+                g,
+                format!(
+                    "tokenizer.ggml.pre = `{other}` is not supported (smollm, gpt-2, default, llama-bpe)"
+                ),
+            ))
+        }
+    })
+}
+
+/// The special token whose id is stored under `key`, if that id is in the vocabulary.
+fn special_token(g: &GgufFile, tokens: &[String], key: &str) -> Option<(u32, String)> {
+    let id = g.meta(key)?.as_u64()? as usize;
+    tokens.get(id).map(|t| (id as u32, t.clone()))
+}
+
+/// Byte-level post-processing, plus a template that prepends BOS when the GGUF asks for it.
+fn post_processor(bos: Option<&(u32, String)>, add_bos: bool) -> Value {
+    let byte_post = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true});
+    match (bos, add_bos) {
+        (Some((id, tok)), true) => json!({"type": "Sequence", "processors": [byte_post, {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": tok, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": tok, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"SpecialToken": {"id": tok, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {tok.clone(): {"id": tok, "ids": [id], "tokens": [tok]}}}]}),
+        _ => byte_post,
+    }
 }

@@ -2,7 +2,7 @@
 //! (imported from GGUF, or linked into the study folder) — the services only see the root.
 
 use super::plan::Inputs;
-use super::spec::StudySpec;
+use super::spec::{DataSpec, StudySpec};
 use super::StudyError;
 use std::path::{Path, PathBuf};
 use triad_data::audit::Design;
@@ -57,6 +57,15 @@ fn stage_model(src: &Path, dest: &Path) -> Result<(), StudyError> {
     std::fs::rename(&tmp, dest).map_err(|e| StudyError::io(dest, e))
 }
 
+/// The data files of a study, absolute: train and test splits, and the optional canaries
+/// and audit files.
+struct DataFiles {
+    train: PathBuf,
+    test: PathBuf,
+    canaries: Option<PathBuf>,
+    audit: Option<PathBuf>,
+}
+
 /// Prepare data and model under `study_dir` and return their paths relative to `root`.
 pub fn prepare(
     spec: &StudySpec,
@@ -65,6 +74,31 @@ pub fn prepare(
     root: &Path,
 ) -> Result<Inputs, StudyError> {
     let model_dir = study_dir.join("models/base");
+    prepare_model(spec, spec_dir, study_dir, &model_dir)?;
+    let d = &spec.data;
+    let data_dir = study_dir.join("data");
+    let files = match &d.generate {
+        Some(g) => generate_data(d, g.get_ref(), &data_dir, &model_dir)?,
+        None => link_data(d, spec_dir, &data_dir, root)?,
+    };
+    check_data(d, &files)?;
+    Ok(Inputs {
+        model: relative(root, &model_dir)?,
+        train: relative(root, &files.train)?,
+        test: relative(root, &files.test)?,
+        canaries: files.canaries.map(|c| relative(root, &c)).transpose()?,
+        audit: files.audit.map(|a| relative(root, &a)).transpose()?,
+    })
+}
+
+/// The base model in `model_dir`: imported from the spec's GGUF file once, or the spec's
+/// model folder staged there.
+fn prepare_model(
+    spec: &StudySpec,
+    spec_dir: &Path,
+    study_dir: &Path,
+    model_dir: &Path,
+) -> Result<(), StudyError> {
     if let Some(gguf) = &spec.model.gguf {
         if !model_dir.join("config.json").is_file() {
             let src = absolute(spec_dir, gguf.get_ref());
@@ -72,123 +106,144 @@ pub fn prepare(
             let tmp = study_dir.join(format!("models/.base.tmp-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&tmp);
             triad_lm::gguf::import_gguf(&src, &tmp)?;
-            std::fs::rename(&tmp, &model_dir).map_err(|e| StudyError::io(&model_dir, e))?;
+            std::fs::rename(&tmp, model_dir).map_err(|e| StudyError::io(model_dir, e))?;
         }
     } else if let Some(p) = &spec.model.path {
         std::fs::create_dir_all(study_dir.join("models"))
             .map_err(|e| StudyError::io(study_dir, e))?;
-        stage_model(&absolute(spec_dir, p.get_ref()), &model_dir)?;
+        stage_model(&absolute(spec_dir, p.get_ref()), model_dir)?;
     }
-    let d = &spec.data;
-    let data_dir = study_dir.join("data");
-    let (train, test, canaries, audit) = match &d.generate {
-        Some(g) => {
-            let gspec = Spec {
-                domain: if g.get_ref() == "biographies" {
-                    Domain::Biographies
-                } else {
-                    Domain::CustomerSupport
-                },
-                train: d.train,
-                test: d.test,
-                canaries: d.canaries,
-                canary_repeats: d.canary_repeats,
-                seed: d.seed,
-            };
-            gspec
-                .check()
-                .map_err(|e| StudyError::Invalid(format!("[data]: {e}")))?;
-            let design = d
-                .audit_design
-                .as_ref()
-                .and_then(|x| Design::parse(x.get_ref()))
-                .unwrap_or(Design::RareTokens);
-            // Generation is deterministic; regenerate only when the manifest differs.
-            let mut want = serde_json::json!([
-                gspec.domain.name(),
-                d.train,
-                d.test,
-                d.canaries,
-                d.canary_repeats,
-                d.seed
-            ]);
-            if d.audit_canaries > 0 {
-                let a = want.as_array_mut().expect("array");
-                a.extend([d.audit_canaries.into(), design.name().into()]);
-            }
-            let want = want.to_string();
-            let stamp = data_dir.join(".spec");
-            if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
-                let mut data = generate(&gspec);
-                if d.audit_canaries > 0 {
-                    // Rare-token secrets come from the base model's own vocabulary.
-                    let tok = Tokenizer::from_file(model_dir.join("tokenizer.json"))?;
-                    data.add_audit(d.audit_canaries, design, d.seed, Some(&tok))?;
-                }
-                write(&data_dir, &gspec, &data)?;
-                triad_data::fsutil::write_atomic(&stamp, want.as_bytes())?;
-            }
-            (
-                data_dir.join("train.jsonl"),
-                data_dir.join("test.jsonl"),
-                (d.canaries > 0).then(|| data_dir.join("canaries.jsonl")),
-                (d.audit_canaries > 0).then(|| data_dir.join("audit.jsonl")),
-            )
-        }
-        None => {
-            std::fs::create_dir_all(&data_dir).map_err(|e| StudyError::io(&data_dir, e))?;
-            let link = |field: &str, p: &Path, name: &str| -> Result<PathBuf, StudyError> {
-                let src = absolute(spec_dir, p);
-                let dest = data_dir.join(name);
-                if src.starts_with(root) {
-                    return Ok(src);
-                }
-                let bytes = std::fs::read(&src).map_err(|e| {
-                    StudyError::Invalid(format!("field `data.{field}`: {}: {e}", src.display()))
-                })?;
-                triad_data::fsutil::write_atomic(&dest, &bytes)?;
-                Ok(dest)
-            };
-            let train = link(
-                "train_file",
-                d.train_file.as_ref().expect("checked").get_ref(),
-                "train.jsonl",
-            )?;
-            let test = link(
-                "test_file",
-                d.test_file.as_ref().expect("checked").get_ref(),
-                "test.jsonl",
-            )?;
-            let canaries = match &d.canaries_file {
-                Some(c) => Some(link("canaries_file", c.get_ref(), "canaries.jsonl")?),
-                None => None,
-            };
-            let audit = match &d.audit_file {
-                Some(a) => Some(link("audit_file", a.get_ref(), "audit.jsonl")?),
-                None => None,
-            };
-            (train, test, canaries, audit)
-        }
+    Ok(())
+}
+
+/// Generate the `generate` domain's splits (and audit canaries, drawn from the base model's
+/// vocabulary) into `data_dir`, unless the files there were made from the same settings.
+fn generate_data(
+    d: &DataSpec,
+    domain: &str,
+    data_dir: &Path,
+    model_dir: &Path,
+) -> Result<DataFiles, StudyError> {
+    let gspec = Spec {
+        domain: if domain == "biographies" {
+            Domain::Biographies
+        } else {
+            Domain::CustomerSupport
+        },
+        train: d.train,
+        test: d.test,
+        canaries: d.canaries,
+        canary_repeats: d.canary_repeats,
+        seed: d.seed,
     };
-    if let Some(a) = &audit {
-        check_audit(a, &train, &test)?;
+    gspec
+        .check()
+        .map_err(|e| StudyError::Invalid(format!("[data]: {e}")))?;
+    let design = d
+        .audit_design
+        .as_ref()
+        .and_then(|x| Design::parse(x.get_ref()))
+        .unwrap_or(Design::RareTokens);
+    // Generation is deterministic; regenerate only when the manifest differs.
+    let want = manifest(d, &gspec, design);
+    let stamp = data_dir.join(".spec");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
+        let mut data = generate(&gspec);
+        if d.audit_canaries > 0 {
+            // Rare-token secrets come from the base model's own vocabulary.
+            let tok = Tokenizer::from_file(model_dir.join("tokenizer.json"))?;
+            data.add_audit(d.audit_canaries, design, d.seed, Some(&tok))?;
+        }
+        write(data_dir, &gspec, &data)?;
+        triad_data::fsutil::write_atomic(&stamp, want.as_bytes())?;
     }
-    // Every input file is read before any run trains: a bad line must not cost a study.
+    Ok(DataFiles {
+        train: data_dir.join("train.jsonl"),
+        test: data_dir.join("test.jsonl"),
+        canaries: (d.canaries > 0).then(|| data_dir.join("canaries.jsonl")),
+        audit: (d.audit_canaries > 0).then(|| data_dir.join("audit.jsonl")),
+    })
+}
+
+/// The generation settings as the JSON text stamped beside the generated data.
+fn manifest(d: &DataSpec, gspec: &Spec, design: Design) -> String {
+    let mut want = serde_json::json!([
+        gspec.domain.name(),
+        d.train,
+        d.test,
+        d.canaries,
+        d.canary_repeats,
+        d.seed
+    ]);
+    if d.audit_canaries > 0 {
+        let a = want.as_array_mut().expect("array");
+        a.extend([d.audit_canaries.into(), design.name().into()]);
+    }
+    want.to_string()
+}
+
+/// The spec's own data files: used in place when inside `root`, else copied into
+/// `data_dir`.
+fn link_data(
+    d: &DataSpec,
+    spec_dir: &Path,
+    data_dir: &Path,
+    root: &Path,
+) -> Result<DataFiles, StudyError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| StudyError::io(data_dir, e))?;
+    let link = |field: &str, p: &Path, name: &str| -> Result<PathBuf, StudyError> {
+        let src = absolute(spec_dir, p);
+        let dest = data_dir.join(name);
+        if src.starts_with(root) {
+            return Ok(src);
+        }
+        let bytes = std::fs::read(&src).map_err(|e| {
+            StudyError::Invalid(format!("field `data.{field}`: {}: {e}", src.display()))
+        })?;
+        triad_data::fsutil::write_atomic(&dest, &bytes)?;
+        Ok(dest)
+    };
+    let train = link(
+        "train_file",
+        d.train_file.as_ref().expect("checked").get_ref(),
+        "train.jsonl",
+    )?;
+    let test = link(
+        "test_file",
+        d.test_file.as_ref().expect("checked").get_ref(),
+        "test.jsonl",
+    )?;
+    let canaries = match &d.canaries_file {
+        Some(c) => Some(link("canaries_file", c.get_ref(), "canaries.jsonl")?),
+        None => None,
+    };
+    let audit = match &d.audit_file {
+        Some(a) => Some(link("audit_file", a.get_ref(), "audit.jsonl")?),
+        None => None,
+    };
+    Ok(DataFiles {
+        train,
+        test,
+        canaries,
+        audit,
+    })
+}
+
+/// Every input file is read before any run trains: a bad line must not cost a study. The
+/// audit file must match the splits; given (not generated) files must parse.
+fn check_data(d: &DataSpec, files: &DataFiles) -> Result<(), StudyError> {
+    if let Some(a) = &files.audit {
+        check_audit(a, &files.train, &files.test)?;
+    }
     if d.generate.is_none() {
-        for split in [&train, &test] {
+        for split in [&files.train, &files.test] {
             triad_data::check::read_valid(split)?;
         }
-        if let Some(c) = &canaries {
+        if let Some(c) = &files.canaries {
             triad_data::canary::read(c)?;
         }
     }
-    Ok(Inputs {
-        model: relative(root, &model_dir)?,
-        train: relative(root, &train)?,
-        test: relative(root, &test)?,
-        canaries: canaries.map(|c| relative(root, &c)).transpose()?,
-        audit: audit.map(|a| relative(root, &a)).transpose()?,
-    })
+    Ok(())
 }
 
 /// An audit file must match the data before any run trains: every coin honoured, no audit

@@ -3,6 +3,7 @@
 
 use super::StudyError;
 use serde::Deserialize;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -142,48 +143,88 @@ impl StudySpec {
         Ok((Self::parse(&text, path)?, text))
     }
 
+    /// Deserialize the spec, then check it section by section; the first problem found is
+    /// the error, naming the file and (where the field has one) the line.
     pub fn parse(text: &str, path: &Path) -> Result<Self, StudyError> {
         let spec: StudySpec = toml::from_str(text).map_err(|e| StudyError::Spec {
             path: path.to_path_buf(),
             line: e.span().map(|s| line_of(text, s.start)),
             message: e.message().trim_end().replace('\n', " "),
         })?;
-        let bad = |span: Option<std::ops::Range<usize>>, msg: String| StudyError::Spec {
+        spec.check().map_err(|p| StudyError::Spec {
             path: path.to_path_buf(),
-            line: span.map(|s| line_of(text, s.start)),
-            message: msg,
-        };
-        if spec.name.trim().is_empty()
-            || !spec
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(bad(
+            line: p.span.map(|s| line_of(text, s.start)),
+            message: p.message,
+        })?;
+        Ok(spec)
+    }
+
+    /// Every check of a deserialized spec, in the order its errors are reported.
+    fn check(&self) -> Result<(), Problem> {
+        check_name(&self.name)?;
+        if let Some(seeds) = &self.seeds {
+            check_seeds(seeds.get_ref()).map_err(|m| problem(Some(seeds.span()), m))?;
+        }
+        self.model.check()?;
+        self.data.check()?;
+        check_methods(&self.methods)
+    }
+}
+
+/// What a check found wrong: a message, and the byte span of the field when it has one.
+struct Problem {
+    span: Option<Range<usize>>,
+    message: String,
+}
+
+fn problem(span: Option<Range<usize>>, message: String) -> Problem {
+    Problem { span, message }
+}
+
+/// Letters, digits, `-`, `_` and `.` only: what is safe in a folder name.
+fn is_name_chars(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// The study `name` is non-empty and made of folder-safe characters.
+fn check_name(name: &str) -> Result<(), Problem> {
+    if name.trim().is_empty() || !is_name_chars(name) {
+        return Err(problem(
+            None,
+            format!("field `name`: `{name}` must be non-empty letters, digits, - _ ."),
+        ));
+    }
+    Ok(())
+}
+
+impl ModelSpec {
+    /// `[model]` names exactly one source: a model folder or a GGUF file.
+    fn check(&self) -> Result<(), Problem> {
+        match (&self.path, &self.gguf) {
+            (Some(_), None) | (None, Some(_)) => Ok(()),
+            _ => Err(problem(
                 None,
-                format!(
-                    "field `name`: `{}` must be non-empty letters, digits, - _ .",
-                    spec.name
-                ),
-            ));
+                "table `model`: set exactly one of `path` and `gguf`".into(),
+            )),
         }
-        if let Some(seeds) = &spec.seeds {
-            check_seeds(seeds.get_ref()).map_err(|m| bad(Some(seeds.span()), m))?;
-        }
-        match (&spec.model.path, &spec.model.gguf) {
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => {
-                return Err(bad(
-                    None,
-                    "table `model`: set exactly one of `path` and `gguf`".into(),
-                ))
-            }
-        }
-        let d = &spec.data;
-        match (&d.generate, &d.train_file, &d.test_file) {
+    }
+}
+
+impl DataSpec {
+    /// `[data]`: where the data comes from, then the audit settings.
+    fn check(&self) -> Result<(), Problem> {
+        self.check_source()?;
+        self.check_audit()
+    }
+
+    /// Generated data (a known domain, positive sizes) or both given files (no audit
+    /// canaries to generate into them).
+    fn check_source(&self) -> Result<(), Problem> {
+        match (&self.generate, &self.train_file, &self.test_file) {
             (Some(g), None, None) => {
                 if !["customer-support", "biographies"].contains(&g.get_ref().as_str()) {
-                    return Err(bad(
+                    return Err(problem(
                         Some(g.span()),
                         format!(
                             "field `data.generate`: `{}` is not customer-support or biographies",
@@ -191,44 +232,49 @@ impl StudySpec {
                         ),
                     ));
                 }
-                if d.train == 0 || d.test == 0 {
-                    return Err(bad(
+                if self.train == 0 || self.test == 0 {
+                    return Err(problem(
                         None,
                         "fields `data.train` and `data.test`: must be positive".into(),
                     ));
                 }
+                Ok(())
             }
             (None, Some(_), Some(_)) => {
-                if d.audit_canaries > 0 {
-                    return Err(bad(
+                if self.audit_canaries > 0 {
+                    return Err(problem(
                         None,
                         "field `data.audit_canaries`: only for generated data; plant canaries \
                          into your own files with `triad audit plant` and give `audit_file`"
                             .into(),
                     ));
                 }
+                Ok(())
             }
-            _ => {
-                return Err(bad(
-                    None,
-                    "table `data`: set `generate`, or both `train_file` and `test_file`".into(),
-                ))
-            }
+            _ => Err(problem(
+                None,
+                "table `data`: set `generate`, or both `train_file` and `test_file`".into(),
+            )),
         }
-        if d.audit_canaries > 0 && d.audit_canaries < triad_data::audit::MIN_CANARIES {
-            return Err(bad(
+    }
+
+    /// Audit canaries enough for a bound, a known design, and `audit_file` only with given
+    /// files.
+    fn check_audit(&self) -> Result<(), Problem> {
+        if self.audit_canaries > 0 && self.audit_canaries < triad_data::audit::MIN_CANARIES {
+            return Err(problem(
                 None,
                 format!(
                     "field `data.audit_canaries`: {} gives no bound; use 0 or at least {} \
                      (≥ 100 for a bound above 3)",
-                    d.audit_canaries,
+                    self.audit_canaries,
                     triad_data::audit::MIN_CANARIES
                 ),
             ));
         }
-        if let Some(x) = &d.audit_design {
+        if let Some(x) = &self.audit_design {
             if triad_data::audit::Design::parse(x.get_ref()).is_none() {
-                return Err(bad(
+                return Err(problem(
                     Some(x.span()),
                     format!(
                         "field `data.audit_design`: `{}` is not rare-tokens or digits",
@@ -237,113 +283,138 @@ impl StudySpec {
                 ));
             }
         }
-        if let (Some(a), Some(_)) = (&d.audit_file, &d.generate) {
-            return Err(bad(
+        if let (Some(a), Some(_)) = (&self.audit_file, &self.generate) {
+            return Err(problem(
                 Some(a.span()),
                 "field `data.audit_file`: only with `train_file`; generated data takes \
                  `audit_canaries`"
                     .into(),
             ));
         }
-        if spec.methods.is_empty() {
-            return Err(bad(
-                None,
-                "no `[[method]]` tables: name at least one method".into(),
+        Ok(())
+    }
+}
+
+/// At least one `[[method]]`, each valid, with labels distinct across them.
+fn check_methods(methods: &[MethodSpec]) -> Result<(), Problem> {
+    if methods.is_empty() {
+        return Err(problem(
+            None,
+            "no `[[method]]` tables: name at least one method".into(),
+        ));
+    }
+    let mut labels = std::collections::HashSet::new();
+    for (i, m) in methods.iter().enumerate() {
+        m.check_identity(i, &mut labels)?;
+        m.check_grid(i)?;
+    }
+    Ok(())
+}
+
+impl MethodSpec {
+    /// How errors name field `f` of the `i`-th method.
+    fn field(i: usize, f: &str) -> String {
+        format!("field `method[{i}].{f}`")
+    }
+
+    /// A known method, a folder-safe `name`, and a label no earlier method has (`labels`
+    /// collects them).
+    fn check_identity(
+        &self,
+        i: usize,
+        labels: &mut std::collections::HashSet<String>,
+    ) -> Result<(), Problem> {
+        let field = |f: &str| Self::field(i, f);
+        let name = self.method.get_ref();
+        if !METHODS.contains(&name.as_str()) {
+            return Err(problem(
+                Some(self.method.span()),
+                format!(
+                    "{}: `{name}` is not one of {}",
+                    field("method"),
+                    METHODS.join(", ")
+                ),
             ));
         }
-        let mut labels = std::collections::HashSet::new();
-        for (i, m) in spec.methods.iter().enumerate() {
-            let field = |f: &str| format!("field `method[{i}].{f}`");
-            let name = m.method.get_ref();
-            if !METHODS.contains(&name.as_str()) {
-                return Err(bad(
-                    Some(m.method.span()),
+        // The label starts every run id, and run ids are folder names.
+        if let Some(n) = &self.name {
+            if n.is_empty() || n.starts_with('.') || !is_name_chars(n) {
+                return Err(problem(
+                    Some(self.method.span()),
                     format!(
-                        "{}: `{name}` is not one of {}",
-                        field("method"),
-                        METHODS.join(", ")
+                        "{}: `{n}` must be letters, digits, - _ . (not starting with .)",
+                        field("name")
                     ),
-                ));
-            }
-            // The label starts every run id, and run ids are folder names.
-            if let Some(n) = &m.name {
-                if n.is_empty()
-                    || n.starts_with('.')
-                    || !n
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                {
-                    return Err(bad(
-                        Some(m.method.span()),
-                        format!(
-                            "{}: `{n}` must be letters, digits, - _ . (not starting with .)",
-                            field("name")
-                        ),
-                    ));
-                }
-            }
-            if !labels.insert(m.label()) {
-                return Err(bad(
-                    Some(m.method.span()),
-                    format!(
-                        "{}: the label `{}` is used twice; give each method a distinct `name`",
-                        field("name"),
-                        m.label()
-                    ),
-                ));
-            }
-            if axis(&m.lr).iter().any(|x| x.is_nan() || *x <= 0.0) {
-                return Err(bad(
-                    span(&m.lr),
-                    format!("{}: every value must be positive", field("lr")),
-                ));
-            }
-            if axis(&m.epochs).contains(&0) {
-                return Err(bad(
-                    span(&m.epochs),
-                    format!("{}: every value must be positive", field("epochs")),
-                ));
-            }
-            let private = name.starts_with("dp");
-            let lora = name.ends_with("lora");
-            if private && axis(&m.target_epsilon).is_empty() && !m.train.contains_key("dp") {
-                return Err(bad(
-                    Some(m.method.span()),
-                    format!(
-                        "{}: `{name}` needs `target_epsilon = [..]`",
-                        field("target_epsilon")
-                    ),
-                ));
-            }
-            if !private && !axis(&m.target_epsilon).is_empty() {
-                return Err(bad(
-                    span(&m.target_epsilon),
-                    format!("{}: only dp and dp-lora take ε", field("target_epsilon")),
-                ));
-            }
-            if axis(&m.target_epsilon)
-                .iter()
-                .any(|x| x.is_nan() || *x <= 0.0)
-            {
-                return Err(bad(
-                    span(&m.target_epsilon),
-                    format!("{}: every value must be positive", field("target_epsilon")),
-                ));
-            }
-            if !lora && !axis(&m.lora_r).is_empty() {
-                return Err(bad(
-                    span(&m.lora_r),
-                    format!("{}: only lora and dp-lora take a rank", field("lora_r")),
-                ));
-            }
-            if axis(&m.lora_r).iter().any(|&r| r <= 0) {
-                return Err(bad(
-                    span(&m.lora_r),
-                    format!("{}: every rank must be positive", field("lora_r")),
                 ));
             }
         }
-        Ok(spec)
+        if !labels.insert(self.label()) {
+            return Err(problem(
+                Some(self.method.span()),
+                format!(
+                    "{}: the label `{}` is used twice; give each method a distinct `name`",
+                    field("name"),
+                    self.label()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The grid axes: positive values, ε only for DP methods (and required by them unless
+    /// `train.dp` sets it), ranks only for LoRA methods.
+    fn check_grid(&self, i: usize) -> Result<(), Problem> {
+        let field = |f: &str| Self::field(i, f);
+        let name = self.method.get_ref();
+        if axis(&self.lr).iter().any(|x| x.is_nan() || *x <= 0.0) {
+            return Err(problem(
+                span(&self.lr),
+                format!("{}: every value must be positive", field("lr")),
+            ));
+        }
+        if axis(&self.epochs).contains(&0) {
+            return Err(problem(
+                span(&self.epochs),
+                format!("{}: every value must be positive", field("epochs")),
+            ));
+        }
+        let private = name.starts_with("dp");
+        let lora = name.ends_with("lora");
+        let epsilon = axis(&self.target_epsilon);
+        if private && epsilon.is_empty() && !self.train.contains_key("dp") {
+            return Err(problem(
+                Some(self.method.span()),
+                format!(
+                    "{}: `{name}` needs `target_epsilon = [..]`",
+                    field("target_epsilon")
+                ),
+            ));
+        }
+        if !private && !epsilon.is_empty() {
+            return Err(problem(
+                span(&self.target_epsilon),
+                format!("{}: only dp and dp-lora take ε", field("target_epsilon")),
+            ));
+        }
+        if epsilon.iter().any(|x| x.is_nan() || *x <= 0.0) {
+            return Err(problem(
+                span(&self.target_epsilon),
+                format!("{}: every value must be positive", field("target_epsilon")),
+            ));
+        }
+        if !lora && !axis(&self.lora_r).is_empty() {
+            return Err(problem(
+                span(&self.lora_r),
+                format!("{}: only lora and dp-lora take a rank", field("lora_r")),
+            ));
+        }
+        if axis(&self.lora_r).iter().any(|&r| r <= 0) {
+            return Err(problem(
+                span(&self.lora_r),
+                format!("{}: every rank must be positive", field("lora_r")),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -370,7 +441,7 @@ pub fn axis<T: Clone>(v: &Option<Spanned<Vec<T>>>) -> Vec<T> {
     v.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default()
 }
 
-fn span<T>(v: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
+fn span<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
     v.as_ref().map(|s| s.span())
 }
 

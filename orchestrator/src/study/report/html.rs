@@ -4,7 +4,7 @@ use super::svg::{self, esc, Bar, EpsPoint, Point};
 
 const AUDIT_CAPTION: &str = "Each run's last checkpoint. x: formal ε (the tighter of PLD and RDP; ∞ for full and LoRA fine-tuning, which promise none; 0 for the base model, which saw nothing). y: the one-run audit's lower bound at 95% confidence (Steinke, Nasr & Jagielski 2023): ε the run is shown not to satisfy. A sound DP run stays on or under the diagonal; the dashed line is the most these canaries could show.";
 use super::text;
-use super::{Ci, Report, Row, Spread};
+use super::{Ci, Report, Row, RunSummary, Spread};
 
 /// A value with its interval in small grey type under it (no interval: the value alone).
 fn with_ci(value: String, ci: Ci, prec: usize) -> String {
@@ -150,82 +150,185 @@ fn seeds_section(r: &Report) -> String {
     t + "</tbody></table>\n"
 }
 
+/// The base model's label in the table and the charts.
+const BASE_LABEL: &str = "base (before fine-tuning)";
+
+/// The page's style sheet.
+const STYLE: &str = "body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1320px; color: #222; }
+div.wide { overflow-x: auto; }
+h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; }
+.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; border: 1px solid #ddd; padding: 6px; }
+figcaption { font-size: 13px; color: #555; max-width: 560px; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+tr.front { background: #f3f8ee; font-weight: 600; }
+tr.base { color: #666; font-style: italic; }
+p.note { font-size: 13px; color: #555; }
+span.ci { font-size: 11px; color: #888; font-weight: normal; white-space: nowrap; }
+";
+
+/// The whole page: head, the runs table, the seeds summary, then the figures by topic.
 pub fn render(r: &Report) -> String {
-    // One colour per method label, in plan order.
-    let mut labels: Vec<String> = vec![];
+    let charts = Charts::new(r);
+    [
+        head(&esc(&r.name)),
+        runs_section(r),
+        seeds_section(r),
+        "\n".into(),
+        privacy_utility_section(&charts),
+        audit_section(&charts),
+        "\n".into(),
+        memorisation_section(&charts),
+        cost_section(&charts),
+        epoch_section(&charts),
+        "</body></html>\n".into(),
+    ]
+    .concat()
+}
+
+/// From the doctype to the opening `<body>`: title and style sheet.
+fn head(name: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Triad study {name}</title>\n<style>\n{STYLE}</style></head><body>\n<h1>Triad study <code>{name}</code></h1>\n"
+    )
+}
+
+/// The run's name in the table: its label, with its grid point when it has one.
+fn run_name(run: &RunSummary) -> String {
+    if run.params.is_empty() {
+        run.label.clone()
+    } else {
+        format!("{} ({})", run.label, run.params)
+    }
+}
+
+/// The note on how to read the table, then the runs table itself.
+fn runs_section(r: &Report) -> String {
+    format!(
+        "<p class=\"note\">Each run's last evaluated checkpoint. ★ marks the privacy–utility Pareto front: no other run has both lower privacy loss and lower utility NLL. Grey <span class=\"ci\">[lo, hi]</span>: 95% intervals (bootstrap over records; exposure: bootstrap over canaries). Definitions of every number: docs/evaluator.md.</p>\n<div class=\"wide\">{}</div>\n",
+        runs_table(r)
+    )
+}
+
+/// The runs table: the base model's row first (when evaluated), then one row per run.
+fn runs_table(r: &Report) -> String {
+    let head: String = COLUMNS.iter().map(|c| format!("<th>{c}</th>")).collect();
+    let mut table = format!("<table><thead><tr>{head}</tr></thead><tbody>");
+    if let Some(x) = &r.base {
+        table += &format!(
+            "<tr class=\"base\"><td>{BASE_LABEL}</td><td>0</td>{}<td colspan=\"4\">reference: the model before fine-tuning</td></tr>",
+            metric_cells(x)
+        );
+    }
     for run in &r.runs {
-        if !labels.contains(&run.label) {
-            labels.push(run.label.clone());
-        }
+        table += &match run.last() {
+            Some(x) => run_row(run, x),
+            None => failed_row(run),
+        };
     }
-    let color = |label: &str| labels.iter().position(|l| l == label).unwrap_or(0);
-    let name = |run: &super::RunSummary| {
-        if run.params.is_empty() {
-            run.label.clone()
-        } else {
-            format!("{} ({})", run.label, run.params)
-        }
-    };
-    let done: Vec<_> = r.runs.iter().filter(|x| x.last().is_some()).collect();
-    // Chart labels: the method label, with the grid point when the label is not unique.
-    let short = |run: &super::RunSummary| {
-        if r.runs.iter().filter(|x| x.label == run.label).count() > 1 {
-            name(run)
-        } else {
-            run.label.clone()
-        }
-    };
-    let pts: Vec<Point> = done
-        .iter()
-        .map(|run| {
-            let x = run.last().expect("evaluated");
-            Point {
-                x: x.privacy_loss,
-                y: x.utility_nll,
-                xci: x.privacy_loss_ci,
-                yci: x.utility_nll_ci,
-                label: short(run),
-                color: color(&run.label),
-                front: run.pareto,
+    table += "</tbody></table>";
+    table
+}
+
+/// An evaluated run's row: its last checkpoint's metrics, then its costs.
+fn run_row(run: &RunSummary, x: &Row) -> String {
+    format!(
+        "<tr{}><td>{}{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        if run.pareto { " class=\"front\"" } else { "" },
+        esc(&run_name(run)),
+        if run.pareto { " ★" } else { "" },
+        esc(&text::eps(x)),
+        metric_cells(x),
+        x.train_s
+            .map(crate::study::runner::human)
+            .unwrap_or("–".into()),
+        x.tokens_per_s
+            .map(|t| format!("{t:.0}"))
+            .unwrap_or("–".into()),
+        match (x.peak_gpu_gib, x.peak_gib) {
+            (Some(g), Some(h)) => format!("{g:.2} GPU / {h:.2} host"),
+            (Some(g), None) => format!("{g:.2} GPU"),
+            (None, Some(h)) => format!("{h:.2}"),
+            (None, None) => "–".into(),
+        },
+        x.trainable.map(|t| t.to_string()).unwrap_or("–".into()),
+    )
+}
+
+/// A run with no evaluation: its state and error across the metric columns.
+fn failed_row(run: &RunSummary) -> String {
+    format!(
+        "<tr><td>{}</td><td colspan=\"{}\">{}{}</td></tr>",
+        esc(&run_name(run)),
+        COLUMNS.len() - 1,
+        run.state.as_str(),
+        run.error
+            .as_deref()
+            .map(|e| format!(": {}", esc(e)))
+            .unwrap_or_default()
+    )
+}
+
+/// What every chart shares: the evaluated runs, a colour per method label, short labels.
+struct Charts<'a> {
+    r: &'a Report,
+    /// Method labels in plan order; a label's colour is its index.
+    labels: Vec<String>,
+    /// The runs with at least one evaluated checkpoint.
+    done: Vec<&'a RunSummary>,
+}
+
+impl<'a> Charts<'a> {
+    fn new(r: &'a Report) -> Self {
+        // One colour per method label, in plan order.
+        let mut labels: Vec<String> = vec![];
+        for run in &r.runs {
+            if !labels.contains(&run.label) {
+                labels.push(run.label.clone());
             }
-        })
-        .collect();
-    let base = r.base.as_ref();
-    let base_label = "base (before fine-tuning)";
-    let mut pts = pts;
-    if let Some(b) = base {
-        pts.push(Point {
-            x: b.privacy_loss,
-            y: b.utility_nll,
-            xci: b.privacy_loss_ci,
-            yci: b.utility_nll_ci,
-            label: base_label.into(),
-            color: svg::BASE_COLOR,
-            front: false,
-        });
+        }
+        let done = r.runs.iter().filter(|x| x.last().is_some()).collect();
+        Charts { r, labels, done }
     }
-    let scatter = svg::scatter(
-        "Privacy loss against utility",
-        "privacy loss (nats, lower is more private)",
-        "utility NLL (nats, lower is better)",
-        &pts,
-    );
-    let bar = |f: &dyn Fn(&Row) -> (Option<f64>, Ci)| -> Vec<Bar> {
-        done.iter()
+
+    /// The colour (palette index) of a method label.
+    fn color(&self, label: &str) -> usize {
+        self.labels.iter().position(|l| l == label).unwrap_or(0)
+    }
+
+    /// Chart labels: the method label, with the grid point when the label is not unique.
+    fn short(&self, run: &RunSummary) -> String {
+        if self.r.runs.iter().filter(|x| x.label == run.label).count() > 1 {
+            run_name(run)
+        } else {
+            run.label.clone()
+        }
+    }
+
+    /// One bar per evaluated run, of `f` of its last checkpoint.
+    fn bars(&self, f: &dyn Fn(&Row) -> (Option<f64>, Ci)) -> Vec<Bar> {
+        self.done
+            .iter()
             .map(|run| {
                 let (v, ci) = f(run.last().expect("evaluated"));
                 Bar {
-                    label: short(run),
+                    label: self.short(run),
                     value: v.unwrap_or(f64::NAN),
                     ci,
-                    color: color(&run.label),
+                    color: self.color(&run.label),
                 }
             })
             .collect()
-    };
-    // Memorisation bars start with the base model's, the level before any fine-tuning.
-    let with_base = |f: &dyn Fn(&Row) -> (Option<f64>, Ci)| -> Vec<Bar> {
-        let mut v: Vec<Bar> = base
+    }
+
+    /// The runs' bars after the base model's, the level before any fine-tuning.
+    fn bars_with_base(&self, f: &dyn Fn(&Row) -> (Option<f64>, Ci)) -> Vec<Bar> {
+        let mut v: Vec<Bar> = self
+            .r
+            .base
+            .as_ref()
             .map(|b| {
                 let (v, ci) = f(b);
                 Bar {
@@ -237,89 +340,22 @@ pub fn render(r: &Report) -> String {
             })
             .into_iter()
             .collect();
-        v.extend(bar(f));
+        v.extend(self.bars(f));
         v
-    };
-    let exposure = svg::bars(
-        "Canary exposure",
-        "mean exposure (bits)",
-        &with_base(&|x| (x.exposure, x.exposure_ci)),
-        None,
-    );
-    let auc = svg::bars(
-        "Membership inference (LOSS attack)",
-        "AUC (0.5 = chance)",
-        &with_base(&|x| (Some(x.auc_loss), x.auc_loss_ci)),
-        Some(0.5),
-    );
-    let audited: Vec<EpsPoint> = base
-        .map(|b| (base_label.to_string(), svg::BASE_COLOR, b, Some(0.0)))
-        .into_iter()
-        .chain(done.iter().map(|run| {
-            let x = run.last().expect("evaluated");
-            // The tightest formal ε the run has.
-            let formal = match (x.epsilon_pld, x.epsilon_rdp) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b).or(x.epsilon),
-            };
-            (short(run), color(&run.label), x, formal)
-        }))
-        .filter_map(|(label, color, x, formal)| {
-            Some(EpsPoint {
-                label,
-                color,
-                formal,
-                audit: x.audit?.epsilon_lb,
-            })
-        })
-        .collect();
-    let ceiling = done
-        .iter()
-        .filter_map(|run| run.last()?.audit.map(|a| a.ceiling))
-        .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
-    let audit_section = if audited.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<h2>Formal against empirical ε</h2>\n<div class=\"grid\"><figure>{}<figcaption>{}</figcaption></figure></div>",
-            svg::epsilon_audit("Formal ε against audit ε", &audited, ceiling),
-            AUDIT_CAPTION
-        )
-    };
-    // Costs are measured once per run: no intervals.
-    let cost = svg::bars(
-        "Training time",
-        "seconds",
-        &bar(&|x| (x.train_s, None)),
-        None,
-    );
-    // GPU runs: the device's peak allocation is the memory that limits them.
-    let gpu = done
-        .iter()
-        .any(|run| run.last().is_some_and(|x| x.peak_gpu_gib.is_some()));
-    let memory = if gpu {
-        svg::bars(
-            "Peak GPU memory",
-            "GiB",
-            &bar(&|x| (x.peak_gpu_gib, None)),
-            None,
-        )
-    } else {
-        svg::bars("Peak memory", "GiB", &bar(&|x| (x.peak_gib, None)), None)
-    };
-    let memory_caption = if gpu {
-        "Peak allocation of libtorch's CUDA allocator during training (torch.cuda.max_memory_allocated)."
-    } else {
-        "Peak resident memory of the trainer process."
-    };
-    let series = |f: &dyn Fn(&Row) -> (f64, Ci)| -> Vec<svg::Series> {
-        done.iter()
+    }
+
+    /// One line per evaluated run over its epochs, from the base model at epoch 0.
+    fn series(&self, f: &dyn Fn(&Row) -> (f64, Ci)) -> Vec<svg::Series> {
+        self.done
+            .iter()
             .map(|run| {
                 (
-                    short(run),
-                    color(&run.label),
+                    self.short(run),
+                    self.color(&run.label),
                     // Every trajectory starts from the base model at epoch 0.
-                    base.into_iter()
+                    self.r
+                        .base
+                        .iter()
                         .chain(&run.rows)
                         .map(|x| {
                             let (v, ci) = f(x);
@@ -329,103 +365,159 @@ pub fn render(r: &Report) -> String {
                 )
             })
             .collect()
+    }
+}
+
+/// The privacy-utility scatter: each run's last checkpoint, and the base model.
+fn privacy_utility_section(c: &Charts) -> String {
+    let mut pts: Vec<Point> = c
+        .done
+        .iter()
+        .map(|run| {
+            let x = run.last().expect("evaluated");
+            Point {
+                x: x.privacy_loss,
+                y: x.utility_nll,
+                xci: x.privacy_loss_ci,
+                yci: x.utility_nll_ci,
+                label: c.short(run),
+                color: c.color(&run.label),
+                front: run.pareto,
+            }
+        })
+        .collect();
+    if let Some(b) = &c.r.base {
+        pts.push(Point {
+            x: b.privacy_loss,
+            y: b.utility_nll,
+            xci: b.privacy_loss_ci,
+            yci: b.utility_nll_ci,
+            label: BASE_LABEL.into(),
+            color: svg::BASE_COLOR,
+            front: false,
+        });
+    }
+    let scatter = svg::scatter(
+        "Privacy loss against utility",
+        "privacy loss (nats, lower is more private)",
+        "utility NLL (nats, lower is better)",
+        &pts,
+    );
+    format!(
+        "<h2>Privacy against utility</h2>\n<div class=\"grid\"><figure>{scatter}<figcaption>Each point is a run; the dashed line joins the Pareto front; grey: the base model before fine-tuning. Error bars are 95% intervals (bootstrap over records): horizontal for privacy loss, vertical for utility NLL.</figcaption></figure></div>\n"
+    )
+}
+
+/// Formal against audited ε, for the base model and every audited run; empty when none
+/// was audited.
+fn audit_section(c: &Charts) -> String {
+    let audited: Vec<EpsPoint> =
+        c.r.base
+            .as_ref()
+            .map(|b| (BASE_LABEL.to_string(), svg::BASE_COLOR, b, Some(0.0)))
+            .into_iter()
+            .chain(c.done.iter().map(|run| {
+                let x = run.last().expect("evaluated");
+                // The tightest formal ε the run has.
+                let formal = match (x.epsilon_pld, x.epsilon_rdp) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b).or(x.epsilon),
+                };
+                (c.short(run), c.color(&run.label), x, formal)
+            }))
+            .filter_map(|(label, color, x, formal)| {
+                Some(EpsPoint {
+                    label,
+                    color,
+                    formal,
+                    audit: x.audit?.epsilon_lb,
+                })
+            })
+            .collect();
+    if audited.is_empty() {
+        return String::new();
+    }
+    let ceiling = c
+        .done
+        .iter()
+        .filter_map(|run| run.last()?.audit.map(|a| a.ceiling))
+        .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
+    format!(
+        "<h2>Formal against empirical ε</h2>\n<div class=\"grid\"><figure>{}<figcaption>{}</figcaption></figure></div>",
+        svg::epsilon_audit("Formal ε against audit ε", &audited, ceiling),
+        AUDIT_CAPTION
+    )
+}
+
+/// Canary exposure and the LOSS attack's AUC, the base model's bar first.
+fn memorisation_section(c: &Charts) -> String {
+    let exposure = svg::bars(
+        "Canary exposure",
+        "mean exposure (bits)",
+        &c.bars_with_base(&|x| (x.exposure, x.exposure_ci)),
+        None,
+    );
+    let auc = svg::bars(
+        "Membership inference (LOSS attack)",
+        "AUC (0.5 = chance)",
+        &c.bars_with_base(&|x| (Some(x.auc_loss), x.auc_loss_ci)),
+        Some(0.5),
+    );
+    format!(
+        "<h2>Memorisation</h2>\n<div class=\"grid\"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model. Error bars are 95% intervals (bootstrap over canaries).</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model. Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>\n"
+    )
+}
+
+/// Training time and peak memory (the GPU's when any run had one), measured once per run:
+/// no intervals.
+fn cost_section(c: &Charts) -> String {
+    let cost = svg::bars(
+        "Training time",
+        "seconds",
+        &c.bars(&|x| (x.train_s, None)),
+        None,
+    );
+    // GPU runs: the device's peak allocation is the memory that limits them.
+    let gpu = c
+        .done
+        .iter()
+        .any(|run| run.last().is_some_and(|x| x.peak_gpu_gib.is_some()));
+    let (memory, memory_caption) = if gpu {
+        (
+            svg::bars(
+                "Peak GPU memory",
+                "GiB",
+                &c.bars(&|x| (x.peak_gpu_gib, None)),
+                None,
+            ),
+            "Peak allocation of libtorch's CUDA allocator during training (torch.cuda.max_memory_allocated).",
+        )
+    } else {
+        (
+            svg::bars("Peak memory", "GiB", &c.bars(&|x| (x.peak_gib, None)), None),
+            "Peak resident memory of the trainer process.",
+        )
     };
+    format!(
+        "<h2>Cost</h2>\n<div class=\"grid\"><figure>{cost}<figcaption>Wall time of training.</figcaption></figure><figure>{memory}<figcaption>{memory_caption}</figcaption></figure></div>\n"
+    )
+}
+
+/// Privacy loss and utility over the epochs of every run.
+fn epoch_section(c: &Charts) -> String {
     let traj_pl = svg::lines(
         "Privacy loss per epoch",
         "epoch",
         "privacy loss (nats)",
-        &series(&|x| (x.privacy_loss, x.privacy_loss_ci)),
+        &c.series(&|x| (x.privacy_loss, x.privacy_loss_ci)),
     );
     let traj_u = svg::lines(
         "Utility per epoch",
         "epoch",
         "utility NLL (nats)",
-        &series(&|x| (x.utility_nll, x.utility_nll_ci)),
+        &c.series(&|x| (x.utility_nll, x.utility_nll_ci)),
     );
-
-    let head: String = COLUMNS.iter().map(|c| format!("<th>{c}</th>")).collect();
-    let mut table = format!("<table><thead><tr>{head}</tr></thead><tbody>");
-    if let Some(x) = base {
-        table += &format!(
-            "<tr class=\"base\"><td>{base_label}</td><td>0</td>{}<td colspan=\"4\">reference: the model before fine-tuning</td></tr>",
-            metric_cells(x)
-        );
-    }
-    for run in &r.runs {
-        match run.last() {
-            Some(x) => {
-                table += &format!(
-                "<tr{}><td>{}{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                if run.pareto { " class=\"front\"" } else { "" },
-                esc(&name(run)),
-                if run.pareto { " ★" } else { "" },
-                esc(&text::eps(x)),
-                metric_cells(x),
-                x.train_s
-                    .map(crate::study::runner::human)
-                    .unwrap_or("–".into()),
-                x.tokens_per_s
-                    .map(|t| format!("{t:.0}"))
-                    .unwrap_or("–".into()),
-                match (x.peak_gpu_gib, x.peak_gib) {
-                    (Some(g), Some(h)) => format!("{g:.2} GPU / {h:.2} host"),
-                    (Some(g), None) => format!("{g:.2} GPU"),
-                    (None, Some(h)) => format!("{h:.2}"),
-                    (None, None) => "–".into(),
-                },
-                x.trainable.map(|t| t.to_string()).unwrap_or("–".into()),
-            )
-            }
-            None => {
-                table += &format!(
-                    "<tr><td>{}</td><td colspan=\"{}\">{}{}</td></tr>",
-                    esc(&name(run)),
-                    COLUMNS.len() - 1,
-                    run.state.as_str(),
-                    run.error
-                        .as_deref()
-                        .map(|e| format!(": {}", esc(e)))
-                        .unwrap_or_default()
-                )
-            }
-        }
-    }
-    table += "</tbody></table>";
-
     format!(
-        r##"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Triad study {name}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1320px; color: #222; }}
-div.wide {{ overflow-x: auto; }}
-h1 {{ font-size: 22px; }} h2 {{ font-size: 17px; margin-top: 28px; }}
-.grid {{ display: flex; flex-wrap: wrap; gap: 12px; }}
-figure {{ margin: 0; border: 1px solid #ddd; padding: 6px; }}
-figcaption {{ font-size: 13px; color: #555; max-width: 560px; }}
-table {{ border-collapse: collapse; font-size: 13px; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
-tr.front {{ background: #f3f8ee; font-weight: 600; }}
-tr.base {{ color: #666; font-style: italic; }}
-p.note {{ font-size: 13px; color: #555; }}
-span.ci {{ font-size: 11px; color: #888; font-weight: normal; white-space: nowrap; }}
-</style></head><body>
-<h1>Triad study <code>{name}</code></h1>
-<p class="note">Each run's last evaluated checkpoint. ★ marks the privacy–utility Pareto front: no other run has both lower privacy loss and lower utility NLL. Grey <span class="ci">[lo, hi]</span>: 95% intervals (bootstrap over records; exposure: bootstrap over canaries). Definitions of every number: docs/evaluator.md.</p>
-<div class="wide">{table}</div>
-{seeds}
-<h2>Privacy against utility</h2>
-<div class="grid"><figure>{scatter}<figcaption>Each point is a run; the dashed line joins the Pareto front; grey: the base model before fine-tuning. Error bars are 95% intervals (bootstrap over records): horizontal for privacy loss, vertical for utility NLL.</figcaption></figure></div>
-{audit_section}
-<h2>Memorisation</h2>
-<div class="grid"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model. Error bars are 95% intervals (bootstrap over canaries).</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model. Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>
-<h2>Cost</h2>
-<div class="grid"><figure>{cost}<figcaption>Wall time of training.</figcaption></figure><figure>{memory}<figcaption>{memory_caption}</figcaption></figure></div>
-<h2>Per epoch</h2>
-<div class="grid"><figure>{traj_pl}<figcaption>Epoch 0 is the base model, when the study evaluated it. Error bars are 95% intervals (bootstrap over records).</figcaption></figure><figure>{traj_u}<figcaption>Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>
-</body></html>
-"##,
-        name = esc(&r.name),
-        seeds = seeds_section(r)
+        "<h2>Per epoch</h2>\n<div class=\"grid\"><figure>{traj_pl}<figcaption>Epoch 0 is the base model, when the study evaluated it. Error bars are 95% intervals (bootstrap over records).</figcaption></figure><figure>{traj_u}<figcaption>Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>\n"
     )
 }

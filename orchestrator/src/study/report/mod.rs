@@ -341,13 +341,20 @@ pub fn across_seeds(runs: &[RunSummary]) -> Vec<SeedGroup> {
 /// An evaluation's metrics as the ledger holds them; anything but a METRICS.json object is an
 /// error naming the run and epoch (a report of NaNs would pass for results).
 fn metrics(run: &str, epoch: u64, text: &str) -> Result<pb::Metrics, StudyError> {
-    triad_proto::json::from_file_text(text).map_err(|e| {
+    let bad = |why: String| {
         StudyError::Ledger(format!(
-            "evaluation of `{run}` epoch {epoch}: the metrics do not read as triad.v1.Metrics \
-             ({e}); delete that row (or the ledger's evals table) and run the study again to \
-             re-evaluate"
+            "evaluation of `{run}` epoch {epoch}: {why}; delete that row (or the ledger's evals \
+             table) and run the study again to re-evaluate"
         ))
-    })
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad(format!("metrics are not JSON ({e})")))?;
+    // The two numbers every row needs, named (a type error below would not name its field).
+    if !v["privacy_loss"].is_number() || !v["utility"]["nll"].is_number() {
+        return Err(bad("metrics lack `privacy_loss` or `utility.nll`".into()));
+    }
+    triad_proto::json::from_file_text(text)
+        .map_err(|e| bad(format!("metrics do not read as triad.v1.Metrics ({e})")))
 }
 
 /// Read the ledger into a report.
