@@ -67,6 +67,14 @@ impl DataError {
             message: message.into(),
         }
     }
+
+    pub fn bad_line(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        DataError::BadLine {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
 }
 
 /// What kind of failure an error is, for whoever must react to it (a gRPC code, an exit

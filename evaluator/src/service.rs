@@ -66,16 +66,9 @@ fn result_events(m: triad_proto::v1::Metrics) -> Vec<EvaluateEvent> {
 }
 
 fn device(value: i32) -> Result<Device, Status> {
-    let name = match triad_proto::v1::Device::try_from(value) {
-        Ok(triad_proto::v1::Device::Unspecified) => "auto",
-        Ok(triad_proto::v1::Device::Cpu) => "cpu",
-        Ok(triad_proto::v1::Device::Cuda) => "cuda",
-        Err(_) => {
-            return Err(Status::invalid_argument(format!(
-                "field `device`: unknown value {value}"
-            )))
-        }
-    };
+    let name = triad_proto::v1::Device::from_wire(value)
+        .map_err(Status::invalid_argument)?
+        .config_name();
     triad_lm::device::parse_device(name)
         .map_err(|e| Status::failed_precondition(format!("field `device`: {e}")))
 }

@@ -7,6 +7,7 @@ pub mod v1 {
     tonic::include_proto!("triad.v1");
 }
 
+pub mod enums;
 pub mod json;
 
 /// The encoded `FileDescriptorSet` of every Triad proto, for server reflection.

@@ -35,12 +35,7 @@ impl TrainError {
 
     /// A bad line of a data file.
     pub fn bad_line(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
-        DataError::BadLine {
-            path: path.into(),
-            line,
-            message: message.into(),
-        }
-        .into()
+        DataError::bad_line(path, line, message).into()
     }
 }
 

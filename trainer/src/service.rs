@@ -368,16 +368,10 @@ impl TrainerService {
                 train_arg.display()
             )));
         }
-        match triad_proto::v1::Device::try_from(req.device) {
-            Ok(triad_proto::v1::Device::Cpu) => cfg.device = "cpu".into(),
-            Ok(triad_proto::v1::Device::Cuda) => cfg.device = "cuda".into(),
-            Ok(triad_proto::v1::Device::Unspecified) => {}
-            Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "field `device`: unknown value {}",
-                    req.device
-                )))
-            }
+        // Unspecified keeps the config's own `device`.
+        match triad_proto::v1::Device::from_wire(req.device).map_err(Status::invalid_argument)? {
+            triad_proto::v1::Device::Unspecified => {}
+            d => cfg.device = d.config_name().into(),
         }
         Ok((cfg, out))
     }

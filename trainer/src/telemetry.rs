@@ -19,12 +19,8 @@ pub struct TrainerMetrics {
 
 fn state_name(state: i32) -> String {
     RunState::try_from(state)
-        .map(|s| {
-            s.as_str_name()
-                .trim_start_matches("RUN_STATE_")
-                .to_lowercase()
-        })
-        .unwrap_or_else(|_| "unspecified".into())
+        .unwrap_or(RunState::Unspecified)
+        .short_name()
 }
 
 impl TrainerMetrics {

@@ -65,13 +65,10 @@ pub struct DemoArgs {
 }
 
 fn device_code(d: &str) -> Result<i32> {
-    use triad_proto::v1::Device;
-    Ok(match d {
-        "auto" => Device::Unspecified as i32,
-        "cpu" => Device::Cpu as i32,
-        "cuda" => Device::Cuda as i32,
-        other => anyhow::bail!("--device: `{other}` is not cpu, cuda or auto"),
-    })
+    match triad_proto::v1::Device::from_config_name(d) {
+        Some(device) => Ok(device as i32),
+        None => anyhow::bail!("--device: `{d}` is not cpu, cuda or auto"),
+    }
 }
 
 /// Hold `dir/.lock` for the life of the process, so two runs never share a ledger.
