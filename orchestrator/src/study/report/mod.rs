@@ -167,17 +167,25 @@ fn params_text(m: &BTreeMap<String, String>) -> String {
         .join(" ")
 }
 
+/// A part the metrics lack, read as the file would give it: its numbers NaN, not prost's 0.
+fn absent<M: serde::de::DeserializeOwned>() -> M {
+    triad_proto::json::from_file_text("{}").expect("every results.proto message reads from {}")
+}
+
 /// A row's metrics from METRICS.json; the run's costs are filled in by the caller.
 fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::Metrics) -> Row {
-    let u = m.utility.clone().unwrap_or_default();
-    let mia = m.membership_inference.clone().unwrap_or_default();
+    let u = m.utility.clone().unwrap_or_else(absent);
+    let mia = m.membership_inference.clone().unwrap_or_else(absent);
     let (loss, reference, min_k) = (
-        mia.loss.unwrap_or_default(),
-        mia.reference.unwrap_or_default(),
-        mia.min_k.unwrap_or_default(),
+        mia.loss.unwrap_or_else(absent),
+        mia.reference.unwrap_or_else(absent),
+        mia.min_k.unwrap_or_else(absent),
     );
-    let ex = m.extraction.clone().unwrap_or_default();
-    let (ex_train, ex_test) = (ex.train.unwrap_or_default(), ex.test.unwrap_or_default());
+    let ex = m.extraction.clone().unwrap_or_else(absent);
+    let (ex_train, ex_test) = (
+        ex.train.unwrap_or_else(absent),
+        ex.test.unwrap_or_else(absent),
+    );
     Row {
         run: run.to_string(),
         label: label.to_string(),
