@@ -27,6 +27,25 @@ CONFIGS = {
     "qwen2-mha-tied-sharded": (T.Qwen2Config, dict(num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=True)),
     "gemma-mqa-hd16": (T.GemmaConfig, dict(num_attention_heads=4, num_key_value_heads=1, head_dim=16)),
     "gemma-gqa2-hd8": (T.GemmaConfig, dict(num_attention_heads=4, num_key_value_heads=2, head_dim=8)),
+    "qwen3-gqa2-qknorm": (T.Qwen3Config, dict(num_attention_heads=4, num_key_value_heads=2, head_dim=8, tie_word_embeddings=False)),
+    "qwen3-sliding-tied": (T.Qwen3Config, dict(num_attention_heads=4, num_key_value_heads=4, head_dim=8, tie_word_embeddings=True,
+                           use_sliding_window=True, sliding_window=4, max_window_layers=1)),
+    "mistral-gqa2-window4": (T.MistralConfig, dict(num_attention_heads=4, num_key_value_heads=2, sliding_window=4)),
+    "phi3-gqa2-window5": (T.Phi3Config, dict(num_attention_heads=4, num_key_value_heads=2, sliding_window=5,
+                          pad_token_id=0, bos_token_id=1, eos_token_id=2)),
+    "phi3-mha-partial-rot": (T.Phi3Config, dict(num_attention_heads=4, num_key_value_heads=4, pad_token_id=0, bos_token_id=1,
+                             eos_token_id=2, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                              "partial_rotary_factor": 0.5})),
+    "gemma2-softcap-window": (T.Gemma2Config, dict(num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=4,
+                              query_pre_attn_scalar=12, attn_logit_softcapping=2.0, final_logit_softcapping=30.0)),
+    "gemma3-local-global": (T.Gemma3TextConfig, dict(num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=4,
+                            query_pre_attn_scalar=16, layer_types=["sliding_attention", "full_attention"],
+                            rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
+                                             "full_attention": {"rope_type": "default", "rope_theta": 1000000.0}})),
+    "gemma3-linear-rope-hd8": (T.Gemma3TextConfig, dict(num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=5,
+                               query_pre_attn_scalar=8, layer_types=["full_attention", "sliding_attention"],
+                               rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                                                "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 100.0}})),
     "neox-parallel-rot25": (T.GPTNeoXConfig, dict(num_attention_heads=4, rotary_pct=0.25, use_parallel_residual=True)),
     "neox-sequential-rot50": (T.GPTNeoXConfig, dict(num_attention_heads=4, rotary_pct=0.5, use_parallel_residual=False)),
     "neox-tied-rot100": (T.GPTNeoXConfig, dict(num_attention_heads=2, rotary_pct=1.0, tie_word_embeddings=True)),
@@ -37,7 +56,7 @@ LENGTHS = [12, 7, 3]
 
 def randomize(model, seed):
     g = torch.Generator().manual_seed(seed)
-    gemma = model.config.model_type == "gemma"
+    gemma = model.config.model_type.startswith("gemma")
     with torch.no_grad():
         for name, p in model.named_parameters():
             noise = torch.randn(p.shape, generator=g)

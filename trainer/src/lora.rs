@@ -22,11 +22,21 @@ fn targeted(name: &str, targets: &[String]) -> bool {
 /// (`{module}.lora_A.weight`, `{module}.lora_B.weight`).
 pub fn attach(model: &mut CausalLm, cfg: &LoraConfig, seed: u64) -> Result<Vec<(String, Tensor)>> {
     tch::manual_seed(seed as i64);
+    let defaults = LoraConfig::default().target_modules;
+    let targets: Vec<String> = if cfg.target_modules == defaults
+        && !model.linears().iter().any(|l| targeted(&l.name, &defaults))
+    {
+        // Left at the default on a family without q/v projections: PEFT's per-family default.
+        let family = model.cfg.arch.peft_default_targets();
+        family.iter().map(|s| s.to_string()).collect()
+    } else {
+        cfg.target_modules.clone()
+    };
     let (kind, device) = (model.kind(), model.device());
     let mut params = vec![];
     let mut names = vec![];
     for lin in model.linears_mut() {
-        if !targeted(&lin.name, &cfg.target_modules) {
+        if !targeted(&lin.name, &targets) {
             continue;
         }
         let (out, inp) = lin.weight.size2()?;
@@ -107,6 +117,13 @@ pub fn save_adapter(model: &CausalLm, cfg: &LoraConfig, base: &Path, dir: &Path)
         }
     }
     write_safetensors(&dir.join("adapter_model.safetensors"), &tensors)?;
+    // What was adapted, which differs from the config when the family's default applied.
+    let targets: std::collections::BTreeSet<&str> = model
+        .linears()
+        .into_iter()
+        .filter(|l| l.lora.is_some())
+        .map(|l| l.name.rsplit('.').next().unwrap_or(&l.name))
+        .collect();
     let config = serde_json::json!({
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",
@@ -114,7 +131,7 @@ pub fn save_adapter(model: &CausalLm, cfg: &LoraConfig, base: &Path, dir: &Path)
         "r": cfg.r,
         "lora_alpha": cfg.alpha,
         "lora_dropout": cfg.dropout,
-        "target_modules": cfg.target_modules,
+        "target_modules": targets,
         "use_rslora": cfg.use_rslora,
         "bias": "none",
         "fan_in_fan_out": false,

@@ -131,6 +131,8 @@ fn ghost_clipping_equals_per_example_clipping() {
         let mut model = CausalLm::load(&dir, Kind::Float, Device::Cpu).unwrap();
         let targets = if name.starts_with("neox") {
             vec!["query_key_value".to_string(), "dense_4h_to_h".to_string()]
+        } else if name.starts_with("phi3") {
+            vec!["qkv_proj".to_string(), "gate_up_proj".to_string()]
         } else {
             vec![
                 "q_proj".to_string(),

@@ -27,6 +27,11 @@ pub(super) fn take(cfg: &ModelConfig, w: &mut Weights) -> Result<Parts> {
         layers.push(Layer {
             norm1: norm(w, &format!("{p}.input_layernorm"))?,
             norm2: norm(w, &format!("{p}.post_attention_layernorm"))?,
+            post_attn: None,
+            post_mlp: None,
+            q_norm: None,
+            k_norm: None,
+            sliding: false,
             attn: Attention::Fused {
                 qkv: take_linear(w, &format!("{p}.attention.query_key_value"), 3 * inner, h)?,
                 o: take_linear(w, &format!("{p}.attention.dense"), h, inner)?,

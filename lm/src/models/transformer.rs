@@ -1,9 +1,11 @@
-//! The decoder-only transformer shared by Llama, Qwen2, Gemma and GPT-NeoX.
+//! The decoder-only transformer shared by every family (Llama, Mistral, Qwen2/3, Phi-3,
+//! Gemma 1/2/3, GPT-NeoX); its layers are in [`super::layer`].
 
+use super::layer::LayerContext;
+pub use super::layer::{Attention, Layer, Mlp};
 use crate::config::{Arch, ModelConfig};
 use crate::error::Result;
-use crate::nn::layers::activate;
-use crate::nn::{attend, AttnMask, KvCache, Linear, Norm, Rope};
+use crate::nn::{AttnMask, KvCache, Linear, Norm, Rope};
 use crate::weights::Weights;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -55,39 +57,6 @@ struct Tape {
 }
 
 #[derive(Debug)]
-pub enum Attention {
-    /// Separate q/k/v projections (Llama family).
-    Split {
-        q: Linear,
-        k: Linear,
-        v: Linear,
-        o: Linear,
-    },
-    /// GPT-NeoX: one projection, laid out per head as `[q | k | v]`.
-    Fused { qkv: Linear, o: Linear },
-}
-
-#[derive(Debug)]
-pub enum Mlp {
-    /// `down(act(gate(x)) * up(x))`
-    Gated {
-        gate: Linear,
-        up: Linear,
-        down: Linear,
-    },
-    /// `down(act(up(x)))`
-    Plain { up: Linear, down: Linear },
-}
-
-#[derive(Debug)]
-pub struct Layer {
-    pub norm1: Norm,
-    pub norm2: Norm,
-    pub attn: Attention,
-    pub mlp: Mlp,
-}
-
-#[derive(Debug)]
 pub struct CausalLm {
     pub cfg: ModelConfig,
     pub embed: Tensor,
@@ -100,7 +69,9 @@ pub struct CausalLm {
     embed_name: &'static str,
     head_name: &'static str,
     tape: RefCell<Option<Tape>>,
-    rope: Rope,
+    pub(super) rope: Rope,
+    /// Sliding-window layers' RoPE when it differs (Gemma 3).
+    local_rope: Option<Rope>,
     kind: Kind,
     device: Device,
 }
@@ -122,14 +93,18 @@ impl CausalLm {
     ) -> Result<Self> {
         let parts = match cfg.arch {
             Arch::GptNeoX => super::gpt_neox::take(&cfg, &mut w)?,
-            Arch::Llama | Arch::Qwen2 | Arch::Gemma => super::llama::take(&cfg, &mut w)?,
+            Arch::Phi3 => super::phi3::take(&cfg, &mut w)?,
+            _ => super::llama::take(&cfg, &mut w)?,
         };
         let params = w.taken();
         let leftover = w.leftover();
         if !leftover.is_empty() {
             tracing::warn!(count = leftover.len(), first = %leftover[0], "checkpoint tensors not used by the model");
         }
-        let rope = Rope::new(&cfg, device);
+        let rope = Rope::new(&cfg.rope, cfg.rotary_dim, device);
+        let local_rope = cfg
+            .local_rope
+            .map(|p| Rope::new(&p, cfg.rotary_dim, device));
         Ok(CausalLm {
             embed: parts.embed,
             layers: parts.layers,
@@ -140,6 +115,7 @@ impl CausalLm {
             head_name: parts.head_name,
             tape: RefCell::new(None),
             rope,
+            local_rope,
             kind,
             device,
             cfg,
@@ -183,8 +159,12 @@ impl CausalLm {
                 &default_pos
             }
         };
-        let (cos, sin) = self.rope.cos_sin(positions, self.kind);
-        let mask = AttnMask::build(attention_mask, t, past, self.device);
+        let global = self.context(&self.rope, positions, attention_mask, t, past, None);
+        let local = self.cfg.sliding_layers.iter().any(|&s| s).then(|| {
+            let rope = self.local_rope.as_ref().unwrap_or(&self.rope);
+            let w = self.cfg.sliding_window;
+            self.context(rope, positions, attention_mask, t, past, w)
+        });
 
         let mut x = Tensor::embedding(&self.embed, input_ids, -1, false, false);
         self.record(self.embed_name, || TapeOp::Embedding {
@@ -192,7 +172,7 @@ impl CausalLm {
             ids: input_ids.shallow_clone(),
             output: x.shallow_clone(),
         });
-        if self.cfg.arch == Arch::Gemma {
+        if self.cfg.arch.is_gemma() {
             // transformers rounds the normaliser to the activation dtype before multiplying.
             let norm = Tensor::from((self.cfg.hidden_size as f64).sqrt() as f32)
                 .to_kind(self.kind)
@@ -202,7 +182,11 @@ impl CausalLm {
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut();
-            x = self.layer_forward(i, layer, &x, &cos, &sin, &mask, c);
+            let ctx = match &local {
+                Some(l) if layer.sliding => l,
+                _ => &global,
+            };
+            x = self.layer_forward(i, layer, &x, ctx, c);
         }
         self.norm(&self.final_norm, &x)
     }
@@ -231,7 +215,30 @@ impl CausalLm {
             input: hidden.shallow_clone(),
             output: logits.shallow_clone(),
         });
-        logits
+        match self.cfg.final_softcap {
+            Some(cap) => (logits / cap).tanh() * cap,
+            None => logits,
+        }
+    }
+
+    /// RoPE tables and mask for one kind of layer (global, or sliding with `window`).
+    #[allow(clippy::too_many_arguments)]
+    fn context(
+        &self,
+        rope: &Rope,
+        positions: &Tensor,
+        attention_mask: Option<&Tensor>,
+        t: i64,
+        past: i64,
+        window: Option<i64>,
+    ) -> LayerContext {
+        // Both tables rotate the same dimensions; only their frequencies differ.
+        let (cos, sin) = rope.cos_sin(positions, self.kind);
+        LayerContext {
+            cos,
+            sin,
+            mask: AttnMask::build(attention_mask, t, past, window, self.device),
+        }
     }
 
     /// Start recording parametrised ops whose weight is in `params` (checkpoint names, LoRA
@@ -268,7 +275,7 @@ impl CausalLm {
     }
 
     /// A linear layer (and its LoRA adapter), recorded when asked.
-    fn lin(&self, l: &Linear, x: &Tensor) -> Tensor {
+    pub(super) fn lin(&self, l: &Linear, x: &Tensor) -> Tensor {
         if self.tape.borrow().is_none() {
             return l.forward(x);
         }
@@ -309,7 +316,7 @@ impl CausalLm {
     }
 
     /// A norm layer, split into normalise + affine when its weight is recorded.
-    fn norm(&self, n: &Norm, x: &Tensor) -> Tensor {
+    pub(super) fn norm(&self, n: &Norm, x: &Tensor) -> Tensor {
         let w = format!("{}.weight", n.name);
         if !self.recording(&w) {
             return n.forward(x);
@@ -326,96 +333,6 @@ impl CausalLm {
         y
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn layer_forward(
-        &self,
-        index: usize,
-        layer: &Layer,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: &AttnMask,
-        cache: Option<&mut KvCache>,
-    ) -> Tensor {
-        let a = self.attention(
-            index,
-            &layer.attn,
-            &self.norm(&layer.norm1, x),
-            cos,
-            sin,
-            mask,
-            cache,
-        );
-        if self.cfg.parallel_residual {
-            let m = self.mlp(&layer.mlp, &self.norm(&layer.norm2, x));
-            x + a + m
-        } else {
-            let h = x + a;
-            let m = self.mlp(&layer.mlp, &self.norm(&layer.norm2, &h));
-            h + m
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn attention(
-        &self,
-        index: usize,
-        attn: &Attention,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: &AttnMask,
-        cache: Option<&mut KvCache>,
-    ) -> Tensor {
-        let (b, t, _) = x.size3().expect("[B, T, H]");
-        let c = &self.cfg;
-        let (q, k, v, o) = match attn {
-            Attention::Split { q, k, v, o } => {
-                let q = self
-                    .lin(q, x)
-                    .view([b, t, c.num_heads, c.head_dim])
-                    .transpose(1, 2);
-                let k = self
-                    .lin(k, x)
-                    .view([b, t, c.num_kv_heads, c.head_dim])
-                    .transpose(1, 2);
-                let v = self
-                    .lin(v, x)
-                    .view([b, t, c.num_kv_heads, c.head_dim])
-                    .transpose(1, 2);
-                (q, k, v, o)
-            }
-            Attention::Fused { qkv, o } => {
-                let qkv = self
-                    .lin(qkv, x)
-                    .view([b, t, c.num_heads, 3 * c.head_dim])
-                    .transpose(1, 2);
-                let parts = qkv.chunk(3, -1);
-                let [q, k, v]: [Tensor; 3] = parts.try_into().expect("three chunks");
-                (q, k, v, o)
-            }
-        };
-        let q = self.rope.apply(&q, cos, sin);
-        let k = self.rope.apply(&k, cos, sin);
-        let (k, v) = match cache {
-            Some(cache) => cache.update(index, k, v),
-            None => (k, v),
-        };
-        let y = attend(&q, &k, &v, mask, (c.head_dim as f64).powf(-0.5));
-        let y = y.transpose(1, 2).reshape([b, t, c.num_heads * c.head_dim]);
-        self.lin(o, &y)
-    }
-
-    fn mlp(&self, mlp: &Mlp, x: &Tensor) -> Tensor {
-        let act = self.cfg.activation;
-        match mlp {
-            Mlp::Gated { gate, up, down } => {
-                self.lin(down, &(activate(act, &self.lin(gate, x)) * self.lin(up, x)))
-            }
-            Mlp::Plain { up, down } => self.lin(down, &activate(act, &self.lin(up, x))),
-        }
-    }
-
     /// The base parameters under their checkpoint names (tied embeddings once).
     pub fn named_parameters(&self) -> &[(String, Tensor)] {
         &self.params
@@ -423,34 +340,15 @@ impl CausalLm {
 
     /// Every linear layer, for adapters to attach to.
     pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
-        let mut out = Vec::new();
-        for l in &mut self.layers {
-            match &mut l.attn {
-                Attention::Split { q, k, v, o } => out.extend([q, k, v, o]),
-                Attention::Fused { qkv, o } => out.extend([qkv, o]),
-            }
-            match &mut l.mlp {
-                Mlp::Gated { gate, up, down } => out.extend([gate, up, down]),
-                Mlp::Plain { up, down } => out.extend([up, down]),
-            }
-        }
-        out
+        self.layers
+            .iter_mut()
+            .flat_map(Layer::linears_mut)
+            .collect()
     }
 
     /// Every linear layer, read-only.
     pub fn linears(&self) -> Vec<&Linear> {
-        let mut out = Vec::new();
-        for l in &self.layers {
-            match &l.attn {
-                Attention::Split { q, k, v, o } => out.extend([q, k, v, o]),
-                Attention::Fused { qkv, o } => out.extend([qkv, o]),
-            }
-            match &l.mlp {
-                Mlp::Gated { gate, up, down } => out.extend([gate, up, down]),
-                Mlp::Plain { up, down } => out.extend([up, down]),
-            }
-        }
-        out
+        self.layers.iter().flat_map(Layer::linears).collect()
     }
 
     /// Training mode turns on LoRA dropout.
@@ -464,23 +362,9 @@ impl CausalLm {
 
     /// Number of parameters (tied embeddings counted once).
     pub fn num_parameters(&self) -> i64 {
-        let lin =
-            |l: &Linear| l.weight.numel() as i64 + l.bias.as_ref().map_or(0, |b| b.numel() as i64);
-        let norm = |n: &Norm| (n.weight.numel() + n.bias.as_ref().map_or(0, |b| b.numel())) as i64;
-        let mut n = self.embed.numel() as i64 + norm(&self.final_norm);
+        let mut n = self.embed.numel() as i64 + self.final_norm.num_parameters();
         n += self.lm_head.as_ref().map_or(0, |h| h.numel() as i64);
-        for l in &self.layers {
-            n += norm(&l.norm1) + norm(&l.norm2);
-            n += match &l.attn {
-                Attention::Split { q, k, v, o } => lin(q) + lin(k) + lin(v) + lin(o),
-                Attention::Fused { qkv, o } => lin(qkv) + lin(o),
-            };
-            n += match &l.mlp {
-                Mlp::Gated { gate, up, down } => lin(gate) + lin(up) + lin(down),
-                Mlp::Plain { up, down } => lin(up) + lin(down),
-            };
-        }
-        n
+        n + self.layers.iter().map(Layer::num_parameters).sum::<i64>()
     }
 }
 

@@ -65,6 +65,10 @@ pub struct Norm {
 }
 
 impl Norm {
+    pub fn num_parameters(&self) -> i64 {
+        (self.weight.numel() + self.bias.as_ref().map_or(0, |b| b.numel())) as i64
+    }
+
     pub fn forward(&self, x: &Tensor) -> Tensor {
         if self.kind == NormKind::Layer {
             // The fused kernel, when nobody needs the split.

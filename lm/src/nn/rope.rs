@@ -1,7 +1,7 @@
 //! Rotary position embeddings (the `rotate_half` layout of transformers), optionally on only the
-//! first `rotary_dim` dimensions of each head (GPT-NeoX `rotary_pct`), with Llama 3 scaling.
+//! first `rotary_dim` dimensions of each head (GPT-NeoX `rotary_pct`), with linear or Llama 3 scaling.
 
-use crate::config::{Llama3Scaling, ModelConfig};
+use crate::config::{Llama3Scaling, RopeParams, RopeScaling};
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug)]
@@ -12,16 +12,18 @@ pub struct Rope {
 }
 
 impl Rope {
-    pub fn new(cfg: &ModelConfig, device: Device) -> Self {
-        let dim = cfg.rotary_dim;
+    /// The table for `params` over the first `dim` dimensions of each head.
+    pub fn new(params: &RopeParams, dim: i64, device: Device) -> Self {
         // Same fp32 arithmetic as transformers, so positions far from 0 agree bit for bit.
         let exponents = Tensor::arange_start_step(0, dim, 2, (Kind::Int64, device))
             .to_kind(Kind::Float)
             / (dim as f64);
-        let base = Tensor::from(cfg.rope_theta as f32).to_device(device);
+        let base = Tensor::from(params.theta as f32).to_device(device);
         let mut inv_freq = base.pow(&exponents).reciprocal();
-        if let Some(s) = cfg.llama3_scaling {
-            inv_freq = llama3_scale(&inv_freq, s);
+        match params.scaling {
+            RopeScaling::None => {}
+            RopeScaling::Linear(factor) => inv_freq /= factor,
+            RopeScaling::Llama3(s) => inv_freq = llama3_scale(&inv_freq, s),
         }
         Rope {
             inv_freq,

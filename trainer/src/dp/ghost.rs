@@ -69,12 +69,15 @@ fn parts(ops: &[TapeOp], grads: &[Tensor]) -> BTreeMap<String, Vec<Part>> {
                 normalized,
                 ..
             } => {
-                let n = f32(normalized);
+                // A per-head norm (QK-norm) sees `[B, T, heads, D]`: every position and head
+                // is one use of the `[D]` weight.
+                let (b, d) = (g.size()[0], *g.size().last().expect("norm output"));
+                let (g, n) = (g.reshape([b, -1, d]), f32(normalized).reshape([b, -1, d]));
                 by.entry(weight.clone()).or_default().push(Part::Direct(
                     (&g * &n).sum_dim_intlist(1, false, Kind::Float),
                 ));
-                if let Some(b) = bias {
-                    by.entry(b.clone())
+                if let Some(bias) = bias {
+                    by.entry(bias.clone())
                         .or_default()
                         .push(Part::Direct(g.sum_dim_intlist(1, false, Kind::Float)));
                 }
