@@ -2,7 +2,9 @@
 //!
 //! - [`config`] — `config.json` of Hugging Face folders, normalised across versions.
 //! - [`weights`] — safetensors in and out (single file or sharded).
-//! - [`models`] — Llama, Qwen2, Gemma and GPT-NeoX forward passes on libtorch.
+//! - [`models`] — Llama, Mistral, Qwen2/3, Phi-3, Gemma 1/2/3 and GPT-NeoX forward passes on
+//!   libtorch.
+//! - [`hub`] — `org/name[@revision]` found in the Hugging Face cache, offline.
 //! - [`adapter`] — PEFT LoRA adapters, merged into base weights for scoring.
 //! - [`score`] and [`generate`]: per-token log-probabilities and greedy decoding.
 //!
@@ -16,6 +18,7 @@ pub mod device;
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod hub;
 pub mod models;
 pub mod nn;
 pub mod paths;

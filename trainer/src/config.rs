@@ -233,13 +233,26 @@ fn auto() -> String {
     "auto".into()
 }
 
+/// `model` relative to RUN.toml's folder, or `org/name[@revision]` from the Hugging Face cache
+/// when no such folder exists (local runs only: the service never looks outside its root).
+fn model_folder(base: &Path, model: &Path) -> Result<PathBuf> {
+    let joined = base.join(model);
+    if joined.exists() {
+        return Ok(joined);
+    }
+    match model.to_str().and_then(triad_lm::hub::HubRef::parse) {
+        Some(r) => Ok(triad_lm::hub::resolve_in(&r, &triad_lm::hub::cache_dirs())?),
+        None => Ok(joined),
+    }
+}
+
 impl RunConfig {
     /// Parse RUN.toml; relative paths resolve against its folder.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
         let mut cfg = Self::from_toml(&text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        cfg.model = base.join(&cfg.model);
+        cfg.model = model_folder(base, &cfg.model)?;
         cfg.train_file = base.join(&cfg.train_file);
         Ok(cfg)
     }

@@ -70,9 +70,10 @@ impl ModelCommand {
 
 #[derive(Args)]
 pub struct ModelArgs {
-    /// Hugging Face model folder.
+    /// Hugging Face model folder, or `org/name[@revision]` from the Hugging Face cache
+    /// (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub; offline).
     #[arg(long)]
-    model: PathBuf,
+    model: String,
     /// PEFT LoRA adapter folder, merged into the model.
     #[arg(long)]
     adapter: Option<PathBuf>,
@@ -91,18 +92,24 @@ impl ModelArgs {
             format!("--dtype `{}`: expected auto, f32, bf16 or f16", self.dtype)
         })?;
         Ok((
-            load_model(&self.model, self.adapter.as_deref(), kind, device)?,
+            load_model(&self.model_dir()?, self.adapter.as_deref(), kind, device)?,
             device,
         ))
     }
 
+    /// `--model` as a folder: itself, or found in the Hugging Face cache.
+    fn model_dir(&self) -> Result<PathBuf> {
+        Ok(triad_lm::hub::resolve(&self.model)?)
+    }
+
     fn tokenizer(&self) -> Result<Tokenizer> {
+        let dir = self.model_dir()?;
         anyhow::ensure!(
-            self.model.is_dir(),
+            dir.is_dir(),
             "{}: model folder does not exist",
-            self.model.display()
+            dir.display()
         );
-        Ok(Tokenizer::from_file(self.model.join("tokenizer.json"))?)
+        Ok(Tokenizer::from_file(dir.join("tokenizer.json"))?)
     }
 }
 

@@ -30,7 +30,22 @@ fn absolute(spec_dir: &Path, p: &Path) -> PathBuf {
     }
 }
 
+/// `model.path`: a folder (relative to the spec), or `org/name[@revision]` from the Hugging Face
+/// cache when no such folder exists.
+fn model_source(spec_dir: &Path, p: &Path) -> Result<PathBuf, StudyError> {
+    let folder = absolute(spec_dir, p);
+    if folder.exists() {
+        return Ok(folder);
+    }
+    match p.to_str().and_then(triad_lm::hub::HubRef::parse) {
+        Some(r) => triad_lm::hub::resolve_in(&r, &triad_lm::hub::cache_dirs())
+            .map_err(|e| StudyError::Invalid(format!("field `model.path`: {e}"))),
+        None => Ok(folder),
+    }
+}
+
 /// Hard-link (or copy, across file systems) a model folder's files into `dest`, atomically.
+/// Links in the folder (a hub snapshot's entries point into `blobs/`) are followed.
 fn stage_model(src: &Path, dest: &Path) -> Result<(), StudyError> {
     if dest.join("config.json").is_file() {
         return Ok(());
@@ -50,8 +65,12 @@ fn stage_model(src: &Path, dest: &Path) -> Result<(), StudyError> {
             continue;
         }
         let to = tmp.join(entry.file_name());
-        if std::fs::hard_link(entry.path(), &to).is_err() {
-            std::fs::copy(entry.path(), &to).map_err(|e| StudyError::io(entry.path(), e))?;
+        let from = entry
+            .path()
+            .canonicalize()
+            .map_err(|e| StudyError::io(entry.path(), e))?;
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).map_err(|e| StudyError::io(&from, e))?;
         }
     }
     std::fs::rename(&tmp, dest).map_err(|e| StudyError::io(dest, e))
@@ -111,7 +130,7 @@ fn prepare_model(
     } else if let Some(p) = &spec.model.path {
         std::fs::create_dir_all(study_dir.join("models"))
             .map_err(|e| StudyError::io(study_dir, e))?;
-        stage_model(&absolute(spec_dir, p.get_ref()), model_dir)?;
+        stage_model(&model_source(spec_dir, p.get_ref())?, model_dir)?;
     }
     Ok(())
 }
