@@ -448,3 +448,69 @@ fn the_report_renders_in_headless_chromium() {
         std::fs::copy(&png, dest).unwrap();
     }
 }
+
+#[test]
+fn a_study_over_two_models_runs_every_method_on_each_and_reports_each_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tok = triad_tests::neox_tokenizer();
+    for (name, family) in [("small-llama", "llama"), ("small-gemma", "gemma3_text")] {
+        triad_tests::run_oracle(
+            "tiny_lm_with_tokenizer.py",
+            &[
+                tmp.path().join(name).to_str().unwrap(),
+                tok.to_str().unwrap(),
+                family,
+            ],
+        );
+    }
+    let spec = tmp.path().join("study.toml");
+    let text = SPEC
+        .replace(
+            "[model]\npath = \"tiny\"\n",
+            "[[model]]\npath = \"small-llama\"\n[[model]]\nname = \"gemma\"\npath = \"small-gemma\"\n",
+        )
+        .replace("epochs = 3", "epochs = 1");
+    let two = text[..text.find("[[method]]\nmethod = \"full\"").unwrap()].to_string()
+        + "[[method]]\nmethod = \"full\"\nlr = [1e-3]\n[[method]]\nmethod = \"lora\"\nlora_r = [4]\nlr = [1e-2]\n";
+    std::fs::write(&spec, two).unwrap();
+    let dir = tmp.path().join("s");
+    triad(&[
+        "study",
+        "run",
+        spec.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let (runs, evals) = ledger(&dir);
+    let ids: Vec<&str> = runs.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    for model in ["small-llama", "gemma"] {
+        let of = ids.iter().filter(|i| i.contains(&format!("-model{model}-")));
+        assert_eq!(of.count(), 2, "{model}: {ids:?}");
+    }
+    // Each model was evaluated as its own reference, and its runs against it.
+    let eval_ids: Vec<&str> = evals.iter().map(|e| e.0.as_str()).collect();
+    for base in ["@base:small-llama", "@base:gemma"] {
+        assert!(eval_ids.contains(&base), "{eval_ids:?}");
+    }
+    assert!(dir.join("models/gemma/config.json").is_file());
+    assert!(dir.join("data/small-llama/train.jsonl").is_file());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let llama = md
+        .find("## Model `small-llama`")
+        .expect("no small-llama part");
+    let gemma = md.find("## Model `gemma`").expect("no gemma part");
+    assert!(llama < gemma);
+    // A front in each part: runs of one model do not dominate the other's.
+    assert!(md[llama..gemma].contains("| **"), "{md}");
+    assert!(md[gemma..].contains("| **"), "{md}");
+    assert!(md.contains("Gemma Terms of Use"), "{md}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(html.matches("<h2 class=\"model\">").count(), 2);
+    assert!(html.matches("<svg").count() >= 6, "charts for each model");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert!(
+        csv.contains("@base:gemma") && csv.contains("@base:small-llama"),
+        "{csv}"
+    );
+}

@@ -2,7 +2,7 @@
 //! (imported from GGUF, or linked into the study folder) — the services only see the root.
 
 use super::plan::Inputs;
-use super::spec::{DataSpec, StudySpec};
+use super::spec::{DataSpec, ModelSpec, StudySpec};
 use super::StudyError;
 use std::path::{Path, PathBuf};
 use triad_data::audit::Design;
@@ -85,49 +85,74 @@ struct DataFiles {
     audit: Option<PathBuf>,
 }
 
-/// Prepare data and model under `study_dir` and return their paths relative to `root`.
+/// Prepare data and every model under `study_dir` and return their paths relative to `root`,
+/// one [`Inputs`] per model. A one-model study keeps the layout `models/base` and `data/`;
+/// with several, each model has `models/<name>` and `data/<name>` (audit canaries are drawn
+/// from each model's own vocabulary).
 pub fn prepare(
     spec: &StudySpec,
     spec_dir: &Path,
     study_dir: &Path,
     root: &Path,
-) -> Result<Inputs, StudyError> {
-    let model_dir = study_dir.join("models/base");
-    prepare_model(spec, spec_dir, study_dir, &model_dir)?;
-    let d = &spec.data;
-    let data_dir = study_dir.join("data");
-    let files = match &d.generate {
-        Some(g) => generate_data(d, g.get_ref(), &data_dir, &model_dir)?,
-        None => link_data(d, spec_dir, &data_dir, root)?,
-    };
-    check_data(d, &files)?;
-    Ok(Inputs {
-        model: relative(root, &model_dir)?,
-        train: relative(root, &files.train)?,
-        test: relative(root, &files.test)?,
-        canaries: files.canaries.map(|c| relative(root, &c)).transpose()?,
-        audit: files.audit.map(|a| relative(root, &a)).transpose()?,
-    })
+) -> Result<Vec<Inputs>, StudyError> {
+    let models = spec.models.all();
+    let mut out = vec![];
+    for m in models {
+        let name = if models.len() > 1 {
+            m.display_name()
+        } else {
+            String::new()
+        };
+        let (model_dir, data_dir) = if name.is_empty() {
+            (study_dir.join("models/base"), study_dir.join("data"))
+        } else {
+            (
+                study_dir.join("models").join(&name),
+                study_dir.join("data").join(&name),
+            )
+        };
+        if !name.is_empty() {
+            eprintln!("model {name}: preparing …");
+        }
+        prepare_model(m, spec_dir, study_dir, &model_dir)?;
+        let d = &spec.data;
+        let files = match &d.generate {
+            Some(g) => generate_data(d, g.get_ref(), &data_dir, &model_dir)?,
+            None => link_data(d, spec_dir, &data_dir, root)?,
+        };
+        check_data(d, &files)?;
+        out.push(Inputs {
+            name,
+            model: relative(root, &model_dir)?,
+            train: relative(root, &files.train)?,
+            test: relative(root, &files.test)?,
+            canaries: files.canaries.map(|c| relative(root, &c)).transpose()?,
+            audit: files.audit.map(|a| relative(root, &a)).transpose()?,
+        });
+    }
+    Ok(out)
 }
 
 /// The base model in `model_dir`: imported from the spec's GGUF file once, or the spec's
 /// model folder staged there.
 fn prepare_model(
-    spec: &StudySpec,
+    m: &ModelSpec,
     spec_dir: &Path,
     study_dir: &Path,
     model_dir: &Path,
 ) -> Result<(), StudyError> {
-    if let Some(gguf) = &spec.model.gguf {
+    if let Some(gguf) = &m.gguf {
         if !model_dir.join("config.json").is_file() {
             let src = absolute(spec_dir, gguf.get_ref());
             eprintln!("importing {} …", src.display());
-            let tmp = study_dir.join(format!("models/.base.tmp-{}", std::process::id()));
+            std::fs::create_dir_all(study_dir.join("models"))
+                .map_err(|e| StudyError::io(study_dir, e))?;
+            let tmp = study_dir.join(format!("models/.import.tmp-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&tmp);
             triad_lm::gguf::import_gguf(&src, &tmp)?;
             std::fs::rename(&tmp, model_dir).map_err(|e| StudyError::io(model_dir, e))?;
         }
-    } else if let Some(p) = &spec.model.path {
+    } else if let Some(p) = &m.path {
         std::fs::create_dir_all(study_dir.join("models"))
             .map_err(|e| StudyError::io(study_dir, e))?;
         stage_model(&model_source(spec_dir, p.get_ref())?, model_dir)?;

@@ -65,6 +65,16 @@ fn db(e: rusqlite::Error) -> StudyError {
 /// row (what the model shows before fine-tuning). `@` cannot start a planned run id.
 pub const BASE_RUN: &str = "@base";
 
+/// The base row's id for `model` in a study of several models (`@base:name`); [`BASE_RUN`]
+/// when there is one (`model` empty).
+pub fn base_run(model: &str) -> String {
+    if model.is_empty() {
+        BASE_RUN.to_string()
+    } else {
+        format!("{BASE_RUN}:{model}")
+    }
+}
+
 impl Ledger {
     pub fn open(path: &Path) -> Result<Self, StudyError> {
         let conn = Connection::open(path)
@@ -278,6 +288,7 @@ mod tests {
     fn run(id: &str) -> PlannedRun {
         PlannedRun {
             id: id.into(),
+            model: String::new(),
             label: "lora".into(),
             method: "lora".into(),
             params: BTreeMap::new(),

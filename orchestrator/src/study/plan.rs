@@ -9,6 +9,8 @@ use std::path::Path;
 pub struct PlannedRun {
     /// `label-param…-hash`: readable, and changes whenever the RUN.toml does.
     pub id: String,
+    /// The model's name ([`Inputs::name`]; empty in a one-model study).
+    pub model: String,
     pub label: String,
     pub method: String,
     /// The grid point (`lr`, `epochs`, `r`, `eps`), for reports.
@@ -25,6 +27,8 @@ pub const AUDIT_DELTA: f64 = 1e-5;
 /// Where a study's inputs sit, relative to the data root the services see.
 #[derive(Debug, Clone)]
 pub struct Inputs {
+    /// The model's name in a study of several (empty when there is one).
+    pub name: String,
     pub model: String,
     pub train: String,
     pub test: String,
@@ -178,12 +182,33 @@ fn run_id(label: &str, params: &BTreeMap<String, String>, run_toml: &str) -> Str
 /// Expand every method's grid (times `seeds`, when given). RUN.toml = study `[train]` <
 /// method `train` < grid point < seed < the study's model and data; each is validated by the
 /// trainer's own parser here, so a bad field fails before anything runs.
-pub fn plan(spec: &StudySpec, inputs: &Inputs, path: &Path) -> Result<Vec<PlannedRun>, StudyError> {
+/// Every method's grid on every model, in spec order (models outermost).
+pub fn plan(
+    spec: &StudySpec,
+    models: &[Inputs],
+    path: &Path,
+) -> Result<Vec<PlannedRun>, StudyError> {
+    let mut runs = vec![];
+    for inputs in models {
+        runs.extend(plan_model(spec, inputs, path)?);
+    }
+    Ok(runs)
+}
+
+fn plan_model(
+    spec: &StudySpec,
+    inputs: &Inputs,
+    path: &Path,
+) -> Result<Vec<PlannedRun>, StudyError> {
     let seeds = values(axis(&spec.seeds));
     let mut runs = vec![];
     for m in &spec.methods {
         for p in points(m, &seeds) {
-            let (t, params) = run_table(spec, m, inputs, p);
+            let (t, mut params) = run_table(spec, m, inputs, p);
+            if !inputs.name.is_empty() {
+                // Part of the id, so equal grid points on two models are two runs.
+                params.insert("model".into(), inputs.name.clone());
+            }
             let run_toml = toml::to_string(&t).expect("toml");
             let cfg = triad_trainer::config::RunConfig::from_toml(
                 &run_toml,
@@ -192,6 +217,7 @@ pub fn plan(spec: &StudySpec, inputs: &Inputs, path: &Path) -> Result<Vec<Planne
             .map_err(|e| StudyError::Invalid(e.to_string()))?;
             runs.push(PlannedRun {
                 id: run_id(&m.label(), &params, &run_toml),
+                model: inputs.name.clone(),
                 label: m.label(),
                 method: m.method.get_ref().clone(),
                 params,
@@ -230,13 +256,55 @@ lr = [1e-4]
         let path = Path::new("study.toml");
         let spec = StudySpec::parse(text, path).unwrap();
         let inputs = Inputs {
+            name: String::new(),
             model: "models/base".into(),
             train: "data/train.jsonl".into(),
             test: "data/test.jsonl".into(),
             canaries: None,
             audit: None,
         };
-        plan(&spec, &inputs, path).unwrap()
+        plan(&spec, &[inputs], path).unwrap()
+    }
+
+    #[test]
+    fn every_method_runs_on_every_model_under_distinct_ids() {
+        let text = SPEC.replace(
+            "[model]\npath = \"m\"\n",
+            "[[model]]\nname = \"small\"\npath = \"m\"\n[[model]]\ngguf = \"x/gemma-3.gguf\"\n",
+        );
+        let path = Path::new("study.toml");
+        let spec = StudySpec::parse(&text, path).unwrap();
+        let names: Vec<String> = spec.models.all().iter().map(|m| m.display_name()).collect();
+        assert_eq!(names, ["small", "gemma-3"]);
+        let inputs: Vec<Inputs> = names
+            .iter()
+            .map(|n| Inputs {
+                name: n.clone(),
+                model: format!("models/{n}"),
+                train: format!("data/{n}/train.jsonl"),
+                test: format!("data/{n}/test.jsonl"),
+                canaries: None,
+                audit: None,
+            })
+            .collect();
+        let runs = plan(&spec, &inputs, path).unwrap();
+        let one = planned(SPEC);
+        assert_eq!(runs.len(), 2 * one.len());
+        let distinct: std::collections::HashSet<&str> = ids(&runs).into_iter().collect();
+        assert_eq!(distinct.len(), runs.len());
+        for (i, r) in runs.iter().enumerate() {
+            let n = &names[i / one.len()];
+            assert_eq!((&r.model, &r.params["model"]), (n, n));
+            assert!(
+                r.run_toml.contains(&format!("models/{n}")),
+                "{}",
+                r.run_toml
+            );
+        }
+        // Two models under one name are refused, naming the field.
+        let twice = text.replace("name = \"small\"\n", "name = \"gemma-3\"\n");
+        let e = StudySpec::parse(&twice, path).unwrap_err().to_string();
+        assert!(e.contains("model.name") && e.contains("gemma-3"), "{e}");
     }
 
     fn ids(runs: &[PlannedRun]) -> Vec<&str> {

@@ -3,7 +3,7 @@
 //! skips finished runs and evaluations; an interrupted run resumes from its last checkpoint
 //! (the trainer's own resume), and checkpoints left unevaluated are evaluated.
 
-use super::ledger::{Ledger, RunState, BASE_RUN};
+use super::ledger::{base_run, Ledger, RunState, BASE_RUN};
 use super::plan::{Inputs, PlannedRun};
 use super::services;
 use super::spec::EvalSettings;
@@ -34,6 +34,8 @@ pub struct Placement {
 #[derive(Debug, Clone)]
 struct EvalJob {
     run_id: String,
+    /// Whose inputs (base model, splits) the evaluation uses: [`Inputs::name`].
+    model: String,
     method: String,
     epoch: u64,
     /// Relative to the data root.
@@ -141,7 +143,8 @@ fn recorded_checkpoints(study_dir: &Path, root: &Path, run: &PlannedRun) -> Vec<
 struct Ctx {
     ledger: Arc<Mutex<Ledger>>,
     lines: Arc<Lines>,
-    inputs: Inputs,
+    /// One per model, in plan order.
+    inputs: Arc<Vec<Inputs>>,
     settings: EvalSettings,
     study_dir: PathBuf,
     root: PathBuf,
@@ -155,7 +158,7 @@ struct Ctx {
 pub async fn run(
     ledger: Arc<Mutex<Ledger>>,
     runs: Vec<PlannedRun>,
-    inputs: Inputs,
+    inputs: Vec<Inputs>,
     settings: EvalSettings,
     study_dir: PathBuf,
     place: Placement,
@@ -171,10 +174,10 @@ pub async fn run(
         "study: {total_runs} runs ({done_runs} already done, {} to train), {} checkpoint evaluations left over{}; {} trainer(s), evaluator {}",
         left.todo.len(),
         left.pending_evals,
-        if left.base_pending {
-            " (+ the base model's reference evaluation)"
-        } else {
-            ""
+        match left.base_pending {
+            0 => String::new(),
+            1 => " (+ the base model's reference evaluation)".to_string(),
+            n => format!(" (+ {n} base models' reference evaluations)"),
         },
         place.trainers.len(),
         place.evaluator
@@ -185,7 +188,7 @@ pub async fn run(
             last: Mutex::default(),
             start: Instant::now(),
         }),
-        inputs,
+        inputs: Arc::new(inputs),
         settings,
         study_dir,
         root: place.root.clone(),
@@ -259,7 +262,8 @@ async fn join_all(workers: Vec<Worker>, eval_task: Worker) -> Result<Vec<String>
 struct Leftovers {
     todo: VecDeque<PlannedRun>,
     pending_evals: u64,
-    base_pending: bool,
+    /// Base models whose reference row is still to evaluate.
+    base_pending: usize,
 }
 
 /// Queue the evaluations left over from earlier attempts (the base row first: the evaluator
@@ -268,7 +272,7 @@ struct Leftovers {
 fn leftovers(
     l: &Ledger,
     runs: &[PlannedRun],
-    inputs: &Inputs,
+    inputs: &[Inputs],
     study_dir: &Path,
     root: &Path,
     eval_tx: &mpsc::UnboundedSender<EvalJob>,
@@ -276,21 +280,27 @@ fn leftovers(
     let mut left = Leftovers {
         todo: VecDeque::new(),
         pending_evals: 0,
-        base_pending: false,
+        base_pending: 0,
     };
-    if !l.has_eval(BASE_RUN, 0)? {
-        left.base_pending = true;
+    for m in inputs {
+        let id = base_run(&m.name);
+        if l.has_eval(&id, 0)? {
+            continue;
+        }
+        left.base_pending += 1;
         // The base row scores what the runs trained on: their (shortest) `max_length`.
         let base_max_length = runs
             .iter()
+            .filter(|r| r.model == m.name)
             .map(|r| run_max_length(&r.run_toml))
             .min()
             .unwrap_or(triad_trainer::config::DEFAULT_MAX_LENGTH as u32);
         let _ = eval_tx.send(EvalJob {
-            run_id: BASE_RUN.into(),
+            run_id: id,
+            model: m.name.clone(),
             method: "base".into(),
             epoch: 0,
-            checkpoint: inputs.model.clone(),
+            checkpoint: m.model.clone(),
             max_length: base_max_length,
             audit_delta: 0.0,
         });
@@ -314,6 +324,7 @@ fn leftovers(
 fn eval_job(run: &PlannedRun, epoch: u64, checkpoint: String) -> EvalJob {
     EvalJob {
         run_id: run.id.clone(),
+        model: run.model.clone(),
         method: run.method.clone(),
         epoch,
         checkpoint,
@@ -341,6 +352,8 @@ async fn evaluator_worker(
         }
         let what = if job.run_id == BASE_RUN {
             "eval base model (reference)".to_string()
+        } else if job.method == "base" {
+            format!("eval base model {} (reference)", job.model)
         } else {
             format!("eval {} epoch {}", job.run_id, job.epoch)
         };
@@ -387,19 +400,24 @@ fn evaluate_request(ctx: &Ctx, job: &EvalJob) -> EvaluateRequest {
         (job.checkpoint.clone(), String::new())
     };
     let s = &ctx.settings;
+    let inputs = ctx
+        .inputs
+        .iter()
+        .find(|i| i.name == job.model)
+        .expect("every job's model was planned");
     EvaluateRequest {
-        base_model: ctx.inputs.model.clone(),
+        base_model: inputs.model.clone(),
         checkpoint,
         adapter,
-        train_file: ctx.inputs.train.clone(),
-        test_file: ctx.inputs.test.clone(),
-        canaries_file: ctx.inputs.canaries.clone().unwrap_or_default(),
+        train_file: inputs.train.clone(),
+        test_file: inputs.test.clone(),
+        canaries_file: inputs.canaries.clone().unwrap_or_default(),
         device: ctx.device,
         batch_size: s.batch_size,
         exposure_exact_max: s.exposure_exact_max,
         exposure_samples: s.exposure_samples,
         max_length: job.max_length,
-        audit_file: ctx.inputs.audit.clone().unwrap_or_default(),
+        audit_file: inputs.audit.clone().unwrap_or_default(),
         audit_delta: job.audit_delta,
     }
 }

@@ -14,7 +14,9 @@ pub struct StudySpec {
     /// Repeat every run once per seed (its RUN.toml `seed`), to see the spread training
     /// randomness alone makes; absent: one run per grid point with `[train] seed`.
     pub seeds: Option<Spanned<Vec<u64>>>,
-    pub model: ModelSpec,
+    /// `[model]`, or `[[model]]` tables: every method runs on every model.
+    #[serde(rename = "model")]
+    pub models: Models,
     pub data: DataSpec,
     /// Defaults for every run: any RUN.toml field (docs/trainer.md).
     #[serde(default)]
@@ -25,10 +27,52 @@ pub struct StudySpec {
     pub eval: EvalSettings,
 }
 
+/// One `[model]` table or a list of `[[model]]` tables.
+#[derive(Debug, Clone)]
+pub enum Models {
+    One(ModelSpec),
+    Many(Vec<ModelSpec>),
+}
+
+// By hand, not `untagged`: buffering would lose the spans errors point at.
+impl<'de> Deserialize<'de> for Models {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Models;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a [model] table or [[model]] tables")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Models, A::Error> {
+                let d = serde::de::value::MapAccessDeserializer::new(map);
+                ModelSpec::deserialize(d).map(Models::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Models, A::Error> {
+                let d = serde::de::value::SeqAccessDeserializer::new(seq);
+                Vec::<ModelSpec>::deserialize(d).map(Models::Many)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Models {
+    pub fn all(&self) -> &[ModelSpec] {
+        match self {
+            Models::One(m) => std::slice::from_ref(m),
+            Models::Many(v) => v,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// A model folder (config.json, tokenizer.json, *.safetensors).
+    /// The model's name in run ids, folders and the report (studies of several models);
+    /// default: the folder's or GGUF file's name.
+    pub name: Option<Spanned<String>>,
+    /// A model folder (config.json, tokenizer.json, *.safetensors), or `org/name[@revision]`
+    /// from the Hugging Face cache.
     pub path: Option<Spanned<PathBuf>>,
     /// A llama GGUF file, imported into the study folder on first use.
     pub gguf: Option<Spanned<PathBuf>>,
@@ -165,7 +209,7 @@ impl StudySpec {
         if let Some(seeds) = &self.seeds {
             check_seeds(seeds.get_ref()).map_err(|m| problem(Some(seeds.span()), m))?;
         }
-        self.model.check()?;
+        check_models(self.models.all())?;
         self.data.check()?;
         check_methods(&self.methods)
     }
@@ -198,7 +242,56 @@ fn check_name(name: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// At least one model; with several, each has a distinct folder-safe name.
+fn check_models(models: &[ModelSpec]) -> Result<(), Problem> {
+    if models.is_empty() {
+        return Err(problem(None, "`[[model]]`: list at least one model".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for m in models {
+        m.check()?;
+        let name = m.display_name();
+        let span = m.name.as_ref().map(|n| n.span());
+        if models.len() > 1 && (name.is_empty() || !is_name_chars(&name)) {
+            return Err(problem(
+                span,
+                format!("field `model.name`: `{name}` must be non-empty letters, digits, - _ ."),
+            ));
+        }
+        if models.len() > 1 && !seen.insert(name.clone()) {
+            return Err(problem(span, format!("field `model.name`: two models are named `{name}`; give each a distinct `name`")));
+        }
+    }
+    Ok(())
+}
+
 impl ModelSpec {
+    /// `name`, else the last part of the folder (or hub name, revision dropped) or the GGUF
+    /// file's stem.
+    pub fn display_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.get_ref().clone();
+        }
+        let from = |p: &Path, stem: bool| {
+            let s = p.to_string_lossy();
+            let s = s
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_string();
+            let p = Path::new(&s);
+            let part = if stem { p.file_stem() } else { p.file_name() };
+            part.map(|x| x.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        match (&self.path, &self.gguf) {
+            (Some(p), _) => from(p.get_ref(), false),
+            (_, Some(g)) => from(g.get_ref(), true),
+            _ => String::new(),
+        }
+    }
+
     /// `[model]` names exactly one source: a model folder or a GGUF file.
     fn check(&self) -> Result<(), Problem> {
         match (&self.path, &self.gguf) {

@@ -170,10 +170,38 @@ span.ci { font-size: 11px; color: #888; font-weight: normal; white-space: nowrap
 ";
 
 /// The whole page: head, the runs table, the seeds summary, then the figures by topic.
+#[cfg(test)]
 pub fn render(r: &Report) -> String {
+    render_all(std::slice::from_ref(r), &[])
+}
+
+/// The page of a study: its terms notes, then each model's tables and figures (under the
+/// model's name when there are several, each with its own front).
+pub fn render_all(rs: &[Report], terms: &[String]) -> String {
+    let name = rs.first().map_or("", |r| r.name.as_str());
+    let mut page = head(&esc(name));
+    for t in terms {
+        page += &format!("<p class=\"note\"><b>Terms.</b> {}</p>\n", esc(t));
+    }
+    if rs.len() > 1 {
+        page += "<p class=\"note\">Every method ran on every model; each model's part has its own privacy–utility front (runs of different models do not compete).</p>\n";
+    }
+    for r in rs {
+        if rs.len() > 1 {
+            page += &format!(
+                "<h2 class=\"model\">Model <code>{}</code></h2>\n",
+                esc(&r.model)
+            );
+        }
+        page += &body(r);
+    }
+    page + "</body></html>\n"
+}
+
+/// One model's runs table, seeds summary and figures by topic.
+fn body(r: &Report) -> String {
     let charts = Charts::new(r);
     [
-        head(&esc(&r.name)),
         runs_section(r),
         seeds_section(r),
         "\n".into(),
@@ -183,7 +211,6 @@ pub fn render(r: &Report) -> String {
         memorisation_section(&charts),
         cost_section(&charts),
         epoch_section(&charts),
-        "</body></html>\n".into(),
     ]
     .concat()
 }

@@ -6,7 +6,7 @@ mod html;
 mod svg;
 mod text;
 
-use super::ledger::{Ledger, RunState, BASE_RUN};
+use super::ledger::{base_run, Ledger, RunState};
 use super::StudyError;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -116,6 +116,8 @@ impl RunSummary {
 
 pub struct Report {
     pub name: String,
+    /// The model these runs fine-tuned, in a study of several (empty when there is one).
+    pub model: String,
     pub runs: Vec<RunSummary>,
     /// The base model before fine-tuning, when the study evaluated it (reference, not a run:
     /// it is not on the Pareto front).
@@ -365,15 +367,16 @@ fn metrics(run: &str, epoch: u64, text: &str) -> Result<pb::Metrics, StudyError>
         .map_err(|e| bad(format!("metrics do not read as triad.v1.Metrics ({e})")))
 }
 
-/// Read the ledger into a report.
-pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
-    let mut runs = vec![];
+/// Read the ledger into reports: one per model, in plan order (one in a one-model study).
+pub fn load(ledger: &Ledger, name: &str) -> Result<Vec<Report>, StudyError> {
+    let mut by_model: Vec<(String, Vec<RunSummary>)> = vec![];
     for r in ledger.runs()? {
         let mut params = params_map(&r.params);
         let text = params_text(&params);
         let rows = run_rows(ledger, &r, &text)?;
         let seed = params.remove("seed");
-        runs.push(RunSummary {
+        let model = params.get("model").cloned().unwrap_or_default();
+        let run = RunSummary {
             id: r.id,
             label: r.label,
             params: text,
@@ -383,38 +386,84 @@ pub fn load(ledger: &Ledger, name: &str) -> Result<Report, StudyError> {
             error: r.error,
             rows,
             pareto: false,
-        });
+        };
+        match by_model.iter_mut().find(|(m, _)| *m == model) {
+            Some((_, runs)) => runs.push(run),
+            None => by_model.push((model, vec![run])),
+        }
     }
-    mark_front(&mut runs);
-    // The base model as its own checkpoint: nothing learned from the private data (ε = 0).
-    let base = match ledger.evals(BASE_RUN)?.into_iter().next() {
+    if by_model.is_empty() {
+        by_model.push((String::new(), vec![]));
+    }
+    by_model
+        .into_iter()
+        .map(|(model, mut runs)| {
+            // Each model's own front: runs of different models do not compete.
+            mark_front(&mut runs);
+            Ok(Report {
+                name: name.to_string(),
+                base: base_row(ledger, &model)?,
+                across_seeds: across_seeds(&runs),
+                model,
+                runs,
+            })
+        })
+        .collect()
+}
+
+/// The base model as its own checkpoint: nothing learned from the private data (ε = 0).
+fn base_row(ledger: &Ledger, model: &str) -> Result<Option<Row>, StudyError> {
+    let id = base_run(model);
+    Ok(match ledger.evals(&id)?.into_iter().next() {
         Some(e) => {
-            let m = metrics(BASE_RUN, 0, &e.metrics)?;
-            let mut r = row(BASE_RUN, "base", "base", "", 0, &m);
+            let m = metrics(&id, 0, &e.metrics)?;
+            let mut r = row(&id, "base", "base", "", 0, &m);
             r.epsilon = Some(0.0);
             Some(r)
         }
         None => None,
-    };
-    Ok(Report {
-        name: name.to_string(),
-        across_seeds: across_seeds(&runs),
-        runs,
-        base,
     })
 }
 
+/// Terms a model in the study comes under, read from its folder's `config.json`: Gemma
+/// models are not under an open-source licence.
+pub fn terms(study_dir: &Path, reports: &[Report]) -> Vec<String> {
+    let mut out = vec![];
+    for r in reports {
+        let folder = if r.model.is_empty() { "base" } else { &r.model };
+        let cfg = study_dir.join("models").join(folder).join("config.json");
+        let arch = triad_lm::ModelConfig::from_file(&cfg).map(|c| c.arch).ok();
+        if arch.is_some_and(|a| a.is_gemma()) {
+            let who = if r.model.is_empty() {
+                "The base model"
+            } else {
+                r.model.as_str()
+            };
+            out.push(format!("{who} is a Gemma model, provided under and subject to the Gemma Terms of Use (https://ai.google.dev/gemma/terms); its outputs and fine-tuned weights are too."));
+        }
+    }
+    out
+}
+
 /// Write report.html, report.md and results.csv into `dir` (atomically) and return the
-/// terminal table.
-pub fn write(report: &Report, dir: &Path) -> Result<String, StudyError> {
-    triad_data::fsutil::write_atomic(dir.join("results.csv"), text::csv(report).as_bytes())?;
-    triad_data::fsutil::write_atomic(dir.join("report.md"), text::markdown(report).as_bytes())?;
-    triad_data::fsutil::write_atomic(dir.join("report.html"), html::render(report).as_bytes())?;
-    Ok(text::table(report))
+/// terminal table. Several reports (one per model) go on one page, each with its own front.
+pub fn write(reports: &[Report], dir: &Path) -> Result<String, StudyError> {
+    let terms = terms(dir, reports);
+    triad_data::fsutil::write_atomic(dir.join("results.csv"), text::csv_all(reports).as_bytes())?;
+    triad_data::fsutil::write_atomic(
+        dir.join("report.md"),
+        text::markdown_all(reports, &terms).as_bytes(),
+    )?;
+    triad_data::fsutil::write_atomic(
+        dir.join("report.html"),
+        html::render_all(reports, &terms).as_bytes(),
+    )?;
+    Ok(text::table_all(reports, &terms))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::ledger::BASE_RUN;
     use super::*;
     use serde_json::json;
 
@@ -488,6 +537,7 @@ mod tests {
         mark_front(&mut runs);
         Report {
             name: "t".into(),
+            model: String::new(),
             across_seeds: across_seeds(&runs),
             runs,
             base,

@@ -392,3 +392,53 @@ fn md_seeds(r: &Report) -> String {
     }
     out
 }
+
+/// results.csv of every model's runs (the model is in each run's id and params).
+pub fn csv_all(rs: &[Report]) -> String {
+    let mut out = format!("{CSV_HEADER}\n");
+    for r in rs {
+        out.extend(csv(r).lines().skip(1).map(|l| format!("{l}\n")));
+    }
+    out
+}
+
+/// The heading of one model's part in a study of several.
+fn model_heading(r: &Report) -> String {
+    format!("Model `{}`", r.model)
+}
+
+/// report.md: one model's as before; several models' under a heading each, each with its front.
+pub fn markdown_all(rs: &[Report], terms: &[String]) -> String {
+    let notes: String = terms.iter().map(|t| format!("> {t}\n\n")).collect();
+    if let [one] = rs {
+        let md = markdown(one);
+        let (title, rest) = md.split_once("\n\n").unwrap_or((&md, ""));
+        return format!("{title}\n\n{notes}{rest}");
+    }
+    let name = rs.first().map_or("", |r| r.name.as_str());
+    let mut out = format!("# Study `{name}`\n\n{notes}");
+    out.push_str("Every method ran on every model; each model's part has its own privacy–utility front (runs of different models do not compete).\n\n");
+    for r in rs {
+        let md = markdown(r);
+        let body = md.split_once("\n\n").map_or("", |x| x.1);
+        out.push_str(&format!("## {}\n\n", model_heading(r)));
+        out.push_str(&body.replace("\n## ", "\n### "));
+        out.push('\n');
+    }
+    out
+}
+
+/// The terminal table: one per model, each under its model's name.
+pub fn table_all(rs: &[Report], terms: &[String]) -> String {
+    let mut out = String::new();
+    for r in rs {
+        if rs.len() > 1 {
+            out.push_str(&format!("\n{}\n", model_heading(r).replace('`', "")));
+        }
+        out.push_str(&table(r));
+    }
+    for t in terms {
+        out.push_str(&format!("Note: {t}\n"));
+    }
+    out
+}
