@@ -12,6 +12,8 @@ STAMP := $(VENV)/.setup-$(REQ_HASH)
 TRIAD := target/release/triad
 GGUF := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 SMOLLM2 := .cache/models/smollm2-135m
+# Under the Gemma Terms of Use (https://ai.google.dev/gemma/terms), which the fetch writes beside it.
+GEMMA_GGUF := .cache/models/gemma-3-270m-q4_k_m.gguf
 
 .PHONY: setup venv build chromium checkov demo test bench-forward bench-train bench-eval clean
 
@@ -31,6 +33,9 @@ build: $(STAMP)
 
 $(GGUF): | $(STAMP)
 	scripts/fetch-smollm2.sh $@
+
+$(GEMMA_GGUF): | $(STAMP)
+	scripts/fetch-gemma3.sh $@
 
 $(SMOLLM2)/config.json: $(GGUF) | build
 	$(TRIAD) model import-gguf $(GGUF) $(SMOLLM2)

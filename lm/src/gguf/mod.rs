@@ -2,6 +2,7 @@
 
 pub mod dequant;
 pub mod import;
+mod kquants;
 pub mod reader;
 pub mod tokenizer;
 
