@@ -4,6 +4,7 @@ pub mod dequant;
 pub mod import;
 mod kquants;
 pub mod reader;
+mod spm;
 pub mod tokenizer;
 
 pub use import::{import_gguf, ImportSummary};

@@ -1,86 +1,131 @@
-//! Rebuild a Hugging Face `tokenizer.json` (byte-level BPE) from GGUF tokenizer metadata.
+//! Rebuild a Hugging Face `tokenizer.json` from GGUF tokenizer metadata: byte-level BPE
+//! (`gpt2`) here, SentencePiece BPE (`llama`) in [`super::spm`].
 
 use super::reader::{GgufFile, MetaValue};
+use super::spm;
 use crate::error::{LmError, Result};
 use serde_json::{json, Map, Value};
 
 const LLAMA3_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Token types of `tokenizer.ggml.token_type`.
-const CONTROL: i64 = 3;
-const USER_DEFINED: i64 = 4;
+pub(super) const NORMAL: i64 = 1;
+pub(super) const CONTROL: i64 = 3;
+pub(super) const USER_DEFINED: i64 = 4;
 
 /// What the tokenizer says about special ids, for config.json and tokenizer_config.json.
 pub struct TokenizerInfo {
     pub json: Value,
     pub bos: Option<(u32, String)>,
     pub eos: Option<(u32, String)>,
+    pub pad: Option<(u32, String)>,
+    pub unk: Option<(u32, String)>,
     pub add_bos: bool,
     pub vocab_size: usize,
 }
 
+/// The parts of `tokenizer.json` that differ between vocabulary kinds.
+pub(super) struct Parts {
+    pub model: Value,
+    pub added: Vec<Value>,
+    pub normalizer: Value,
+    pub pre_tokenizer: Value,
+    pub decoder: Value,
+    /// Runs before the BOS template, when there is one.
+    pub post_processor: Option<Value>,
+}
+
 /// Build `tokenizer.json` and the special-token facts from the GGUF's `tokenizer.ggml.*` metadata.
 pub fn build(g: &GgufFile) -> Result<TokenizerInfo> {
-    check_model(g)?;
     let tokens = string_array(g, "tokenizer.ggml.tokens")?;
-    let merges = string_array(g, "tokenizer.ggml.merges")?;
     let types = token_types(g, tokens.len())?;
-    let (vocab, added) = vocab_and_added(g, &tokens, &types)?;
-    let merges = merge_pairs(g, &merges)?;
-    let pre_tokenizer = pre_tokenizer(g)?;
-
-    let bos = special_token(g, &tokens, "tokenizer.ggml.bos_token_id");
-    let eos = special_token(g, &tokens, "tokenizer.ggml.eos_token_id");
+    let special = |key: &str| special_token(g, &tokens, key);
+    let (bos, eos) = (
+        special("tokenizer.ggml.bos_token_id"),
+        special("tokenizer.ggml.eos_token_id"),
+    );
+    let (pad, unk) = (
+        special("tokenizer.ggml.padding_token_id"),
+        special("tokenizer.ggml.unknown_token_id"),
+    );
+    let parts = match model_kind(g)? {
+        Kind::ByteLevel => byte_level_parts(g, &tokens, &types)?,
+        Kind::SentencePiece => spm::parts(g, &tokens, &types, unk.as_ref().map(|u| u.1.as_str()))?,
+    };
     let add_bos = g
         .meta("tokenizer.ggml.add_bos_token")
         .and_then(MetaValue::as_bool)
         .unwrap_or(false);
-    let post_processor = post_processor(bos.as_ref(), add_bos);
+    let post_processor = post_processor(parts.post_processor, bos.as_ref(), add_bos);
     let json = json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
-        "added_tokens": added,
-        "normalizer": null,
-        "pre_tokenizer": pre_tokenizer,
+        "added_tokens": parts.added,
+        "normalizer": parts.normalizer,
+        "pre_tokenizer": parts.pre_tokenizer,
         "post_processor": post_processor,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                  "vocab": vocab, "merges": merges},
+        "decoder": parts.decoder,
+        "model": parts.model,
     });
     Ok(TokenizerInfo {
         json,
         bos,
         eos,
+        pad,
+        unk,
         add_bos,
         vocab_size: tokens.len(),
     })
 }
 
+/// Byte-level BPE: the GGUF's own merges, a pre-tokeniser by `tokenizer.ggml.pre`.
+fn byte_level_parts(g: &GgufFile, tokens: &[String], types: &[i64]) -> Result<Parts> {
+    let merges = merge_pairs(g, &string_array(g, "tokenizer.ggml.merges")?)?;
+    let (vocab, added) = vocab_and_added(g, tokens, types)?;
+    Ok(Parts {
+        model: json!({"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                  "vocab": vocab, "merges": merges}),
+        added,
+        normalizer: Value::Null,
+        pre_tokenizer: pre_tokenizer(g)?,
+        decoder: json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}),
+        post_processor: Some(
+            json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true}),
+        ),
+    })
+}
+
 /// An import error about `g` with message `m`.
-fn err(g: &GgufFile, m: String) -> LmError {
+pub(super) fn err(g: &GgufFile, m: String) -> LmError {
     LmError::Gguf {
         path: g.path.clone(),
         message: m,
     }
 }
 
-/// Only byte-level BPE (`gpt2`) vocabularies can be expressed as this `tokenizer.json`.
-fn check_model(g: &GgufFile) -> Result<()> {
+enum Kind {
+    ByteLevel,
+    SentencePiece,
+}
+
+/// `tokenizer.ggml.model`: `gpt2` (byte-level BPE) or `llama` (SentencePiece BPE).
+fn model_kind(g: &GgufFile) -> Result<Kind> {
     let model = g
         .meta("tokenizer.ggml.model")
         .and_then(MetaValue::as_str)
         .unwrap_or("");
-    if model != "gpt2" {
-        return Err(err(
+    match model {
+        "gpt2" => Ok(Kind::ByteLevel),
+        "llama" => Ok(Kind::SentencePiece),
+        _ => Err(err(
             g,
             format!(
-                "tokenizer.ggml.model = `{model}` is not supported (only byte-level BPE, `gpt2`)"
+                "tokenizer.ggml.model = `{model}` is not supported (`gpt2`: byte-level BPE, `llama`: SentencePiece BPE)"
             ),
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// The required string-array metadata `key`.
@@ -118,7 +163,7 @@ fn token_types(g: &GgufFile, n_tokens: usize) -> Result<Vec<i64>> {
 
 /// The BPE vocabulary (token → id) and the `added_tokens` entries for control and user-defined
 /// tokens, so they are never split.
-fn vocab_and_added(
+pub(super) fn vocab_and_added(
     g: &GgufFile,
     tokens: &[String],
     types: &[i64],
@@ -187,16 +232,20 @@ fn special_token(g: &GgufFile, tokens: &[String], key: &str) -> Option<(u32, Str
     tokens.get(id).map(|t| (id as u32, t.clone()))
 }
 
-/// Byte-level post-processing, plus a template that prepends BOS when the GGUF asks for it.
-fn post_processor(bos: Option<&(u32, String)>, add_bos: bool) -> Value {
-    let byte_post = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true});
-    match (bos, add_bos) {
-        (Some((id, tok)), true) => json!({"type": "Sequence", "processors": [byte_post, {
+/// `base` (byte-level post-processing, if any), then a template that prepends BOS when the GGUF
+/// asks for it.
+fn post_processor(base: Option<Value>, bos: Option<&(u32, String)>, add_bos: bool) -> Value {
+    let template = match (bos, add_bos) {
+        (Some((id, tok)), true) => json!({
             "type": "TemplateProcessing",
             "single": [{"SpecialToken": {"id": tok, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
             "pair": [{"SpecialToken": {"id": tok, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
                      {"SpecialToken": {"id": tok, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {tok.clone(): {"id": tok, "ids": [id], "tokens": [tok]}}}]}),
-        _ => byte_post,
+            "special_tokens": {tok.clone(): {"id": tok, "ids": [id], "tokens": [tok]}}}),
+        _ => return base.unwrap_or(Value::Null),
+    };
+    match base {
+        Some(b) => json!({"type": "Sequence", "processors": [b, template]}),
+        None => template,
     }
 }
