@@ -79,7 +79,7 @@ fn trained_sentencepiece_models_agree() {
 }
 
 /// Prose, PII-like, multi-byte, whitespace and markup texts for the real vocabulary.
-pub const GEMMA_TEXTS: &[&str] = &[
+const GEMMA_TEXTS: &[&str] = &[
     "The capital of France is",
     "Marie Curie was a physicist and chemist who conducted pioneering research on radioactivity. She was the first woman to win a Nobel Prize, and the only person to win it in two scientific fields.",
     "Call me at 555-0123, email jane.doe@example.com, IBAN DE89 3704 0044 0532 0130 00. My name is John Smith and I live at 42 Elm Street, Springfield.",
