@@ -485,7 +485,9 @@ fn a_study_over_two_models_runs_every_method_on_each_and_reports_each_front() {
     let ids: Vec<&str> = runs.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(ids.len(), 4, "{ids:?}");
     for model in ["small-llama", "gemma"] {
-        let of = ids.iter().filter(|i| i.contains(&format!("-model{model}-")));
+        let of = ids
+            .iter()
+            .filter(|i| i.contains(&format!("-model{model}-")));
         assert_eq!(of.count(), 2, "{model}: {ids:?}");
     }
     // Each model was evaluated as its own reference, and its runs against it.
