@@ -152,6 +152,9 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                 s.vocab_size,
                 t.elapsed().as_secs_f64()
             );
+            if let Some(terms) = s.terms {
+                eprintln!("this model is under {terms}; NOTICE in {} says so", out_dir.display());
+            }
         }
         ModelCommand::Score {
             model,
