@@ -15,7 +15,7 @@ SMOLLM2 := .cache/models/smollm2-135m
 # Under the Gemma Terms of Use (https://ai.google.dev/gemma/terms), which the fetch writes beside it.
 GEMMA_GGUF := .cache/models/gemma-3-270m-q4_k_m.gguf
 
-.PHONY: setup venv build chromium checkov demo test bench-forward bench-train bench-eval clean
+.PHONY: setup venv build chromium checkov demo test bench-forward bench-train bench-train-gemma bench-eval clean
 
 setup: venv build
 
@@ -75,6 +75,14 @@ bench-eval: setup $(SMOLLM2)/config.json
 # Training step time and memory of the four methods vs transformers (see docs/trainer.md).
 bench-train: setup $(SMOLLM2)/config.json
 	$(PY) scripts/bench_train.py --model $(SMOLLM2) --triad $(TRIAD) --threads $${THREADS:-2}
+
+# The same on Gemma-3-270M (262k-vocabulary tied embedding; about 7 minutes on 2 cores, 16 GiB).
+GEMMA := .cache/models/gemma-3-270m
+$(GEMMA)/config.json: $(GEMMA_GGUF) | build
+	$(TRIAD) model import-gguf $(GEMMA_GGUF) $(GEMMA)
+
+bench-train-gemma: setup $(GEMMA)/config.json
+	$(PY) scripts/bench_train.py --model $(GEMMA) --triad $(TRIAD) --threads $${THREADS:-2} --rounds $${ROUNDS:-1}
 
 clean:
 	cargo clean

@@ -72,17 +72,12 @@ pub fn time_steps(
             let l = (crate::data::token_losses(&logits, &b.ids) * &b.mask).mean(Kind::Float);
             l.backward();
             *loss = l.double_value(&[]);
-            opt.params()
-                .iter()
-                .map(|p| {
-                    let mut g = p.grad();
-                    let out = g.copy();
-                    let _ = g.zero_();
-                    out
-                })
-                .collect()
+            opt.params().iter().map(|p| p.grad()).collect()
         };
         opt.apply(&grads, 1e-5);
+        if !method.is_private() {
+            crate::run::zero_grads(&opt);
+        }
         // Finish queued work before reading the clock (CUDA is asynchronous).
         let _ = opt.params()[0].sum(Kind::Float).double_value(&[]);
     };

@@ -450,6 +450,9 @@ impl<'a> Run<'a> {
             }
         };
         self.opt.apply(&grads, lr);
+        if self.private.is_none() {
+            zero_grads(&self.opt);
+        }
         let epsilon = self.budget.as_mut().map(|b| b.epsilon_for_progress());
         r.epsilon = epsilon;
         r.steps_done += 1;
@@ -674,21 +677,31 @@ fn nonprivate_step(
         loss_sum += loss.double_value(&[]);
         *tokens += batch.tokens as u64;
     }
+    // The accumulated gradients themselves (no copy: 1 GB on Gemma-3-270M); the caller zeroes
+    // them once the optimizer has used them.
     let grads = opt
         .params()
         .iter()
         .map(|p| {
-            let mut g = p.grad();
+            let g = p.grad();
             if g.defined() {
-                let out = g.copy();
-                let _ = g.zero_();
-                out
+                g
             } else {
                 p.zeros_like()
             }
         })
         .collect();
     (loss_sum, grads)
+}
+
+/// Zero the parameters' accumulated gradients in place, ready for the next step's backward.
+pub(crate) fn zero_grads(opt: &Optimizer) {
+    for p in opt.params() {
+        let mut g = p.grad();
+        if g.defined() {
+            let _ = g.zero_();
+        }
+    }
 }
 
 /// One DP-SGD step on a Poisson sample: clipped per-example gradients, summed, noised, divided

@@ -153,7 +153,10 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                 t.elapsed().as_secs_f64()
             );
             if let Some(terms) = s.terms {
-                eprintln!("this model is under {terms}; NOTICE in {} says so", out_dir.display());
+                eprintln!(
+                    "this model is under {terms}; NOTICE in {} says so",
+                    out_dir.display()
+                );
             }
         }
         ModelCommand::Score {
