@@ -69,8 +69,8 @@ impl Optimizer {
     pub fn apply(&mut self, grads: &[Tensor], lr: f64) {
         self.step += 1;
         tch::no_grad(|| {
-            for i in 0..self.params.len() {
-                let g = grads[i].to_kind(self.params[i].kind());
+            for (i, g) in grads.iter().enumerate().take(self.params.len()) {
+                let g = g.to_kind(self.params[i].kind());
                 let scratch = self.scratch_for(i);
                 if self.cfg.name == "adamw" {
                     self.adamw(i, &g, &scratch, lr);
@@ -126,12 +126,12 @@ impl Optimizer {
         let c = &self.cfg;
         let mut p = self.params[i].shallow_clone();
         let mut d = scratch.shallow_clone();
-        let _ = d.copy_(&p);
+        d.copy_(&p);
         let _ = d.g_mul_scalar_(c.weight_decay);
         let _ = d.g_add_(g);
         if c.momentum > 0.0 {
             let _ = self.m[i].g_mul_scalar_(c.momentum).g_add_(&d);
-            let _ = d.copy_(&self.m[i]);
+            d.copy_(&self.m[i]);
         }
         let _ = d.g_mul_scalar_(lr);
         let _ = p.g_sub_(&d);
