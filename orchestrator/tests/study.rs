@@ -58,6 +58,21 @@ const COST_COLUMNS: [&str; 5] = [
 ];
 
 /// The indices of results.csv's header that `results` keeps, with their names.
+/// Write `spec` as study.toml in `tmp`, run it into `tmp/s` and return that folder.
+fn run_study(tmp: &Path, spec: &str) -> PathBuf {
+    let path = tmp.join("study.toml");
+    std::fs::write(&path, spec).unwrap();
+    let dir = tmp.join("s");
+    triad(&[
+        "study",
+        "run",
+        path.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    dir
+}
+
 fn kept_columns(text: &str) -> Vec<(usize, String)> {
     text.lines()
         .next()
@@ -318,22 +333,13 @@ fn remote_mode_against_separate_trainer_and_evaluator_processes() {
 fn a_study_with_seeds_repeats_each_run_and_reports_across_seeds() {
     let tmp = tempfile::tempdir().unwrap();
     tiny_model(tmp.path());
-    let spec = tmp.path().join("study.toml");
     let text = SPEC
         .replace("name = \"tiny\"\n", "name = \"tiny\"\nseeds = [0, 1]\n")
         .replace("epochs = 3", "epochs = 1");
     // One method, so the study is two runs: lora at one grid point, under seeds 0 and 1.
     let one = text[..text.find("[[method]]").unwrap()].to_string()
         + "[[method]]\nmethod = \"lora\"\nlora_r = [4]\nlr = [1e-2]\n";
-    std::fs::write(&spec, one).unwrap();
-    let dir = tmp.path().join("s");
-    triad(&[
-        "study",
-        "run",
-        spec.to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
+    let dir = run_study(tmp.path(), &one);
     let (runs, _) = ledger(&dir);
     let ids: Vec<&str> = runs.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
@@ -364,21 +370,12 @@ fn the_report_renders_in_headless_chromium() {
         .expect("Debian chromium is missing: `make setup` installs it");
     let tmp = tempfile::tempdir().unwrap();
     tiny_model(tmp.path());
-    let spec = tmp.path().join("study.toml");
     // With a one-run audit: the formal-against-audit ε chart and the audit column.
     let audited = SPEC.replace("epochs = 3", "epochs = 2").replace(
         "canary_repeats = 4\n",
         "canary_repeats = 4\naudit_canaries = 20\n",
     );
-    std::fs::write(&spec, audited).unwrap();
-    let dir = tmp.path().join("s");
-    triad(&[
-        "study",
-        "run",
-        spec.to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
+    let dir = run_study(tmp.path(), &audited);
     let html = dir.join("report.html");
     let flags = [
         "--headless",
@@ -463,7 +460,6 @@ fn a_study_over_two_models_runs_every_method_on_each_and_reports_each_front() {
             ],
         );
     }
-    let spec = tmp.path().join("study.toml");
     let text = SPEC
         .replace(
             "[model]\npath = \"tiny\"\n",
@@ -472,15 +468,7 @@ fn a_study_over_two_models_runs_every_method_on_each_and_reports_each_front() {
         .replace("epochs = 3", "epochs = 1");
     let two = text[..text.find("[[method]]\nmethod = \"full\"").unwrap()].to_string()
         + "[[method]]\nmethod = \"full\"\nlr = [1e-3]\n[[method]]\nmethod = \"lora\"\nlora_r = [4]\nlr = [1e-2]\n";
-    std::fs::write(&spec, two).unwrap();
-    let dir = tmp.path().join("s");
-    triad(&[
-        "study",
-        "run",
-        spec.to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
+    let dir = run_study(tmp.path(), &two);
     let (runs, evals) = ledger(&dir);
     let ids: Vec<&str> = runs.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(ids.len(), 4, "{ids:?}");

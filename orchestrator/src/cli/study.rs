@@ -49,7 +49,7 @@ pub enum Preset {
     /// The paper's setting on both real models (SmolLM2-135M and Gemma-3-270M): 10,000 training
     /// dialogues, 1,000 audit canaries, 3 epochs (a GPU job).
     Paper,
-    /// Both real models (SmolLM2-135M, Gemma-3-270M), full fine-tuning and LoRA on 16 dialogues,
+    /// Both real models (SmolLM2-135M, Gemma-3-270M), full fine-tuning and LoRA on 32 dialogues,
     /// one epoch: the families side by side within 45 minutes on 2 CPU cores.
     Families,
 }
@@ -250,7 +250,7 @@ pub fn demo_spec(gguf: &Path, gemma: &Path, preset: Preset) -> String {
     let (train, test, canaries, epochs, samples, audit, every_epoch) = match preset {
         Preset::Small => (32, 32, 4, 2, 200, 200, false),
         Preset::Paper => (10_000, 1_000, 10, 3, 2_000, 1_000, true),
-        Preset::Families => (16, 16, 2, 1, 100, 0, false),
+        Preset::Families => (32, 32, 4, 1, 100, 0, false),
     };
     let quoted = |p: &Path| {
         p.display()
