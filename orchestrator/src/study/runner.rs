@@ -367,15 +367,16 @@ async fn evaluator_worker(
                     &job.checkpoint,
                     &serde_json::to_string(&m).expect("messages always serialise"),
                 )?;
-                let auc = m
-                    .membership_inference
-                    .as_ref()
-                    .and_then(|x| x.loss.as_ref())
-                    .map_or(f64::NAN, |a| a.auc);
+                // Both attacks: the LOSS attack's AUC carries the luck of the split (it is
+                // not 0.5 on the base model), the reference-calibrated one removes it.
+                let mia = m.membership_inference.as_ref();
+                let auc = |a: Option<&triad_proto::v1::Attack>| a.map_or(f64::NAN, |a| a.auc);
+                let loss = auc(mia.and_then(|x| x.loss.as_ref()));
+                let reference = auc(mia.and_then(|x| x.reference.as_ref()));
                 let nll = m.utility.as_ref().map_or(f64::NAN, |u| u.nll);
                 ctx.lines.say(&what, true, || {
                     format!(
-                        "{what}: privacy loss {:.3}, utility NLL {nll:.3}, MIA AUC {auc:.3} ({:.0}s)",
+                        "{what}: privacy loss {:.3}, utility NLL {nll:.3}, MIA AUC loss {loss:.3} / reference {reference:.3} ({:.0}s)",
                         m.privacy_loss,
                         started.elapsed().as_secs_f64()
                     )
