@@ -57,7 +57,6 @@ const COST_COLUMNS: [&str; 5] = [
     "eval_seconds",
 ];
 
-/// The indices of results.csv's header that `results` keeps, with their names.
 /// Write `spec` as study.toml in `tmp`, run it into `tmp/s` and return that folder.
 fn run_study(tmp: &Path, spec: &str) -> PathBuf {
     let path = tmp.join("study.toml");
@@ -73,6 +72,7 @@ fn run_study(tmp: &Path, spec: &str) -> PathBuf {
     dir
 }
 
+/// The indices of results.csv's header that `results` keeps, with their names.
 fn kept_columns(text: &str) -> Vec<(usize, String)> {
     text.lines()
         .next()
