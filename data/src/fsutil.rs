@@ -1,5 +1,6 @@
 //! File helpers: atomic writes (temp file in the same directory, fsync, rename), so a crash
-//! never leaves a half-written output where a complete one is expected.
+//! never leaves a half-written output where a complete one is expected; content hashes that
+//! tie a result to the files it came from.
 
 use crate::error::{DataError, Result};
 use std::fs::File;
@@ -94,6 +95,20 @@ pub fn read_json(path: impl AsRef<Path>) -> Result<serde_json::Value> {
     })
 }
 
+/// Lowercase hex SHA-256 of a file's bytes, read in a stream (training files and weights can
+/// be larger than memory).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Bytes as lowercase hex (the form of every digest Triad writes).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +127,24 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"one");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temp file cleaned up");
+    }
+
+    #[test]
+    fn sha256_file_is_the_standard_digest_of_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"abc").unwrap();
+        // FIPS 180-2's test vector for "abc"; `sha256sum` agrees.
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // Longer than any read buffer: streamed, the same as hashing it whole.
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &big).unwrap();
+        use sha2::Digest;
+        assert_eq!(sha256_file(&p).unwrap(), hex(&sha2::Sha256::digest(&big)));
+        let e = sha256_file(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     }
 }

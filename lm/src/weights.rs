@@ -1,4 +1,5 @@
-//! Reading and writing safetensors: one file or shards listed in `model.safetensors.index.json`.
+//! Reading and writing safetensors: one file or shards listed in `model.safetensors.index.json`;
+//! a model folder's identity (a digest of its weights).
 
 use crate::error::{LmError, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -258,6 +259,68 @@ pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, RawTensor>) -> 
     Ok(triad_data::fsutil::write_atomic(path, &bytes)?)
 }
 
+/// The identity of a model folder: lowercase hex SHA-256 over every `*.safetensors` file in it
+/// except `optimizer.safetensors` (a checkpoint's optimizer state, not the model), in name
+/// order, then `config.json` when present. Each file goes in as its name, its length and its
+/// bytes, names and lengths as little-endian u64-prefixed fields, so no two folders give the
+/// same stream and a folder moved elsewhere keeps its identity. An adapter folder's
+/// `adapter_model.safetensors` counts like any other. `run.json` records the base's identity,
+/// so an audit can check that the base it is given is the one the run fine-tuned.
+pub fn model_identity(dir: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut files = weight_files(dir)?;
+    if files.is_empty() {
+        return Err(LmError::invalid(
+            dir,
+            "no *.safetensors weights in the model folder (optimizer.safetensors does not count)",
+        ));
+    }
+    let config = dir.join("config.json");
+    if config.is_file() {
+        files.push(config);
+    }
+    let mut hasher = sha2::Sha256::new();
+    for f in &files {
+        feed_file(&mut hasher, f)?;
+    }
+    Ok(triad_data::fsutil::hex(&hasher.finalize()))
+}
+
+/// The weight files of `model_identity`, sorted by name.
+fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| LmError::io(dir, e))? {
+        let path = e.map_err(|e| LmError::io(dir, e))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_default();
+        if name.ends_with(".safetensors") && name != "optimizer.safetensors" && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(files)
+}
+
+/// One file into a digest: name, length, bytes (streamed: weights can outgrow memory).
+fn feed_file(hasher: &mut sha2::Sha256, path: &Path) -> Result<()> {
+    use sha2::Digest;
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| LmError::io(path, e))?;
+    let len = file.metadata().map_err(|e| LmError::io(path, e))?.len();
+    let name = path.file_name().unwrap_or_default().as_encoded_bytes();
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name);
+    hasher.update(len.to_le_bytes());
+    let copied = std::io::copy(&mut file.take(len), hasher).map_err(|e| LmError::io(path, e))?;
+    if copied != len {
+        return Err(LmError::invalid(
+            path,
+            "the file shrank while it was hashed",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +359,72 @@ mod tests {
         assert!(
             e.contains("model.safetensors") && e.contains("not a valid safetensors"),
             "{e}"
+        );
+    }
+
+    /// The documented stream, built by hand: (name, bytes) fields in order.
+    fn expected_identity(files: &[(&str, &[u8])]) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for (name, bytes) in files {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        }
+        triad_data::fsutil::hex(&h.finalize())
+    }
+
+    #[test]
+    fn model_identity_digests_weights_in_name_order_then_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("model");
+        std::fs::create_dir(&d).unwrap();
+        let e = model_identity(&d).unwrap_err().to_string();
+        assert!(e.contains("model") && e.contains("no *.safetensors"), "{e}");
+        let write = |name: &str, bytes: &[u8]| std::fs::write(d.join(name), bytes).unwrap();
+        write("model-00002.safetensors", b"second shard");
+        write("model-00001.safetensors", b"first shard");
+        write("optimizer.safetensors", b"adam moments");
+        write("tokenizer.json", b"{}");
+        let weights_only = model_identity(&d).unwrap();
+        assert_eq!(
+            weights_only,
+            expected_identity(&[
+                ("model-00001.safetensors", b"first shard"),
+                ("model-00002.safetensors", b"second shard"),
+            ])
+        );
+        write("config.json", b"{\"model_type\":\"llama\"}");
+        let id = model_identity(&d).unwrap();
+        assert_eq!(
+            id,
+            expected_identity(&[
+                ("model-00001.safetensors", b"first shard"),
+                ("model-00002.safetensors", b"second shard"),
+                ("config.json", b"{\"model_type\":\"llama\"}"),
+            ])
+        );
+        // The optimizer state and the tokenizer are not the model; a moved folder is the same.
+        write("optimizer.safetensors", b"other moments");
+        write("tokenizer.json", b"{\"changed\":1}");
+        let moved = dir.path().join("moved");
+        std::fs::rename(&d, &moved).unwrap();
+        assert_eq!(model_identity(&moved).unwrap(), id);
+        // One weight byte is another model.
+        std::fs::write(moved.join("model-00001.safetensors"), b"first shard!").unwrap();
+        assert_ne!(model_identity(&moved).unwrap(), id);
+    }
+
+    #[test]
+    fn an_adapter_folder_is_identified_by_its_adapter_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("adapter_model.safetensors"), b"lora a and b").unwrap();
+        std::fs::write(d.join("adapter_config.json"), b"{}").unwrap();
+        assert_eq!(
+            model_identity(d).unwrap(),
+            expected_identity(&[("adapter_model.safetensors", b"lora a and b")])
         );
     }
 }

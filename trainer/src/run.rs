@@ -106,6 +106,12 @@ pub struct RunRecord {
     pub loss_curve: Vec<LossPoint>,
     pub epochs: Vec<EpochRecord>,
     pub final_checkpoint: Option<String>,
+    /// SHA-256 of the training file (`triad_data::fsutil::sha256_file`), binding audits to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_sha256: Option<String>,
+    /// The base model's identity (`triad_lm::weights::model_identity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_model_sha256: Option<String>,
 }
 
 impl RunRecord {
@@ -297,6 +303,8 @@ impl<'a> Run<'a> {
             loss_curve: vec![],
             epochs: vec![],
             final_checkpoint: None,
+            train_sha256: None,
+            base_model_sha256: None,
         };
         let opt = Optimizer::new(cfg.optimizer.clone(), params);
         let run = Run {
