@@ -39,8 +39,10 @@ pub fn read_valid(path: &std::path::Path) -> crate::Result<Vec<(usize, Record)>>
     }
 }
 
-/// Check raw file bytes. Blank lines are allowed and skipped.
+/// Check raw file bytes. Blank lines are allowed and skipped; a UTF-8 byte-order mark (as some
+/// editors write) is skipped; a file without any record is a problem (on line 1).
 pub fn check_bytes(bytes: &[u8]) -> Checked {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut out = Checked::default();
     let mut ids: HashMap<String, usize> = HashMap::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -81,6 +83,12 @@ pub fn check_bytes(bytes: &[u8]) -> Checked {
                 }
             }
         }
+    }
+    if out.records.is_empty() && out.problems.is_empty() {
+        out.problems.push(Problem {
+            line: 1,
+            message: "the file holds no records (it is empty or blank)".into(),
+        });
     }
     out
 }
@@ -222,6 +230,16 @@ mod tests {
         has(8, "duplicate id");
         assert!(!p.iter().any(|(l, _)| *l == 1), "line 1 is valid: {p:?}");
         assert_eq!(check_bytes(&file).records.len(), 1);
+    }
+
+    #[test]
+    fn an_empty_file_is_a_problem_and_a_byte_order_mark_is_not() {
+        for empty in ["", "\n\n", "  \n"] {
+            let p = problems(empty.as_bytes());
+            assert!(p.len() == 1 && p[0].1.contains("no records"), "{p:?}");
+        }
+        let bom = "\u{feff}{\"id\": \"a\", \"text\": \"hi\", \"spans\": []}\n";
+        assert!(problems(bom.as_bytes()).is_empty());
     }
 
     #[test]

@@ -248,7 +248,7 @@ fn a_killed_dp_run_resumes_to_the_same_result() {
     killed_run_resumes_identically(
         Some("tiny"),
         "dp",
-        "epochs = 6\n[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0",
+        "epochs = 6\n[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0\nreproducible_noise = true",
     );
 }
 
@@ -257,7 +257,7 @@ fn a_killed_dp_lora_run_resumes_to_the_same_result() {
     killed_run_resumes_identically(
         Some("tiny"),
         "dp-lora",
-        "epochs = 6\n[lora]\nr = 4\ndropout = 0.1\ntarget_modules = [\"q_proj\", \"v_proj\"]\n[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0",
+        "epochs = 6\n[lora]\nr = 4\ndropout = 0.1\ntarget_modules = [\"q_proj\", \"v_proj\"]\n[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0\nreproducible_noise = true",
     );
 }
 
@@ -297,34 +297,7 @@ fn killed_run_resumes_identically(tiny: Option<&str>, method: &str, extra: &str)
     ]);
 
     let killed = tmp.path().join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_triad"))
-        .args([
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            killed.to_str().unwrap(),
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    loop {
-        let epochs = std::fs::read(killed.join("run.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .map_or(0, |v| v["epochs"].as_array().map_or(0, |a| a.len()));
-        if epochs >= 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint within 5 minutes"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    kill_after_first_checkpoint(&cfg, &killed);
     let r = record(&killed);
     assert_eq!(
         r["status"], "running",
@@ -400,6 +373,190 @@ fn killed_run_resumes_identically(tiny: Option<&str>, method: &str, extra: &str)
     );
 }
 
+/// Start `triad train` into `out` and SIGKILL it once run.json records an epoch.
+fn kill_after_first_checkpoint(cfg: &Path, out: &Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let epochs = std::fs::read(out.join("run.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .map_or(0, |v| v["epochs"].as_array().map_or(0, |a| a.len()));
+        if epochs >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// A tiny model with a digit tokenizer trained on 64 generated dialogues; returns its RUN.toml.
+fn tiny_setup(dir: &Path, method: &str, extra: &str) -> PathBuf {
+    data(dir, "64");
+    let tok = dir.join("tokenizer.json");
+    let train = dir.join("data/train.jsonl");
+    triad_tests::run_oracle(
+        "digit_tokenizer.py",
+        &[tok.to_str().unwrap(), train.to_str().unwrap()],
+    );
+    let model = dir.join("tiny");
+    triad_tests::run_oracle(
+        "tiny_lm_with_tokenizer.py",
+        &[model.to_str().unwrap(), tok.to_str().unwrap()],
+    );
+    write_config_for(&model, dir, "run.toml", method, extra)
+}
+
+fn train_into(cfg: &Path, out: &Path) {
+    triad(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
+/// Every file under `dir`, as bytes.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+/// DP by default draws from a secret per-run key: the same config and seed give other weights;
+/// a SIGKILLed run resumes with its own key (two copies of its folder end bit-identical); what
+/// the run publishes (run.json, checkpoints) holds neither the key nor an unnoised loss.
+#[test]
+fn a_default_dp_run_draws_secret_noise_and_resumes_with_its_own_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_setup(
+        tmp.path(),
+        "dp-lora",
+        "epochs = 4\n[lora]\nr = 4\ndropout = 0.1\n[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0",
+    );
+    let killed = tmp.path().join("killed");
+    kill_after_first_checkpoint(&cfg, &killed);
+    assert_eq!(
+        record(&killed)["status"],
+        "running",
+        "the kill came too late"
+    );
+    let key = std::fs::read_to_string(killed.join("state/noise.key")).unwrap();
+    let key = key.trim().to_string();
+    assert_eq!(key.len(), 64);
+    let copy = tmp.path().join("copy");
+    let cp = Command::new("cp")
+        .args(["-a", killed.to_str().unwrap(), copy.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let (again, other) = (tmp.path().join("again"), tmp.path().join("other"));
+    for out in [&killed, &copy, &again, &other] {
+        train_into(&cfg, out);
+    }
+    let weights = |dir: &Path| {
+        let r = record(dir);
+        assert_eq!(r["status"], "completed");
+        assert_eq!(r["secure_rng"], true);
+        assert!(
+            !dir.join("state/noise.key").exists(),
+            "the key outlives the run"
+        );
+        let last = r["epochs"].as_array().unwrap().last().unwrap()["epoch"]
+            .as_u64()
+            .unwrap();
+        std::fs::read(dir.join(format!(
+            "checkpoints/epoch-{last}/adapter_model.safetensors"
+        )))
+        .unwrap()
+    };
+    assert!(
+        weights(&killed) == weights(&copy),
+        "two copies resumed differently"
+    );
+    assert!(
+        weights(&again) != weights(&other),
+        "the same seed gave the same noise"
+    );
+    assert!(weights(&killed) != weights(&again));
+    for dir in [&killed, &copy, &again] {
+        let r = record(dir);
+        for p in r["loss_curve"].as_array().unwrap() {
+            assert!(p["loss"].is_null(), "an unnoised loss is published: {p}");
+        }
+        for e in r["epochs"].as_array().unwrap() {
+            assert!(
+                e["mean_loss"].is_null(),
+                "an unnoised mean loss is published: {e}"
+            );
+        }
+        assert_eq!(r["tokens_counted"], "expected");
+    }
+    // Neither the key's text nor its bytes anywhere the run publishes.
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&key[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    for (path, content) in files_under(&killed) {
+        let hit = |needle: &[u8]| content.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            !hit(key.as_bytes()) && !hit(&bytes[..16]),
+            "the noise key is in {}",
+            path.display()
+        );
+    }
+}
+
+/// A finished run's folder refuses another config (it would return the old record as if new).
+#[test]
+fn a_finished_run_refuses_a_changed_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_setup(tmp.path(), "lora", "steps = 2");
+    let out = tmp.path().join("out");
+    train_into(&cfg, &out);
+    let changed = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("lr = 0.01", "lr = 0.02");
+    std::fs::write(&cfg, changed).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("`optimizer.lr`"),
+        "{err}"
+    );
+}
+
 /// All f32 values of a safetensors file, in file order (both files come from the same writer).
 fn safetensors_f32(bytes: &[u8]) -> Vec<f32> {
     let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -451,7 +608,12 @@ fn every_family_trains_with_all_four_methods() {
                 .iter()
                 .map(|p| p["loss"].as_f64().unwrap_or(f64::NAN))
                 .collect();
-            assert!(losses.iter().all(|l| l.is_finite()), "{name}: {losses:?}");
+            if method.starts_with("dp") {
+                // A private run publishes no loss (it is an unnoised statistic of the sample).
+                assert!(losses.iter().all(|l| l.is_nan()), "{name}: {losses:?}");
+            } else {
+                assert!(losses.iter().all(|l| l.is_finite()), "{name}: {losses:?}");
+            }
             if method.starts_with("dp") {
                 let eps = r["epsilon"].as_f64().unwrap_or(f64::NAN);
                 assert!(eps.is_finite() && eps > 0.0, "{name}: ε = {eps}");

@@ -3,6 +3,7 @@
 //! bound address, and shutdown on Ctrl-C.
 
 pub mod auth;
+pub mod confine;
 pub mod limits;
 mod pem;
 pub mod security;

@@ -28,8 +28,29 @@ pub fn write(
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    // A failed write (a full disk) leaves no half-written temp folder behind.
+    let written = fill(model, method, lora, base, &tmp, extra).and_then(|()| {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written
+}
+
+fn fill(
+    model: &CausalLm,
+    method: Method,
+    lora: &LoraConfig,
+    base: &Path,
+    tmp: &Path,
+    extra: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     if method.uses_lora() {
-        crate::lora::save_adapter(model, lora, base, &tmp)?;
+        crate::lora::save_adapter(model, lora, base, tmp)?;
     } else {
         let mut tensors = BTreeMap::new();
         for (n, t) in model.named_parameters() {
@@ -48,11 +69,7 @@ pub fn write(
             }
         }
     }
-    extra(&tmp)?;
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))
+    extra(tmp)
 }
 
 /// Remove `.NAME.tmp-PID` folders in `parent` left by processes that no longer run (a kill

@@ -42,7 +42,7 @@ pub struct Optimizer {
     pub lr: f64,
     #[serde(default)]
     pub weight_decay: f64,
-    #[serde(default = "default_betas")]
+    #[serde(default = "default_betas", deserialize_with = "two_betas")]
     pub betas: [f64; 2],
     #[serde(default = "default_eps")]
     pub eps: f64,
@@ -56,6 +56,13 @@ fn default_opt() -> String {
 fn default_betas() -> [f64; 2] {
     [0.9, 0.999]
 }
+/// Exactly two betas: a longer list is refused, not cut short.
+fn two_betas<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<[f64; 2], D::Error> {
+    let v = Vec::<f64>::deserialize(d)?;
+    <[f64; 2]>::try_from(v.as_slice())
+        .map_err(|_| serde::de::Error::custom(format!("`betas` takes two values, got {}", v.len())))
+}
+
 fn default_eps() -> f64 {
     1e-8
 }
@@ -139,9 +146,18 @@ pub struct DpConfig {
     pub target_epsilon: Option<f64>,
     /// Default 1 / (10 · N).
     pub delta: Option<f64>,
-    /// Seed each step's noise and Poisson sample from the OS CSPRNG (not reproducible).
+    /// Kept for old configs: `true` asks for what is now the default (a secret noise key).
     #[serde(default)]
     pub secure_rng: bool,
+    /// Derive every step's noise and Poisson sample from `seed` (bit-identical from the config
+    /// alone, for tests and demos). ε then assumes the seed stays secret; run.json and the
+    /// report say so. Default: a secret per-run key (`crate::rng`).
+    #[serde(default)]
+    pub reproducible_noise: bool,
+    /// N as a public constant: q = batch_size / dataset_size, the steps per epoch and the
+    /// default δ come from it rather than from the training file's record count, which then
+    /// is not published. Default: the record count, treated (and published) as public.
+    pub dataset_size: Option<u64>,
     /// The accountant that reports ε and finds σ for `target_epsilon`: `pld` (default,
     /// dp_accounting's privacy loss distribution) or `rdp` (Opacus's, looser).
     #[serde(default)]
@@ -225,6 +241,7 @@ pub const MAX_STEPS: u64 = 1_000_000_000;
 pub const MAX_EPOCHS: u64 = 1_000_000;
 pub const MAX_BATCH: u64 = 65_536;
 pub const MAX_LENGTH: u64 = 131_072;
+pub const MAX_DATASET: u64 = 1_000_000_000_000;
 
 fn default_max_len() -> usize {
     DEFAULT_MAX_LENGTH
@@ -302,6 +319,11 @@ impl RunConfig {
         if self.max_length < 2 {
             return bad("max_length", "must be at least 2".into());
         }
+        // f16 would train in half precision without loss scaling: refused, not half-supported.
+        if !["auto", "f32", "fp32", "float32", "bf16", "bfloat16"].contains(&self.dtype.as_str()) {
+            let shown: String = self.dtype.chars().take(40).collect();
+            return bad("dtype", format!("`{shown}` is not auto, f32 or bf16"));
+        }
         self.validate_optimizer(path)?;
         if !["constant", "linear", "cosine"].contains(&self.schedule.decay.as_str()) {
             return bad(
@@ -367,6 +389,16 @@ impl RunConfig {
             if let Some(d) = dp.delta.filter(|&d| !(d > 0.0 && d < 1.0)) {
                 return bad("dp.delta", format!("must be in (0, 1), got {d}"));
             }
+            if dp.secure_rng && dp.reproducible_noise {
+                return bad(
+                    "dp.reproducible_noise",
+                    "cannot be set with `secure_rng` (which asks for secret noise)".into(),
+                );
+            }
+            if dp.dataset_size == Some(0) {
+                return bad("dp.dataset_size", "must be positive".into());
+            }
+            at_most("dp.dataset_size", dp.dataset_size.unwrap_or(1), MAX_DATASET)?;
             if self.grad_accum != 1 {
                 return bad(
                     "grad_accum",
@@ -489,5 +521,22 @@ lr = 1e-4
             .unwrap_err()
             .to_string();
         assert!(e.contains("optimizer.lr"), "{e}");
+        for (line, field) in [
+            ("betas = [0.9, 0.99, 0.5]", "betas"),
+            ("betas = [0.9]", "betas"),
+        ] {
+            let text = OK.replace("lr = 1e-4", &format!("lr = 1e-4\n{line}"));
+            let e = RunConfig::from_toml(&text, Path::new("run.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field) && e.contains("two values"), "{e}");
+        }
+        let e = RunConfig::from_toml(
+            &OK.replace("epochs = 2", "epochs = 2\ndtype = \"f16\""),
+            Path::new("run.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`dtype`"), "{e}");
     }
 }

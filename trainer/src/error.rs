@@ -14,6 +14,9 @@ pub enum TrainError {
     Invalid(String),
     #[error("run cancelled")]
     Cancelled,
+    /// Training produced a non-finite loss or weights.
+    #[error("{0}")]
+    Diverged(String),
     /// A failure inside the trainer (a panic caught at the run's boundary).
     #[error("{0}")]
     Internal(String),
@@ -46,6 +49,7 @@ impl Classified for TrainError {
             TrainError::Data(e) => e.kind(),
             TrainError::Invalid(_) => ErrorKind::InvalidInput,
             TrainError::Cancelled => ErrorKind::Cancelled,
+            TrainError::Diverged(_) => ErrorKind::InvalidInput,
             TrainError::Internal(_) => ErrorKind::Internal,
             TrainError::Torch(e) => triad_lm::error::torch_kind(e),
         }

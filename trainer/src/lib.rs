@@ -7,7 +7,10 @@
 //! - [`memory`] — peak resident and CUDA memory of a run.
 //! - [`optim`] — AdamW / SGD and the learning-rate schedule.
 //! - [`run`] — the training loop, checkpoints, `run.json`, resume.
-//! - [`rng`] — per-step random streams (reproducible or OS-seeded), so resumes never reuse noise.
+//! - [`rng`] — per-step random streams (a private run's secret key, or the seed), so resumes
+//!   redo exactly the noise they drew; [`state`] — the run's private state (the key).
+//! - [`resume`] — what a resume checks of an earlier attempt's run.json; [`lock`] — one
+//!   trainer per output folder.
 //! - [`dp`] — the accountants (RDP, PLD), σ from a target ε, per-example clipping and noise.
 //! - [`service`], [`telemetry`] — the gRPC service and its Prometheus series.
 
@@ -19,12 +22,15 @@ pub mod data;
 pub mod dp;
 pub mod error;
 pub mod heartbeat;
+pub mod lock;
 pub mod lora;
 pub mod memory;
 pub mod optim;
+pub mod resume;
 pub mod rng;
 pub mod run;
 pub mod service;
+pub mod state;
 pub mod telemetry;
 
 pub use config::RunConfig;

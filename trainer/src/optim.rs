@@ -152,6 +152,16 @@ pub fn lr_at(base: f64, s: &Schedule, step: u64, total: u64) -> f64 {
     }
 }
 
+/// Whether every element of `params` is finite (a diverged update is caught the step it
+/// happens, not reported as a finished run).
+pub fn all_finite(params: &[Tensor]) -> bool {
+    params.iter().all(|p| {
+        // One reduction per tensor: a sum is finite only if no element is NaN or ±∞ (or the
+        // weights are beyond 1e38, which is divergence too).
+        triad_lm::tch::no_grad(|| p.sum(triad_lm::tch::Kind::Float).double_value(&[])).is_finite()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

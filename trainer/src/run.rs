@@ -27,7 +27,8 @@ pub enum Event {
         step: u64,
         total_steps: u64,
         epoch: u64,
-        loss: f64,
+        /// The step's mean loss; `None` for private runs (an unnoised statistic of the sample).
+        loss: Option<f64>,
         lr: f64,
         tokens_per_second: f64,
         epsilon: f64,
@@ -42,8 +43,8 @@ pub enum Event {
 pub struct LossPoint {
     pub step: u64,
     pub epoch: u64,
-    /// Mean loss of the step's batch; `None` when a DP step's Poisson sample was empty (the
-    /// update was noise alone).
+    /// Mean loss of the step's batch; `None` for private runs (never published: an unnoised
+    /// statistic of the private sample).
     pub loss: Option<f64>,
     pub lr: f64,
 }
@@ -52,8 +53,8 @@ pub struct LossPoint {
 pub struct EpochRecord {
     pub epoch: u64,
     pub step: u64,
-    /// Mean of the epoch's step losses; `None` when no step had a batch (DP: every Poisson
-    /// sample empty). Never NaN: JSON has no NaN, and run.json must read back on resume.
+    /// Mean of the epoch's step losses; `None` for private runs (see `LossPoint::loss`). Never
+    /// NaN: JSON has no NaN, and run.json must read back on resume.
     #[serde(default)]
     pub mean_loss: Option<f64>,
     pub checkpoint: Option<String>,
@@ -100,9 +101,19 @@ pub struct RunRecord {
     pub noise_multiplier: Option<f64>,
     pub sampling_rate: Option<f64>,
     pub max_grad_norm: Option<f64>,
-    /// Whether the noise was seeded from the OS CSPRNG (`dp.secure_rng`).
+    /// Whether a private run's noise and samples came from a secret per-run key (the default);
+    /// `false` for a DP run means reproducible noise: ε assumes the seed stays secret.
     #[serde(default)]
     pub secure_rng: bool,
+    /// How N (`examples`, q = batch_size / N) is known: `published` (the training file's
+    /// record count, treated as public) or `config` (`dp.dataset_size`, a public constant; the
+    /// record count is then not published). Private runs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_size_source: Option<String>,
+    /// What `tokens_seen` counts: `sampled` or, for private runs, `expected` (steps × q ×
+    /// the training file's tokens: the sample's own count is not published).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_counted: Option<String>,
     pub loss_curve: Vec<LossPoint>,
     pub epochs: Vec<EpochRecord>,
     pub final_checkpoint: Option<String>,
@@ -144,13 +155,21 @@ pub fn train(
 ) -> Result<RunRecord> {
     let _span = tracing::info_span!("run", out = %out.display(), method = ?cfg.method).entered();
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    let _lock = crate::lock::RunLock::acquire(out)?;
     let previous = previous_record(out)?;
-    if let Some(p) = previous.as_ref().filter(|p| p.status == "completed") {
-        tracing::info!("run already completed; nothing to do");
-        return Ok(p.clone());
-    }
     let stop = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
-    let (examples, mut run) = Run::prepare(cfg, out, &stop)?;
+    let resuming = previous
+        .as_ref()
+        .and_then(|p| p.epochs.last())
+        .is_some_and(|e| e.checkpoint.is_some());
+    let (examples, mut run) = Run::prepare(cfg, out, resuming, &stop)?;
+    if let Some(p) = &previous {
+        crate::resume::same_run(p, &run.record)?;
+        if p.status == "completed" {
+            tracing::info!("run already completed; nothing to do");
+            return Ok(p.clone());
+        }
+    }
     let first_epoch = match previous.filter(|p| !p.epochs.is_empty()) {
         Some(p) => run.restore(p)?,
         None => 1,
@@ -174,8 +193,9 @@ pub fn train(
     }
     run.record.status = "completed".into();
     write_record(out, &run.record)?;
+    crate::state::forget_key(out);
     if !cfg.checkpoint.keep_optimizer_state {
-        prune_optimizer_state(&run.record, None);
+        prune_optimizer_state(out, &run.record, None);
     }
     Ok(run.record)
 }
@@ -202,6 +222,8 @@ struct Run<'a> {
     steps_per_epoch: u64,
     total_steps: u64,
     epochs: u64,
+    /// Tokens of the whole training file (a private run publishes the expected count).
+    file_tokens: u64,
     record: RunRecord,
 }
 
@@ -229,6 +251,7 @@ impl<'a> Run<'a> {
     fn prepare(
         cfg: &'a RunConfig,
         out: &'a Path,
+        resuming: bool,
         stop: &dyn Fn() -> bool,
     ) -> Result<(Vec<Example>, Run<'a>)> {
         let device = parse_device(&cfg.device)?;
@@ -244,16 +267,21 @@ impl<'a> Run<'a> {
         let lora_cfg = cfg.lora_config();
         let named = crate::lora::trainable(&mut model, cfg.method, &lora_cfg, cfg.seed)?;
         let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
-        let (steps_per_epoch, total_steps, epochs) = schedule(cfg, examples.len());
-        let private = match (&cfg.dp, cfg.method.is_private()) {
-            (Some(dp), true) => Some(crate::dp::plan::Private::new(
+        let dp = cfg.dp.as_ref().filter(|_| cfg.method.is_private());
+        // N as the accountant sees it: a public constant from the config, or the file's count.
+        let n = dp
+            .and_then(|d| d.dataset_size)
+            .map_or(examples.len(), |s| s as usize);
+        let (steps_per_epoch, total_steps, epochs) = schedule(cfg, n);
+        let private = match dp {
+            Some(dp) => Some(crate::dp::plan::Private::new(
                 dp,
                 cfg.batch_size,
-                examples.len(),
+                n,
                 total_steps,
                 stop,
             )?),
-            _ => None,
+            None => None,
         };
         let accountant = private
             .as_ref()
@@ -271,8 +299,11 @@ impl<'a> Run<'a> {
                 "DP-SGD"
             );
         }
-        let secure = cfg.method.is_private() && cfg.dp.as_ref().is_some_and(|d| d.secure_rng);
-        let rng = crate::rng::StepRng::new(cfg.seed, secure);
+        let rng = match dp.filter(|d| !d.reproducible_noise) {
+            Some(_) => crate::rng::StepRng::keyed(crate::state::noise_key(out, resuming)?),
+            None => crate::rng::StepRng::seeded(cfg.seed),
+        };
+        let file_tokens = examples.iter().map(|e| e.ids.len() as u64).sum();
         let trainable: i64 = params.iter().map(|p| p.numel() as i64).sum();
         let record = RunRecord {
             status: "running".into(),
@@ -280,7 +311,7 @@ impl<'a> Run<'a> {
             method: cfg.method,
             device: format!("{device:?}"),
             dtype: format!("{kind:?}"),
-            examples: examples.len(),
+            examples: n,
             total_steps,
             steps_done: 0,
             trainable_parameters: trainable,
@@ -299,12 +330,31 @@ impl<'a> Run<'a> {
             noise_multiplier: private.as_ref().map(|p| p.sigma),
             sampling_rate: private.as_ref().map(|p| p.q),
             max_grad_norm: private.as_ref().map(|p| p.max_grad_norm),
-            secure_rng: rng.secure(),
+            secure_rng: rng.secret(),
+            dataset_size_source: dp.map(|d| {
+                if d.dataset_size.is_some() {
+                    "config"
+                } else {
+                    "published"
+                }
+                .into()
+            }),
+            tokens_counted: Some(
+                match dp {
+                    None => "sampled",
+                    Some(d) if d.dataset_size.is_some() => "withheld",
+                    Some(_) => "expected",
+                }
+                .into(),
+            ),
             loss_curve: vec![],
             epochs: vec![],
             final_checkpoint: None,
-            train_sha256: None,
-            base_model_sha256: None,
+            train_sha256: Some(
+                triad_data::fsutil::sha256_file(&cfg.train_file)
+                    .map_err(|e| TrainError::io(&cfg.train_file, e))?,
+            ),
+            base_model_sha256: Some(triad_lm::weights::model_identity(&cfg.model)?),
         };
         let opt = Optimizer::new(cfg.optimizer.clone(), params);
         let run = Run {
@@ -321,6 +371,7 @@ impl<'a> Run<'a> {
             steps_per_epoch,
             total_steps,
             epochs,
+            file_tokens,
             record,
         };
         Ok((examples, run))
@@ -329,16 +380,23 @@ impl<'a> Run<'a> {
     /// Continue an earlier attempt from its last checkpoint: weights, optimizer, loss curve,
     /// and the accountant replayed over the steps already taken. Returns the next epoch.
     fn restore(&mut self, p: RunRecord) -> Result<u64> {
-        same_privacy(&p, &self.record)?;
-        let last = p.epochs.last().expect("non-empty").clone();
-        let Some(ckpt) = &last.checkpoint else {
-            return Ok(1);
+        let plan = crate::resume::Plan {
+            steps_per_epoch: self.steps_per_epoch,
+            total_steps: self.total_steps,
+            epochs: self.epochs,
         };
+        plan.check(&p, &self.out.join("run.json"))?;
+        let last = p.epochs.last().expect("non-empty").clone();
+        if last.checkpoint.is_none() {
+            return Ok(1);
+        }
+        // The run's own checkpoint folder, from the epoch number: a path written in run.json
+        // is never followed.
         resume(
             &mut self.model,
             &mut self.opt,
             self.cfg.method,
-            Path::new(ckpt),
+            &checkpoint_dir(self.out, last.epoch),
             self.device,
         )?;
         tracing::info!(
@@ -353,7 +411,13 @@ impl<'a> Run<'a> {
             .into_iter()
             .filter(|l| l.step <= last.step)
             .collect();
+        // Each epoch's checkpoint named as this folder's own (a copied folder names the copy).
         r.epochs = p.epochs;
+        for e in r.epochs.iter_mut() {
+            if e.checkpoint.is_some() {
+                e.checkpoint = Some(checkpoint_dir(self.out, e.epoch).to_string_lossy().into());
+            }
+        }
         r.tokens_seen = p.tokens_seen;
         r.wall_time_s = p.wall_time_s;
         if let (Some(pr), Some(b)) = (&self.private, self.budget.as_mut()) {
@@ -400,6 +464,24 @@ impl<'a> Run<'a> {
         Ok(epoch_losses)
     }
 
+    /// Record a run that diverged (its last checkpoint stays) and return the error that ends it.
+    fn diverged(&mut self, what: &str) -> TrainError {
+        let step = self.record.steps_done + 1;
+        self.record.status = "failed".into();
+        let kept = match &self.record.final_checkpoint {
+            Some(_) => "the last epoch's checkpoint is kept",
+            None => "no checkpoint had been written",
+        };
+        let err = TrainError::Diverged(format!(
+            "training diverged at step {step}: {what}; {kept}. Lower optimizer.lr (or check \
+             lora.alpha, optimizer.eps, weight_decay, dp.noise_multiplier)"
+        ));
+        match write_record(self.out, &self.record) {
+            Ok(()) => err,
+            Err(e) => e,
+        }
+    }
+
     /// Record the exact ε of a cancelled run and return the error that ends it.
     fn cancelled(&mut self) -> TrainError {
         self.record.status = "cancelled".into();
@@ -432,7 +514,7 @@ impl<'a> Run<'a> {
             self.total_steps,
         );
         // Every draw of this step (noise, sample, dropout) comes from this step's streams.
-        let sample_seed = self.rng.begin_step(r.steps_done)?;
+        let sample_seed = self.rng.begin_step(r.steps_done);
         let (loss_sum, grads) = match &self.private {
             None => nonprivate_step(
                 &self.model,
@@ -443,28 +525,38 @@ impl<'a> Run<'a> {
             ),
             Some(p) => {
                 let sample = p.sample(examples, sample_seed);
-                let out = private_step(
-                    &self.model,
-                    &self.named,
-                    &sample,
-                    p,
-                    self.device,
-                    &mut r.tokens_seen,
-                );
+                // The sample's own token count stays here: it is a statistic of the sample.
+                let out = private_step(&self.model, &self.named, &sample, p, self.device, &mut 0);
                 if let Some(b) = self.budget.as_mut() {
                     b.step(p.sigma, p.q);
                 }
                 out
             }
         };
+        if self.private.is_none() && !loss_sum.is_finite() {
+            return Err(self.diverged("the loss is not finite"));
+        }
         self.opt.apply(&grads, lr);
         if self.private.is_none() {
             zero_grads(&self.opt);
         }
+        if !crate::optim::all_finite(self.opt.params()) {
+            return Err(self.diverged("the update made weights non-finite"));
+        }
+        let r = &mut self.record;
         let epsilon = self.budget.as_mut().map(|b| b.epsilon_for_progress());
         r.epsilon = epsilon;
         r.steps_done += 1;
-        let loss = Some(loss_sum).filter(|l| !l.is_nan());
+        // A private run publishes no loss (unnoised) and only the expected token count.
+        let loss = Some(loss_sum).filter(|_| self.private.is_none());
+        if let Some(p) = &self.private {
+            r.tokens_seen = match r.tokens_counted.as_deref() {
+                Some("expected") => {
+                    (r.steps_done as f64 * p.q * self.file_tokens as f64).round() as u64
+                }
+                _ => 0,
+            };
+        }
         r.loss_curve.push(LossPoint {
             step: r.steps_done,
             epoch,
@@ -475,7 +567,7 @@ impl<'a> Run<'a> {
             step: r.steps_done,
             total_steps: self.total_steps,
             epoch,
-            loss: loss_sum,
+            loss,
             lr,
             tokens_per_second: (r.tokens_seen - clock.tokens_before) as f64
                 / clock.started.elapsed().as_secs_f64(),
@@ -545,7 +637,8 @@ impl<'a> Run<'a> {
         write_record(self.out, r)?;
         if !cfg.checkpoint.keep_optimizer_state {
             // run.json now names the newest checkpoint, the only one a resume reads.
-            prune_optimizer_state(r, r.final_checkpoint.as_deref());
+            let keep = r.epochs.last().filter(|e| e.checkpoint.is_some());
+            prune_optimizer_state(self.out, r, keep.map(|e| e.epoch));
         }
         Ok(last)
     }
@@ -555,7 +648,7 @@ impl<'a> Run<'a> {
 /// starting over would forget the steps it took (for DP, privacy already spent).
 fn previous_record(out: &Path) -> Result<Option<RunRecord>> {
     let path = out.join("run.json");
-    match std::fs::read(&path) {
+    match read_bounded(&path, MAX_RECORD_BYTES) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(TrainError::io(&path, e)),
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
@@ -570,14 +663,37 @@ fn previous_record(out: &Path) -> Result<Option<RunRecord>> {
     }
 }
 
-/// Remove `optimizer.safetensors` from the run's checkpoints except `keep`. A failure costs
-/// only disk space, so it is logged, not raised.
-fn prune_optimizer_state(record: &RunRecord, keep: Option<&str>) {
-    for c in record.epochs.iter().filter_map(|e| e.checkpoint.as_deref()) {
-        if Some(c) == keep {
+/// Largest run.json read back (a million steps' loss curve is about 100 MB).
+const MAX_RECORD_BYTES: u64 = 512 << 20;
+
+/// Read `path` (not through a final link) if it is at most `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut bytes = vec![];
+    f.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("more than {} MiB: not a run record", max >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Remove `optimizer.safetensors` from the run's checkpoints except epoch `keep`'s. The
+/// folders are the run's own (`out/checkpoints/epoch-N`, N from the validated record), never
+/// a path read from run.json. A failure costs only disk space, so it is logged, not raised.
+fn prune_optimizer_state(out: &Path, record: &RunRecord, keep: Option<u64>) {
+    for e in record.epochs.iter().filter(|e| e.checkpoint.is_some()) {
+        if Some(e.epoch) == keep {
             continue;
         }
-        let file = Path::new(c).join("optimizer.safetensors");
+        let file = checkpoint_dir(out, e.epoch).join("optimizer.safetensors");
         match std::fs::remove_file(&file) {
             Ok(()) => tracing::debug!(file = %file.display(), "optimizer state pruned"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -636,30 +752,6 @@ fn resume(
         let step = w.take("step", &[1])?.double_value(&[0]) as u64;
         opt.load_moments(&mut w, step)
     })
-}
-
-/// A resumed DP run must keep the noise and accountant it started with: the replayed steps are
-/// accounted at today's σ, which would misstate ε if a changed default (the PLD accountant finds
-/// a smaller σ for the same target) gave another one.
-fn same_privacy(previous: &RunRecord, now: &RunRecord) -> Result<()> {
-    // Records written before `accountant` existed were RDP's; σ tells them apart.
-    let differs = previous.noise_multiplier.map(f64::to_bits)
-        != now.noise_multiplier.map(f64::to_bits)
-        || previous.accountant.is_some() && previous.accountant != now.accountant;
-    if differs && previous.noise_multiplier.is_some() {
-        return Err(TrainError::Invalid(format!(
-            "this run started with accountant {} and σ = {} and would resume with {} and σ = {}; \
-             set dp.accountant (and dp.noise_multiplier) as it started, or train into a new folder",
-            previous.accountant.map_or("?", |a| a.name()),
-            previous
-                .noise_multiplier
-                .map_or("?".into(), |s| s.to_string()),
-            now.accountant.map_or("none", |a| a.name()),
-            now.noise_multiplier
-                .map_or("none".into(), |s| s.to_string()),
-        )));
-    }
-    Ok(())
 }
 
 /// One non-private step over `group` (gradient accumulation); returns (mean loss, gradients).

@@ -228,36 +228,42 @@ impl TrainerService {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             #[cfg(test)]
             self.inject.at_start();
-            train(&job.cfg, &job.out, Some(&cancel), |e| {
-                let ev = match e {
-                    Event::Started { .. } => return,
-                    Event::Step {
-                        step,
-                        total_steps,
-                        loss,
-                        tokens_per_second,
-                        epsilon,
-                        ..
-                    } => run_event::Event::Step(StepEvent {
-                        step: *step,
-                        total_steps: *total_steps,
-                        loss: *loss,
-                        tokens_per_second: *tokens_per_second,
-                        epsilon: *epsilon,
-                    }),
-                    Event::Checkpoint { epoch, path } => {
-                        run_event::Event::Checkpoint(CheckpointEvent {
-                            epoch: *epoch as u32,
-                            path: path
-                                .strip_prefix(&root)
-                                .unwrap_or(path)
-                                .to_string_lossy()
-                                .into_owned(),
-                        })
-                    }
-                };
-                self.publish(&job.id, ev);
+            // On a thread the kernel confines to the data root: whatever a link swapped in
+            // since the request, or a path in a file on disk, says (`triad_serve::confine`).
+            triad_serve::confine::confined(&root, || {
+                train(&job.cfg, &job.out, Some(&cancel), |e| {
+                    let ev = match e {
+                        Event::Started { .. } => return,
+                        Event::Step {
+                            step,
+                            total_steps,
+                            loss,
+                            tokens_per_second,
+                            epsilon,
+                            ..
+                        } => run_event::Event::Step(StepEvent {
+                            step: *step,
+                            total_steps: *total_steps,
+                            loss: *loss,
+                            tokens_per_second: *tokens_per_second,
+                            epsilon: *epsilon,
+                        }),
+                        Event::Checkpoint { epoch, path } => {
+                            run_event::Event::Checkpoint(CheckpointEvent {
+                                epoch: *epoch as u32,
+                                path: path
+                                    .strip_prefix(&root)
+                                    .unwrap_or(path)
+                                    .to_string_lossy()
+                                    .into_owned(),
+                            })
+                        }
+                    };
+                    self.publish(&job.id, ev);
+                })
             })
+            .map_err(|e| TrainError::Internal(e.to_string()))
+            .and_then(|r| r)
         }));
         let result = result
             .unwrap_or_else(|p| Err(panicked(&p)))
@@ -389,11 +395,15 @@ impl Trainer for TrainerService {
         let (cfg, out) = self
             .config(&req)
             .map_err(|e| Status::new(e.code(), self.scrub(e.message())))?;
-        // The start time in the id: a restarted trainer never reuses an old run's id.
+        // The start time in the id: a restarted trainer never reuses an old run's id; the
+        // random tail keeps two trainers started in the same second apart.
+        let mut tail = [0u8; 4];
+        getrandom::getrandom(&mut tail).map_err(|e| Status::internal(format!("{e}")))?;
         let id = format!(
-            "run-{}-{:06}",
+            "run-{}-{:06}-{:08x}",
             self.boot,
-            self.next.fetch_add(1, Ordering::Relaxed)
+            self.next.fetch_add(1, Ordering::Relaxed),
+            u32::from_le_bytes(tail)
         );
         let run = Run {
             run_id: id.clone(),
@@ -590,6 +600,48 @@ mod tests {
         svc.inject.stall.store(false, Ordering::Relaxed);
         wait_until("the run ends", || terminal(svc.get(&id).unwrap().state)).await;
         assert_eq!(svc.stalled(), None, "an idle worker is not stalled");
+    }
+
+    /// A folder swapped for a link to outside the root while the run waits is not followed:
+    /// the run's thread is confined by the kernel, not by the check the request passed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_swapped_in_while_queued_leads_nowhere() {
+        let d = tempfile::tempdir().unwrap();
+        let (root, outside) = (d.path().join("root"), d.path().join("outside"));
+        for dir in [root.join("m"), root.join("runs"), outside.clone()] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(root.join("m/config.json"), "{}").unwrap();
+        std::fs::write(root.join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+        let svc = TrainerService::new(root.clone());
+        svc.inject.stall.store(true, Ordering::Relaxed);
+        let id = svc
+            .start_run(Request::new(StartRunRequest {
+                config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n".into(),
+                output_dir: "runs/a".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .run_id;
+        wait_until("the run starts", || {
+            svc.get(&id).unwrap().state == RunState::Running as i32
+        })
+        .await;
+        std::fs::remove_dir(root.join("runs")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("runs")).unwrap();
+        svc.inject.stall.store(false, Ordering::Relaxed);
+        wait_until("the run ends", || terminal(svc.get(&id).unwrap().state)).await;
+        let run = svc.get(&id).unwrap();
+        assert_eq!(run.state, RunState::Failed as i32);
+        if triad_serve::confine::available() {
+            let written: Vec<_> = std::fs::read_dir(&outside).unwrap().flatten().collect();
+            assert!(
+                written.is_empty(),
+                "the run wrote outside the root: {written:?}"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

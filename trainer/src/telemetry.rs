@@ -99,7 +99,7 @@ mod tests {
         m.step(&StepEvent {
             step: 1,
             total_steps: 4,
-            loss: 2.0,
+            loss: Some(2.0),
             tokens_per_second: 100.0,
             epsilon: 0.5,
         });

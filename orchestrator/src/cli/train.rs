@@ -38,8 +38,10 @@ pub fn run(config: &Path, out: Option<PathBuf>) -> Result<()> {
             let elapsed = started.elapsed().as_secs_f64();
             let eta = elapsed / *step as f64 * (*total_steps - *step) as f64;
             let eps = if *epsilon > 0.0 { format!("  ε {epsilon:.2}") } else { String::new() };
+            // Private runs publish no loss (it is not noised): steps and ε only.
+            let loss = loss.map(|l| format!("  loss {l:.4}")).unwrap_or_default();
             let line = format!(
-                "step {step}/{total_steps} (epoch {epoch})  loss {loss:.4}  lr {lr:.2e}  {tokens_per_second:.0} tok/s{eps}  ETA {eta:.0}s"
+                "step {step}/{total_steps} (epoch {epoch}){loss}  lr {lr:.2e}  {tokens_per_second:.0} tok/s{eps}  ETA {eta:.0}s"
             );
             if tty {
                 eprint!("\r\x1b[2K{line}");

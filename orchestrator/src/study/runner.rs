@@ -526,10 +526,10 @@ async fn train_one(
                 let el = started.elapsed().as_secs_f64();
                 ctx.lines.say(what, false, || {
                     format!(
-                        "{what}: step {}/{} loss {:.3}{}{}",
+                        "{what}: step {}/{}{}{}{}",
                         s.step,
                         s.total_steps,
-                        s.loss,
+                        s.loss.map(|l| format!(" loss {l:.3}")).unwrap_or_default(),
                         if s.epsilon > 0.0 {
                             format!(" ε {:.2}", s.epsilon)
                         } else {

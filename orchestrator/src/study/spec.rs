@@ -211,7 +211,28 @@ impl StudySpec {
         }
         check_models(self.models.all())?;
         self.data.check()?;
-        check_methods(&self.methods)
+        check_methods(&self.methods)?;
+        self.check_size()
+    }
+
+    /// A study plans at most [`MAX_RUNS`] runs: a larger grid is refused at once, not planned
+    /// silently for minutes.
+    fn check_size(&self) -> Result<(), Problem> {
+        let seeds = self.seeds.as_ref().map_or(1, |s| s.get_ref().len());
+        let per_model: usize = self.methods.iter().map(MethodSpec::grid_size).sum();
+        let runs = per_model
+            .saturating_mul(seeds)
+            .saturating_mul(self.models.all().len());
+        if runs > MAX_RUNS {
+            return Err(problem(
+                None,
+                format!(
+                    "the study asks for {runs} runs (models × grid points × seeds); at most \
+                     {MAX_RUNS} — split it into several studies"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -225,6 +246,9 @@ fn problem(span: Option<Range<usize>>, message: String) -> Problem {
     Problem { span, message }
 }
 
+/// Most runs one study plans.
+pub const MAX_RUNS: usize = 10_000;
+
 /// Letters, digits, `-`, `_` and `.` only: what is safe in a folder name.
 fn is_name_chars(s: &str) -> bool {
     s.chars()
@@ -233,10 +257,12 @@ fn is_name_chars(s: &str) -> bool {
 
 /// The study `name` is non-empty and made of folder-safe characters.
 fn check_name(name: &str) -> Result<(), Problem> {
-    if name.trim().is_empty() || !is_name_chars(name) {
+    // `.` and `..` are folder-safe characters but name the current and parent folders.
+    if name.trim().is_empty() || !is_name_chars(name) || name.chars().all(|c| c == '.') {
+        let shown: String = name.chars().take(80).collect();
         return Err(problem(
             None,
-            format!("field `name`: `{name}` must be non-empty letters, digits, - _ ."),
+            format!("field `name`: `{shown}` must be letters, digits, - _ . (not only dots)"),
         ));
     }
     Ok(())
@@ -454,11 +480,48 @@ impl MethodSpec {
         Ok(())
     }
 
+    /// Grid points of this method (each axis' length, 1 when absent).
+    fn grid_size(&self) -> usize {
+        let n = |len: usize| len.max(1);
+        n(axis(&self.lr).len())
+            .saturating_mul(n(axis(&self.epochs).len()))
+            .saturating_mul(n(axis(&self.lora_r).len()))
+            .saturating_mul(n(axis(&self.target_epsilon).len()))
+    }
+
     /// The grid axes: positive values, ε only for DP methods (and required by them unless
     /// `train.dp` sets it), ranks only for LoRA methods.
     fn check_grid(&self, i: usize) -> Result<(), Problem> {
         let field = |f: &str| Self::field(i, f);
         let name = self.method.get_ref();
+        // A value listed twice would be the same run twice (one id, trained twice).
+        let twice = |f: &str, span: Option<Range<usize>>, keys: Vec<(u64, String)>| {
+            let mut seen = std::collections::BTreeSet::new();
+            match keys.into_iter().find(|(k, _)| !seen.insert(*k)) {
+                Some((_, shown)) => Err(problem(
+                    span,
+                    format!(
+                        "{}: {shown} is listed twice; list each value once",
+                        field(f)
+                    ),
+                )),
+                None => Ok(()),
+            }
+        };
+        let floats = |v: &[f64]| v.iter().map(|x| (x.to_bits(), x.to_string())).collect();
+        twice("lr", span(&self.lr), floats(&axis(&self.lr)))?;
+        twice(
+            "target_epsilon",
+            span(&self.target_epsilon),
+            floats(&axis(&self.target_epsilon)),
+        )?;
+        let ints = |v: Vec<u64>| v.into_iter().map(|x| (x, x.to_string())).collect();
+        twice("epochs", span(&self.epochs), ints(axis(&self.epochs)))?;
+        twice(
+            "lora_r",
+            span(&self.lora_r),
+            ints(axis(&self.lora_r).into_iter().map(|r| r as u64).collect()),
+        )?;
         if axis(&self.lr).iter().any(|x| x.is_nan() || *x <= 0.0) {
             return Err(problem(
                 span(&self.lr),
@@ -574,6 +637,35 @@ lr = [1e-3]
         assert_eq!(axis(&s.methods[0].lora_r), vec![4, 8]);
         assert_eq!(s.data.train, 64);
         assert!(s.eval.every_epoch);
+    }
+
+    #[test]
+    fn dot_names_repeated_values_and_huge_grids_are_refused() {
+        for name in ["..", "."] {
+            let e = err(&OK.replace("name = \"s\"", &format!("name = \"{name}\"")));
+            assert!(e.contains("field `name`"), "{name}: {e}");
+        }
+        let e = err(&OK.replace("lr = [1e-3]", "lr = [1e-3, 1e-3]"));
+        assert!(e.contains("lr") && e.contains("listed twice"), "{e}");
+        let e = err(&OK.replace("lora_r = [4, 8]", "lora_r = [4, 4]"));
+        assert!(e.contains("lora_r") && e.contains("listed twice"), "{e}");
+        let many: Vec<String> = (1..=200).map(|k| format!("{k}e-5")).collect();
+        let big = OK
+            .replace("lr = [1e-3]", &format!("lr = [{}]", many.join(", ")))
+            .replace(
+                "lora_r = [4, 8]",
+                &format!(
+                    "lora_r = [{}]",
+                    (1..=60)
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        let t = std::time::Instant::now();
+        let e = err(&big);
+        assert!(e.contains("12000 runs") && e.contains("at most"), "{e}");
+        assert!(t.elapsed().as_secs() < 5);
     }
 
     #[test]

@@ -234,7 +234,12 @@ fn run_name(run: &RunSummary) -> String {
 /// The note on how to read the table, then the runs table itself.
 fn runs_section(r: &Report) -> String {
     format!(
-        "<p class=\"note\">Each run's last evaluated checkpoint. ★ marks the privacy–utility Pareto front: no other run has both lower privacy loss and lower utility NLL. Grey <span class=\"ci\">[lo, hi]</span>: 95% intervals (bootstrap over records; exposure: bootstrap over canaries). Definitions of every number: docs/evaluator.md.</p>\n<div class=\"wide\">{}</div>\n",
+        "<p class=\"note\">Each run's last evaluated checkpoint. ★ marks the privacy–utility Pareto front: no other run has both lower privacy loss and lower utility NLL. Grey <span class=\"ci\">[lo, hi]</span>: 95% intervals (bootstrap over records; exposure: bootstrap over canaries). Definitions of every number: docs/evaluator.md.{}</p>\n<div class=\"wide\">{}</div>\n",
+        if r.runs.iter().filter_map(|run| run.last()).any(|x| x.seeded_noise) {
+            format!(" {}.", esc(text::SEEDED_NOTE))
+        } else {
+            String::new()
+        },
         runs_table(r)
     )
 }

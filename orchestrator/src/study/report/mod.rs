@@ -28,6 +28,9 @@ pub struct Row {
     pub epsilon: Option<f64>,
     pub epsilon_rdp: Option<f64>,
     pub epsilon_pld: Option<f64>,
+    /// A DP run whose noise came from its seed (`dp.reproducible_noise`): ε assumes the seed
+    /// stays secret.
+    pub seeded_noise: bool,
     /// The one-run audit, when the study audits its runs.
     pub audit: Option<AuditRow>,
     pub privacy_loss: f64,
@@ -197,6 +200,7 @@ fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::M
         epsilon: None,
         epsilon_rdp: None,
         epsilon_pld: None,
+        seeded_noise: false,
         audit: m.audit.as_ref().map(audit_row),
         privacy_loss: m.privacy_loss,
         privacy_loss_ci: ci(&m.privacy_loss_ci95),
@@ -259,6 +263,7 @@ fn run_rows(
         row.epsilon = pick(at.and_then(|x| x.epsilon), record.epsilon, true);
         row.epsilon_rdp = pick(at.and_then(|x| x.epsilon_rdp), record.epsilon_rdp, false);
         row.epsilon_pld = pick(at.and_then(|x| x.epsilon_pld), record.epsilon_pld, false);
+        row.seeded_noise = record.epsilon.is_some() && !record.secure_rng;
         row.train_s = r.record.as_ref().map(|_| record.wall_time_s);
         row.tokens_per_s = r.record.as_ref().map(|_| record.tokens_per_second);
         let gib = |b: Option<u64>| b.map(|b| b as f64 / (1u64 << 30) as f64);

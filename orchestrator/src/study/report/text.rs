@@ -114,12 +114,18 @@ pub fn csv(r: &Report) -> String {
 /// Formal ε: under both accountants where the run has both (`PLD 6.29 / RDP 8.00`), else the
 /// run's own; `∞` without DP.
 pub(super) fn eps(x: &Row) -> String {
+    let mark = if x.seeded_noise { SEEDED_MARK } else { "" };
     match (x.epsilon_pld, x.epsilon_rdp, x.epsilon) {
-        (Some(p), Some(r), _) => format!("PLD {p:.2} / RDP {r:.2}"),
-        (_, _, Some(e)) => format!("{e:.2}"),
+        (Some(p), Some(r), _) => format!("PLD {p:.2} / RDP {r:.2}{mark}"),
+        (_, _, Some(e)) => format!("{e:.2}{mark}"),
         _ => "∞".into(),
     }
 }
+
+/// Beside the ε of a run whose noise came from its seed.
+pub(super) const SEEDED_MARK: &str = " †";
+/// What [`SEEDED_MARK`] means.
+pub(super) const SEEDED_NOTE: &str = "† reproducible noise (dp.reproducible_noise): the noise and samples derive from the run's seed, so this ε assumes the seed stays secret";
 
 /// The audit's ε lower bound (`–`: not audited).
 pub(super) fn audit_eps(x: &Row) -> String {
@@ -305,6 +311,14 @@ pub fn table(r: &Report) -> String {
     );
     out.push_str(INTERVALS);
     out.push('\n');
+    if r.runs
+        .iter()
+        .filter_map(|run| run.last())
+        .any(|x| x.seeded_noise)
+    {
+        out.push_str(SEEDED_NOTE);
+        out.push('\n');
+    }
     out
 }
 
