@@ -44,6 +44,8 @@ method = "dp-lora"
 lora_r = [4]
 target_epsilon = [8.0]
 lr = [1e-2]
+# Two studies are compared number for number: their DP noise must come from the seed.
+train.dp.reproducible_noise = true
 [eval]
 exposure_samples = 100
 "#;
@@ -250,7 +252,8 @@ fn remote_mode_against_separate_trainer_and_evaluator_processes() {
                 "[[method]]\nmethod = \"dp-lora\"",
                 "[[method]]\nmethod = \"lora\"",
             )
-            .replace("target_epsilon = [8.0]\n", ""),
+            .replace("target_epsilon = [8.0]\n", "")
+            .replace("train.dp.reproducible_noise = true\n", ""),
     )
     .unwrap();
     let root_arg = r.to_str().unwrap();

@@ -557,6 +557,110 @@ fn a_finished_run_refuses_a_changed_config() {
     );
 }
 
+/// A run that diverges stops naming the step, its record `failed`, instead of finishing with
+/// non-finite weights; the same for DP, where only the (noised) weights are checked.
+#[test]
+fn a_diverging_run_stops_with_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_setup(tmp.path(), "full", "steps = 4");
+    for (name, from, to) in [
+        ("lr", "lr = 0.01", "lr = 1e30"),
+        (
+            "dp",
+            "[optimizer]",
+            "[dp]\nnoise_multiplier = 1e300\n[optimizer]",
+        ),
+    ] {
+        let text = std::fs::read_to_string(&cfg).unwrap().replace(from, to);
+        let text = if name == "dp" {
+            text.replace("method = \"full\"", "method = \"dp\"")
+        } else {
+            text
+        };
+        let c = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&c, text).unwrap();
+        let out = tmp.path().join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_triad"))
+            .args([
+                "train",
+                "--config",
+                c.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("diverged at step"),
+            "{name}: {err}"
+        );
+        assert_eq!(record(&out)["status"], "failed", "{name}");
+    }
+}
+
+/// run.json is input: a planted checkpoint path is never read from or pruned in, and a record
+/// whose epochs this run's schedule cannot have (a huge step) is refused, not replayed.
+#[test]
+fn a_planted_run_record_is_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_setup(
+        tmp.path(),
+        "lora",
+        "epochs = 2\ncheckpoint.keep_optimizer_state = true\n[lora]\nr = 4",
+    );
+    let (done, out) = (tmp.path().join("done"), tmp.path().join("out"));
+    train_into(&cfg, &done);
+    let decoy = tmp.path().join("decoy");
+    std::fs::create_dir_all(&decoy).unwrap();
+    std::fs::write(decoy.join("optimizer.safetensors"), "precious").unwrap();
+    let cp = Command::new("cp")
+        .args(["-a", done.to_str().unwrap(), out.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let mut r = record(&out);
+    r["status"] = "running".into();
+    let first = r["epochs"][0].clone();
+    r["epochs"] = serde_json::json!([first]);
+    r["epochs"][0]["checkpoint"] = decoy.to_str().unwrap().into();
+    let planted = |r: &serde_json::Value| {
+        std::fs::write(out.join("run.json"), serde_json::to_vec(r).unwrap()).unwrap()
+    };
+    let mut huge = r.clone();
+    huge["epochs"][0]["step"] = serde_json::json!(u64::MAX / 2);
+    planted(&huge);
+    let o = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("epochs[0]"), "{err}");
+    planted(&r);
+    train_into(&cfg, &out);
+    assert_eq!(
+        std::fs::read(decoy.join("optimizer.safetensors")).unwrap(),
+        b"precious"
+    );
+    let weights =
+        |d: &Path| std::fs::read(d.join("checkpoints/epoch-2/adapter_model.safetensors")).unwrap();
+    assert!(
+        weights(&done) == weights(&out),
+        "not resumed from its own checkpoint"
+    );
+    let back = record(&out);
+    assert!(
+        !back.to_string().contains("decoy"),
+        "run.json repeats the planted path"
+    );
+}
+
 /// All f32 values of a safetensors file, in file order (both files come from the same writer).
 fn safetensors_f32(bytes: &[u8]) -> Vec<f32> {
     let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;

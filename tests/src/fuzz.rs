@@ -151,6 +151,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("dp", "target_epsilon"),
     ("dp", "delta"),
     ("dp", "secure_rng"),
+    ("dp", "reproducible_noise"),
+    ("dp", "dataset_size"),
     ("dp", "accountant"),
     ("checkpoint", "every_epoch"),
     ("checkpoint", "keep_optimizer_state"),
