@@ -46,7 +46,8 @@ pub struct EvalSpec {
     /// `None`: read from the checkpoint's `run.json` when there is one, else whole records.
     pub max_length: Option<usize>,
     /// `audit.jsonl` (`triad data generate --audit-canaries`, `triad audit plant`): a one-run
-    /// privacy audit. Audit records are scored apart, like canaries.
+    /// privacy audit. Audit records are scored apart, like canaries. Refused when the run's
+    /// `run.json` shows `train` or `base` are not what it trained on ([`crate::binding`]).
     pub audit: Option<PathBuf>,
     /// δ of the audit's (ε, δ) statement: a DP run's own δ. The δ in the run's `run.json`
     /// when larger (or when this is `None`), else [`DEFAULT_AUDIT_DELTA`]. A DP checkpoint moved
@@ -503,6 +504,7 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
     }
     let _span = tracing::info_span!("evaluate", base = %spec.base.display()).entered();
     let started = std::time::Instant::now();
+    crate::binding::check(spec)?;
     let tok = Tokenizer::from_file(spec.base.join("tokenizer.json"))?;
     let inp = read_inputs(spec, &tok)?;
     let base = score_base(spec, &inp, progress)?;

@@ -279,3 +279,103 @@ fn audit_first_included(path: &Path) -> usize {
         .unwrap()
         + 1
 }
+
+/// A run folder as the trainer leaves it, by hand: `<run>/checkpoints/epoch-1` (a copy of
+/// `model`) and `<run>/run.json` recording `train` and `base`. Returns the checkpoint.
+fn fake_run(run: &Path, model: &Path, train: &Path, base: &Path) -> PathBuf {
+    let ck = run.join("checkpoints/epoch-1");
+    std::fs::create_dir_all(&ck).unwrap();
+    for e in std::fs::read_dir(model).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), ck.join(e.file_name())).unwrap();
+    }
+    let record = serde_json::json!({
+        "status": "completed",
+        "config": {
+            "model": base.display().to_string(),
+            "train_file": train.display().to_string(),
+            "max_length": 64,
+        },
+        "final_checkpoint": ck.display().to_string(),
+        "train_sha256": triad_data::fsutil::sha256_file(train).unwrap(),
+        "base_model_sha256": triad_lm::weights::model_identity(base).unwrap(),
+    });
+    std::fs::write(run.join("run.json"), record.to_string()).unwrap();
+    ck
+}
+
+/// The audit is bound to the run's files: its own training file and base pass; a training
+/// file with the same canaries but other records, or a base that was itself fine-tuned on the
+/// planted file, is refused naming both files.
+#[test]
+fn an_audit_against_another_train_file_or_a_tuned_base_is_refused() {
+    let s = setup();
+    let d = s.root.join("d");
+    triad(&[
+        "data",
+        "generate",
+        "customer-support",
+        "--train",
+        "8",
+        "--test",
+        "4",
+        "--audit-canaries",
+        "20",
+        "--audit-design",
+        "digits",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    let planted = d.join("train.jsonl");
+    // The same canaries (so the coins' check passes) without one ordinary record.
+    let text = std::fs::read_to_string(&planted).unwrap();
+    let dropped = text.lines().position(|l| !l.contains("\"audit-")).unwrap();
+    let other: String = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != dropped)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let other_file = s.root.join("other-train.jsonl");
+    std::fs::write(&other_file, other).unwrap();
+    let ck = fake_run(&s.root.join("run"), &s.model, &planted, &s.model);
+    let eval = |base: &Path, ck: &Path, train: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_triad"))
+            .args(["eval", "--base", base.to_str().unwrap()])
+            .args(["--checkpoint", ck.to_str().unwrap()])
+            .args(["--train", train.to_str().unwrap()])
+            .args(["--test", d.join("test.jsonl").to_str().unwrap()])
+            .args(["--audit", d.join("audit.jsonl").to_str().unwrap()])
+            .args(["--out", s.root.join("m.json").to_str().unwrap()])
+            .args(["--device", "cpu", "--cache-dir", "none"])
+            .output()
+            .unwrap()
+    };
+    let out = eval(&s.model, &ck, &planted);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.root.join("m.json")).unwrap()).unwrap();
+    assert_eq!(m["audit"]["m"], 20);
+    let refused = |out: std::process::Output, parts: &[&str]| {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        for p in parts {
+            assert!(err.contains(p), "{p} missing from: {err}");
+        }
+    };
+    let planted_name = planted.display().to_string();
+    refused(
+        eval(&s.model, &ck, &other_file),
+        &["audit refused", "other-train.jsonl", &planted_name],
+    );
+    // A base fine-tuned on the planted file (a checkpoint of an earlier run on it).
+    let tuned = fake_run(&s.root.join("first"), &s.model, &planted, &s.model);
+    refused(
+        eval(&tuned, &ck, &planted),
+        &["audit refused", "first/checkpoints/epoch-1", &planted_name],
+    );
+}
