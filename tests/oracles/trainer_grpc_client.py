@@ -55,22 +55,38 @@ assert json.loads(run.record_json)["status"] == "completed"
 summary["watched"] = {"states": states, "steps": steps, "checkpoints": checkpoints}
 
 # A DP run: its record's ε read as typed fields, and the record's text is the message's JSON.
-dp_config = config(3, "dp") + "[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0\ndelta = 1e-5\n"
+# 50 steps: long enough to read its key while it runs.
+dp_config = config(50, "dp") + "[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0\ndelta = 1e-5\n"
 rec_id = stub.StartRun(pb.StartRunRequest(config_toml=dp_config, output_dir="runs/dp")).run_id
-for _ in stub.WatchRun(pb.WatchRunRequest(run_id=rec_id), timeout=300):
-    pass
+# Nothing a client receives about a DP run holds an unnoised statistic (no step loss) or the
+# secret noise key (read from the run's private state while it runs; gone once it ends).
+received, key = [], None
+for ev in stub.WatchRun(pb.WatchRunRequest(run_id=rec_id), timeout=300):
+    received.append(ev.SerializeToString())
+    if ev.HasField("step"):
+        assert not ev.step.HasField("loss"), ev
+        if key is None:
+            with open(f"{root}/runs/dp/state/noise.key") as f:
+                key = f.read().strip()
 dp = stub.GetRun(pb.GetRunRequest(run_id=rec_id))
 assert dp.state == pb.RUN_STATE_SUCCEEDED, dp
+assert key is not None and len(key) == 64, key
+received += [dp.SerializeToString(), dp.record_json.encode()]
+for blob in received:
+    assert key.encode() not in blob and bytes.fromhex(key)[:16] not in blob, "the key reached a client"
+assert all(not p.HasField("loss") for p in dp.record.loss_curve), dp.record.loss_curve
+assert all(not e.HasField("mean_loss") for e in dp.record.epochs), dp.record.epochs
+assert dp.record.secure_rng and dp.record.tokens_counted == "expected", dp.record
 rec = dp.record
 assert rec.HasField("epsilon") and rec.epsilon > 0 and rec.accountant == "pld", rec
 assert rec.HasField("epsilon_rdp") and rec.epsilon_rdp >= rec.epsilon_pld > 0, rec
-assert rec.noise_multiplier == 1.0 and rec.steps_done == 3 and rec.config.method == "dp", rec
+assert rec.noise_multiplier == 1.0 and rec.steps_done == 50 and rec.config.method == "dp", rec
 assert not rec.config.model.startswith("/"), rec.config.model
 parsed = json_format.Parse(dp.record_json, results_pb2.RunRecord())
 assert parsed == rec, (parsed, rec)
 with open(f"{root}/runs/dp/run.json") as f:
     on_disk = json_format.Parse(f.read(), results_pb2.RunRecord())
-assert on_disk.epsilon == rec.epsilon and len(on_disk.loss_curve) == 3, on_disk
+assert on_disk.epsilon == rec.epsilon and len(on_disk.loss_curve) == 50, on_disk
 summary["dp_record"] = {"epsilon": rec.epsilon, "epsilon_rdp": rec.epsilon_rdp, "accountant": rec.accountant}
 
 # A long run cancelled while running, and one cancelled while queued behind it.

@@ -603,6 +603,24 @@ mod tests {
         assert!(!html.contains("Across seeds") && !text::markdown(&new).contains("Across seeds"));
     }
 
+    /// A DP run with reproducible noise has its ε marked, and the mark explained, everywhere.
+    #[test]
+    fn seeded_noise_is_marked_beside_epsilon() {
+        let m = new_metrics(1.0);
+        let mut dp = run("dp", None, &m);
+        dp.rows[0].epsilon = Some(6.0);
+        dp.rows[0].seeded_noise = true;
+        let r = report(vec![dp], None);
+        let md = text::markdown(&r);
+        assert!(
+            md.contains("6.00 †") && md.contains(text::SEEDED_NOTE),
+            "{md}"
+        );
+        let table = text::table(&r);
+        assert!(table.contains("6.00 †") && table.contains("assumes the seed stays secret"));
+        assert!(html::render(&r).contains("assumes the seed stays secret"));
+    }
+
     #[test]
     fn audits_reach_the_csv_the_tables_and_the_epsilon_chart() {
         let mut m = new_metrics(1.0);
@@ -627,6 +645,7 @@ mod tests {
         assert_eq!(field("audit_correct"), "20");
         assert!(text::markdown(&r).contains("| PLD 6.00 / RDP 8.00 | ≥ 1.25 |"));
         assert!(text::markdown(&r).contains("| ∞ | ≥ 1.25 |"));
+        assert!(!text::markdown(&r).contains(text::SEEDED_NOTE));
         let html = html::render(&r);
         assert!(html.contains("Formal against empirical ε"));
         assert_eq!(html.matches(r#"class="diagonal""#).count(), 1);

@@ -362,6 +362,13 @@ pub fn markdown(r: &Report) -> String {
             ));
         }
     }
+    if r.runs
+        .iter()
+        .flat_map(|run| &run.rows)
+        .any(|x| x.seeded_noise)
+    {
+        out.push_str(&format!("\n{SEEDED_NOTE}.\n"));
+    }
     out.push_str(&md_seeds(r));
     out.push_str("\n## Per epoch\n\n");
     out.push_str(&md_head());
