@@ -88,7 +88,7 @@ impl EvalSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExposureReport {
     pub mean_exposure: f64,
-    /// 95% bootstrap interval of the mean (canaries resampled).
+    /// 95% Student t interval of the mean over canaries ([`exp::mean_interval`]).
     pub mean_exposure_ci95: Ci,
     /// The mean and its standard deviation for a model that never saw the canaries (uniform
     /// rank): a mean within ±3 sd of `null_mean` shows no measurable memorisation.
@@ -797,7 +797,8 @@ fn exposures(
     let mut out = vec![];
     for (i, c) in canaries.iter().enumerate() {
         progress("canary exposure", i, canaries.len());
-        out.push(exp::exposure(model, tok, c, &settings)?);
+        let rivals = exp::rivals(c, canaries);
+        out.push(exp::exposure(model, tok, c, &rivals, &settings)?);
     }
     progress("canary exposure", canaries.len(), canaries.len());
     let n = out.len().max(1) as f64;
@@ -809,12 +810,9 @@ fn exposures(
         null_var += sd * sd / (n * n);
     }
     let extracted = out.iter().filter(|e| e.extracted).count();
-    let ci = interval::bootstrap2(&out, &out[..0], 1, "exposure", |a, _| {
-        vec![a.iter().map(|e| e.exposure).sum::<f64>() / a.len().max(1) as f64]
-    });
     Ok(ExposureReport {
         mean_exposure: mean,
-        mean_exposure_ci95: ci[0],
+        mean_exposure_ci95: exp::mean_interval(&out),
         null_mean,
         null_sd_of_mean: null_var.sqrt(),
         extracted,

@@ -15,5 +15,7 @@ pub mod metrics;
 pub mod scoring;
 pub mod service;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 
 pub use error::{EvalError, Result};

@@ -21,6 +21,9 @@ pub struct Tokenised {
     /// The span token 0 belongs to, if any: a secret at the very start of the text. Its first
     /// token is never scored (nothing precedes it); its other tokens are, given the first.
     pub leading_span: Option<usize>,
+    /// The span cut by `max_length`: its first tokens were kept, the rest dropped. Its kept
+    /// tokens are scored; it is not a whole secret, so extraction leaves it out.
+    pub cut_span: Option<usize>,
 }
 
 /// Per-token NLL and top-1 flags of a dataset under one model; `nll[r][i]` belongs to token
@@ -58,12 +61,19 @@ pub fn tokenise(
         let mut enc = tok
             .encode(&r.text)
             .map_err(|e| EvalError::bad_line(path, line, e.to_string()))?;
+        let mut truncated = false;
         if let Some(m) = max_length {
+            truncated = enc.ids.len() > m.max(1);
             enc.ids.truncate(m.max(1));
             enc.offsets.truncate(m.max(1));
         }
         let which = sensitive_spans(&enc.offsets, &r.spans);
         let leading_span = which.first().copied().flatten();
+        let cut_span = if truncated {
+            cut_span(&enc.offsets, &which, r)
+        } else {
+            None
+        };
         let labels = which
             .iter()
             .skip(1)
@@ -75,9 +85,18 @@ pub fn tokenise(
             labels,
             span_of: which.into_iter().skip(1).collect(),
             leading_span,
+            cut_span,
         });
     }
     Ok(out)
+}
+
+/// The span of a truncated record's last kept token, when the span ends after that token:
+/// only it can straddle the cut (spans are sorted and disjoint).
+fn cut_span(offsets: &[(usize, usize)], which: &[Option<usize>], r: &Record) -> Option<usize> {
+    let last = offsets.iter().rposition(|&(a, b)| b > a)?;
+    let k = which[last]?;
+    (r.spans[k].end > offsets[last].1).then_some(k)
 }
 
 /// Score every record of `data` under `model`.
@@ -100,4 +119,43 @@ pub fn score(
         out.top1.push(row.iter().map(|t| t.top1).collect());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::extraction;
+    use triad_data::record::Span;
+
+    #[test]
+    fn a_truncated_span_never_counts_as_extracted() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = crate::testing::digit_tokenizer(dir.path(), &["my", "PIN", "is", "ok"]);
+        // Tokens: my PIN is 1 2 3 4 5 6 ok; the PIN is tokens 3–8.
+        let r = Record {
+            id: "r".into(),
+            text: "my PIN is 123456 ok".into(),
+            spans: vec![Span {
+                start: 10,
+                end: 16,
+                label: "PIN".into(),
+            }],
+        };
+        let counted = |max_length: usize| {
+            let records = std::slice::from_ref(&r);
+            let t = tokenise(Path::new("t.jsonl"), &[1], records, &tok, Some(max_length)).unwrap();
+            // Every kept token the model's top-1 choice, under both models.
+            let top1 = vec![vec![true; t[0].labels.len()]];
+            let kept_secret = t[0].labels.iter().filter(|l| l.is_some()).count();
+            let e = extraction::split(&t, &top1, &top1).all;
+            (kept_secret, e.secrets, e.extracted)
+        };
+        // Cut after two of its six digits: they are scored, the span is not a secret to extract.
+        assert_eq!(counted(5), (2, 0, 0));
+        assert_eq!(counted(8), (5, 0, 0));
+        // Cut right after its last digit, or not at all: whole, counted.
+        assert_eq!(counted(9), (6, 1, 1));
+        assert_eq!(counted(10), (6, 1, 1));
+        assert_eq!(counted(100), (6, 1, 1));
+    }
 }

@@ -3,6 +3,7 @@
 //! secret's tokens summed from the written offsets) and ranked; `triad eval`, forced off
 //! enumeration, must give that rank exactly where it says `exact-*`, and an interval holding
 //! it where it says `sampled` — for a model that memorised the canaries and one that did not.
+//! Each canary is ranked among the candidates less the other canaries' secrets.
 
 use std::path::Path;
 
@@ -76,21 +77,23 @@ fn brute_force(model: &Path, dir: &Path) -> Vec<f64> {
 fn check(metrics: &serde_json::Value, all: &[f64], what: &str) -> (Vec<String>, usize) {
     let mut methods = vec![];
     let mut missed = 0;
-    for c in metrics["exposure"]["canaries"].as_array().unwrap() {
-        let secret: usize = c["id"].as_str().unwrap()[1..].parse().unwrap();
+    let canaries = metrics["exposure"]["canaries"].as_array().unwrap();
+    let secret_of =
+        |c: &serde_json::Value| -> usize { c["id"].as_str().unwrap()[1..].parse().unwrap() };
+    // Every canary's secret: the canary itself and its rivals, none of them counted.
+    let secrets: Vec<usize> = canaries.iter().map(secret_of).collect();
+    for c in canaries {
+        let secret = secret_of(c);
         let own = all[secret];
-        let better = all
-            .iter()
-            .enumerate()
-            .filter(|&(i, &x)| i != secret && x > own)
-            .count();
+        let others = || all.iter().enumerate().filter(|(i, _)| !secrets.contains(i));
+        let better = others().filter(|&(_, &x)| x > own).count();
         let truth = 1.0 + better as f64;
         // Candidates within float noise of the canary can fall either way.
-        let near = all
-            .iter()
-            .enumerate()
-            .filter(|&(i, &x)| i != secret && (x - own).abs() < 1e-4)
-            .count() as f64;
+        let near = others().filter(|&(_, &x)| (x - own).abs() < 1e-4).count() as f64;
+        assert_eq!(
+            c["space_size"].as_u64().unwrap(),
+            all.len() as u64 + 1 - secrets.len() as u64
+        );
         let method = c["method"].as_str().unwrap().to_string();
         let rank = c["rank"].as_f64().unwrap();
         let [lo, hi] = [

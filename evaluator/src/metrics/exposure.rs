@@ -4,6 +4,10 @@
 //! tokens given the prefix (the suffix, the same for every candidate, is left out).
 //! `rank = 1 + #candidates strictly more likely than the canary`.
 //!
+//! R leaves out the secrets of the other canaries of the same file that share the canary's
+//! prefix, suffix, alphabet and length ([`rivals`]): the model saw those too, so each would beat
+//! a memorised canary and cap its exposure at about `log2(|R| / C)` for C such canaries.
+//!
 //! Three methods, named in `method`:
 //! - `exact-enumeration`: spaces up to `exact_max` candidates are scored one by one.
 //! - `exact-search`: when the tokenizer gives each secret character its own token (checked on
@@ -18,7 +22,7 @@
 //!   canary, `rank = 1 + (k / n)(|R| − 1)`, with the exact binomial (Clopper–Pearson) 95%
 //!   interval; when `k = 0` the point is the median-unbiased `1 − 2^(−1/n)`. No parametric tail.
 
-use super::interval::clopper_pearson;
+use super::interval::{clopper_pearson, t_mean, Ci};
 use serde::Serialize;
 use triad_data::canary::Canary;
 use triad_data::rng::Rng;
@@ -32,7 +36,10 @@ use triad_lm::CausalLm;
 pub struct Exposure {
     pub id: String,
     pub repeats: usize,
+    /// |R|: `|alphabet|^length` less `other_secrets_excluded`.
     pub space_size: u64,
+    /// Other canaries' secrets left out of this canary's candidate space (see the module docs).
+    pub other_secrets_excluded: u64,
     /// `exact-enumeration`, `exact-search` or `sampled`.
     pub method: String,
     /// Candidates scored one by one (enumeration, sample), or tree nodes expanded (search).
@@ -72,6 +79,23 @@ fn candidate(c: &Canary, index: u64) -> String {
         x /= base;
     }
     digits.into_iter().collect()
+}
+
+/// The secrets of the other canaries of `all` that are candidates of `c` (same prefix, suffix,
+/// alphabet and length, another secret): what `c` is not ranked against.
+pub fn rivals(c: &Canary, all: &[Canary]) -> Vec<String> {
+    let mut out: Vec<String> = all
+        .iter()
+        .filter(|o| {
+            o.secret != c.secret
+                && (&o.prefix, &o.suffix, &o.alphabet, o.length)
+                    == (&c.prefix, &c.suffix, &c.alphabet, c.length)
+        })
+        .map(|o| o.secret.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn full_text(c: &Canary, secret: &str) -> String {
@@ -255,7 +279,9 @@ impl CharTokens {
 struct Search<'a> {
     model: &'a CausalLm,
     ct: &'a CharTokens,
+    /// The canary's and its rivals' secrets as alphabet indices: leaves that are never counted.
     secret: Vec<usize>,
+    rivals: Vec<Vec<usize>>,
     threshold: f64,
     budget: usize,
     chunk: usize,
@@ -290,29 +316,35 @@ impl Search<'_> {
         let logits = self.model.forward(&ids, None, Some(&mut cache));
         let next = self.next(&logits, 0);
         self.expanded = 1;
-        self.level(&cache, &[0.0], &[true], &next, 0)
+        self.level(&cache, &[(0.0, vec![])], &next, 0)
     }
 
-    /// Children (position `pos`) of the nodes whose caches are `cache`'s rows.
+    /// Whether a full candidate is the canary or a rival.
+    fn excluded(&self, path: &[usize]) -> bool {
+        *path == self.secret[..] || self.rivals.iter().any(|r| *path == r[..])
+    }
+
+    /// Children (position `pos`) of the nodes — (log-probability, characters so far) — whose
+    /// caches are `cache`'s rows.
     fn level(
         &mut self,
         cache: &KvCache,
-        lps: &[f64],
-        on_path: &[bool],
+        nodes: &[(f64, Vec<usize>)],
         next: &[Vec<f64>],
         pos: usize,
     ) -> Result<(), OverBudget> {
         let leaf = pos + 1 == self.secret.len();
-        let mut kids: Vec<(i64, usize, f64, bool)> = vec![];
-        for (row, (&lp0, nx)) in lps.iter().zip(next).enumerate() {
+        let mut kids: Vec<(i64, usize, f64, Vec<usize>)> = vec![];
+        for (row, ((lp0, path0), nx)) in nodes.iter().zip(next).enumerate() {
             for (a, &l) in nx.iter().enumerate() {
                 let lp = lp0 + l;
-                let path = on_path[row] && a == self.secret[pos];
                 if lp <= self.threshold {
                     continue; // it and every extension are no better than the canary
                 }
+                let mut path = path0.clone();
+                path.push(a);
                 if leaf {
-                    self.better += !path as u64;
+                    self.better += !self.excluded(&path) as u64;
                 } else {
                     kids.push((row as i64, a, lp, path));
                 }
@@ -336,9 +368,8 @@ impl Search<'_> {
             let ids = Tensor::from_slice(&ids).view([-1, 1]).to_device(dev);
             let logits = self.model.forward(&ids, None, Some(&mut sub));
             let next = self.next(&logits, pos + 1);
-            let lps: Vec<f64> = chunk.iter().map(|k| k.2).collect();
-            let paths: Vec<bool> = chunk.iter().map(|k| k.3).collect();
-            self.level(&sub, &lps, &paths, &next, pos + 1)?;
+            let nodes: Vec<(f64, Vec<usize>)> = chunk.iter().map(|k| (k.2, k.3.clone())).collect();
+            self.level(&sub, &nodes, &next, pos + 1)?;
         }
         Ok(())
     }
@@ -348,24 +379,34 @@ fn rank_to_exposure(space: u64, rank: f64) -> f64 {
     (space as f64).log2() - rank.log2()
 }
 
-/// Exposure of one canary (see the module docs for the methods).
+/// The characters of `secret` as indices into `c`'s alphabet.
+fn indices(c: &Canary, secret: &str) -> Vec<usize> {
+    secret
+        .chars()
+        .map(|ch| c.alphabet.chars().position(|a| a == ch).unwrap_or(0))
+        .collect()
+}
+
+/// Exposure of one canary among its candidates less `rivals` (the other canaries' secrets in
+/// its space, from [`rivals`]; see the module docs for the methods).
 pub fn exposure(
     model: &CausalLm,
     tok: &Tokenizer,
     c: &Canary,
+    rivals: &[String],
     s: &Settings,
 ) -> triad_lm::Result<Exposure> {
-    let space = c.space_size.max(1);
-    let enumerate = space <= s.exact_max;
+    let full = c.space_size.max(1);
+    let space = full.saturating_sub(rivals.len() as u64).max(1);
+    // Also enumerated: a space mostly made of canaries, where sampling would mostly reject.
+    let enumerate = full <= s.exact_max || full <= 2 * (rivals.len() as u64 + 1);
+    let counts = |x: &String| *x != c.secret && !rivals.contains(x);
     let candidates: Vec<String> = if enumerate {
-        (0..space)
-            .map(|i| candidate(c, i))
-            .filter(|x| *x != c.secret)
-            .collect()
+        (0..full).map(|i| candidate(c, i)).filter(counts).collect()
     } else {
         let mut rng = Rng::new(0x5eed).fork(&c.id);
-        std::iter::repeat_with(|| candidate(c, rng.next_u64() % space))
-            .filter(|x| *x != c.secret)
+        std::iter::repeat_with(|| candidate(c, rng.next_u64() % full))
+            .filter(counts)
             .take(s.samples.max(1))
             .collect()
     };
@@ -387,6 +428,7 @@ pub fn exposure(
         id: c.id.clone(),
         repeats: c.repeats,
         space_size: space,
+        other_secrets_excluded: full - space,
         method: method.into(),
         candidates_scored: scored,
         better,
@@ -417,11 +459,8 @@ pub fn exposure(
                 let mut search = Search {
                     model,
                     ct,
-                    secret: c
-                        .secret
-                        .chars()
-                        .map(|ch| c.alphabet.chars().position(|a| a == ch).unwrap_or(0))
-                        .collect(),
+                    secret: indices(c, &c.secret),
+                    rivals: rivals.iter().map(|r| indices(c, r)).collect(),
                     threshold: own,
                     budget: s.search_budget,
                     chunk,
@@ -456,6 +495,19 @@ pub fn exposure(
     let mut e = done("sampled", lp.len(), k, r(p), [r(lo), r(hi)]);
     e.note = note.map(String::from);
     Ok(e)
+}
+
+/// 95% interval of the mean exposure over canaries: Student t (`mean ± t(0.975, m−1)·sd/√m`),
+/// clipped to `[0, mean ceiling]` where exposure lives. A percentile bootstrap over 4–10
+/// canaries is too narrow (it misses the t quantile and the `m/(m−1)` variance correction).
+pub fn mean_interval(out: &[Exposure]) -> Ci {
+    let xs: Vec<f64> = out.iter().map(|e| e.exposure).collect();
+    let ceiling = out
+        .iter()
+        .map(|e| (e.space_size as f64).log2())
+        .sum::<f64>()
+        / out.len().max(1) as f64;
+    t_mean(&xs).map(|[lo, hi]| [lo.max(0.0), hi.min(ceiling)])
 }
 
 /// Mean and standard deviation of exposure when the canary's rank is uniform on `1..=space`
@@ -500,6 +552,84 @@ mod tests {
         assert_eq!(candidate(&c, 42), "042");
         assert_eq!(candidate(&c, 999), "999");
         assert_eq!(secret_range(&c), (4, 7));
+    }
+
+    fn pin(id: &str, prefix: &str, secret: &str) -> Canary {
+        Canary {
+            id: id.into(),
+            text: format!("{prefix}{secret}."),
+            prefix: prefix.into(),
+            secret: secret.into(),
+            suffix: ".".into(),
+            label: "PIN".into(),
+            alphabet: "0123456789".into(),
+            length: 3,
+            space_size: 1000,
+            repeats: 1,
+        }
+    }
+
+    #[test]
+    fn rivals_are_other_secrets_of_the_same_space() {
+        let all = [
+            pin("a", "PIN is ", "123"),
+            pin("b", "PIN is ", "456"),
+            pin("c", "PIN is ", "123"),
+            pin("d", "Code is ", "789"),
+            pin("e", "PIN is ", "456"),
+        ];
+        assert_eq!(rivals(&all[0], &all), ["456"]);
+        assert_eq!(rivals(&all[1], &all), ["123"]);
+        assert!(rivals(&all[3], &all).is_empty());
+    }
+
+    #[test]
+    fn memorised_canaries_all_rank_first() {
+        // A bigram model that finds each of three secrets far likelier than any other
+        // candidate, the first a little likelier than the second, the second than the third:
+        // ranked against one another they would rank 1, 2, 3.
+        let dir = tempfile::tempdir().unwrap();
+        let tok = crate::testing::digit_tokenizer(dir.path(), &["PIN", "is"]);
+        let id = |t: &str| tok.token_to_id(t).unwrap() as usize;
+        let secrets = ["123", "456", "789"];
+        let mut logits = vec![];
+        for (s, first) in secrets.iter().zip([12.0, 11.0, 10.0]) {
+            let d: Vec<usize> = s.chars().map(|ch| id(&ch.to_string())).collect();
+            logits.extend([
+                ((id("is"), d[0]), first),
+                ((d[0], d[1]), 12.0),
+                ((d[1], d[2]), 12.0),
+            ]);
+        }
+        let model = crate::testing::bigram_model(dir.path(), &logits);
+        let all: Vec<Canary> = secrets
+            .iter()
+            .map(|s| pin(&format!("c{s}"), "PIN is ", s))
+            .collect();
+        // Enumerated; searched (few samples); searched after a large sample (which, without
+        // the rivals left out, would hold some of them and be a sampled estimate).
+        for (exact_max, samples, method) in [
+            (1000, 1, "exact-enumeration"),
+            (0, 50, "exact-search"),
+            (0, 3000, "exact-search"),
+        ] {
+            let s = Settings {
+                exact_max,
+                samples,
+                search_budget: 1000,
+                batch: 8,
+            };
+            let es: Vec<Exposure> = all
+                .iter()
+                .map(|c| exposure(&model, &tok, c, &rivals(c, &all), &s).unwrap())
+                .collect();
+            let ranks: Vec<(&str, f64)> = es.iter().map(|e| (e.method.as_str(), e.rank)).collect();
+            assert_eq!(ranks, [(method, 1.0); 3], "{es:?}");
+            for e in es {
+                assert_eq!((e.space_size, e.other_secrets_excluded), (998, 2));
+                assert_eq!(e.exposure, 998f64.log2());
+            }
+        }
     }
 
     #[test]

@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 /// How many secrets greedy decoding reproduces, under the checkpoint and under the base.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Rate {
-    /// Secrets with text before them: a secret that starts at the text's first token has no
-    /// prompt to decode from and is not counted (its later tokens still count in the cells).
+    /// Whole secrets with text before them: a secret that starts at the text's first token has
+    /// no prompt to decode from, and one cut by `max_length` is not all there; neither is
+    /// counted (their scored tokens still count in the cells).
     pub secrets: u64,
     pub extracted: u64,
     pub rate: f64,
@@ -42,7 +43,8 @@ pub struct Extraction {
 }
 
 /// Per secret of each record: (label, all tokens top-1 under θ, under θ0). A secret covering
-/// the record's first token (which nothing predicts) is left out.
+/// the record's first token (which nothing predicts) or cut by truncation (its first tokens
+/// predicted say nothing of the rest) is left out.
 pub(crate) fn secrets<'a>(
     t: &'a Tokenised,
     top1: &[bool],
@@ -52,7 +54,7 @@ pub(crate) fn secrets<'a>(
     let mut by_span: BTreeMap<usize, (&str, bool, bool)> = BTreeMap::new();
     for (i, k) in t.span_of.iter().enumerate() {
         if let Some(k) = *k {
-            if t.leading_span == Some(k) {
+            if t.leading_span == Some(k) || t.cut_span == Some(k) {
                 continue;
             }
             let label = t.labels[i].as_deref().unwrap_or("");
@@ -114,6 +116,7 @@ mod tests {
                 .collect(),
             span_of,
             leading_span: None,
+            cut_span: None,
         }
     }
 

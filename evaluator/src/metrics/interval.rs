@@ -1,5 +1,6 @@
-//! Interval estimates: exact binomial (Clopper–Pearson) intervals for rates, and percentile
-//! bootstrap intervals over records for everything computed from per-record quantities.
+//! Interval estimates: exact binomial (Clopper–Pearson) intervals for rates, percentile
+//! bootstrap intervals over records for everything computed from per-record quantities, and
+//! Student t intervals for means of a few values (mean exposure over canaries).
 
 use serde::Serialize;
 use triad_data::rng::Rng;
@@ -29,7 +30,9 @@ impl Default for Method {
             seed: SEED,
             method: "percentile bootstrap: train and test records resampled with replacement, \
                      each split on its own; exposure: exact binomial (Clopper-Pearson) on the \
-                     sampled fraction, canaries resampled for the mean"
+                     sampled fraction; mean exposure: Student t over canaries, mean ± \
+                     t(0.975, m-1) sd/sqrt(m), clipped to [0, the mean ceiling] (a bootstrap of \
+                     a few canaries is too narrow)"
                 .into(),
         }
     }
@@ -87,6 +90,55 @@ pub fn clopper_pearson(k: u64, n: u64) -> Ci {
         bisect_decreasing(|p| binom_cdf(k, n, p), a)
     };
     Some([lo, hi])
+}
+
+/// `P(|T| < t)` for Student's t with `df` ≥ 1 whole degrees of freedom: the closed form in
+/// θ = atan(t/√df) (Abramowitz & Stegun 26.7.3–4), so no incomplete beta function is needed.
+fn t_central(t: f64, df: u64) -> f64 {
+    let theta = (t / (df as f64).sqrt()).atan();
+    let (s, c) = theta.sin_cos();
+    let (mut term, mut sum) = (1.0, 1.0);
+    if df % 2 == 1 {
+        for k in 1..df.saturating_sub(1) / 2 {
+            term *= (2 * k) as f64 / (2 * k + 1) as f64 * c * c;
+            sum += term;
+        }
+        let tail = if df > 1 { s * c * sum } else { 0.0 };
+        std::f64::consts::FRAC_2_PI * (theta + tail)
+    } else {
+        for k in 1..df / 2 {
+            term *= (2 * k - 1) as f64 / (2 * k) as f64 * c * c;
+            sum += term;
+        }
+        s * sum
+    }
+}
+
+/// `t(0.975, df)`: the two-sided 95% quantile of Student's t, by bisection.
+pub fn t_975(df: u64) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 1e3f64);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if t_central(mid, df.max(1)) < 0.95 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Student t 95% interval of the mean of `xs`: `mean ± t(0.975, m−1) · sd / √m`; `None` below
+/// two values (no spread to measure).
+pub fn t_mean(xs: &[f64]) -> Ci {
+    let m = xs.len();
+    if m < 2 {
+        return None;
+    }
+    let mean = xs.iter().sum::<f64>() / m as f64;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1) as f64;
+    let half = t_975(m as u64 - 1) * (var / m as f64).sqrt();
+    Some([mean - half, mean + half])
 }
 
 /// The 2.5% and 97.5% percentiles of `values` (NaNs dropped); `None` when fewer than half
@@ -164,6 +216,33 @@ mod tests {
         let [lo, hi] = ci[0].unwrap();
         assert!(lo < m && m < hi);
         assert!((hi - lo - 0.196).abs() < 0.03, "width {}", hi - lo);
+    }
+
+    #[test]
+    fn t_quantiles_match_tables() {
+        // scipy.stats.t.ppf(0.975, df).
+        for (df, want) in [
+            (1, 12.706_204_736),
+            (2, 4.302_652_730),
+            (3, 3.182_446_305),
+            (4, 2.776_445_105),
+            (9, 2.262_157_163),
+            (30, 2.042_272_456),
+            (1000, 1.962_339_077),
+        ] {
+            assert!((t_975(df) - want).abs() < 1e-6, "df {df}: {}", t_975(df));
+        }
+    }
+
+    #[test]
+    fn t_interval_of_few_values_is_wider_than_the_normal_one() {
+        // Four values, mean 2.5, sd √(5/3): half-width t(0.975, 3) · sd / 2.
+        let [lo, hi] = t_mean(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        let half = 3.182_446_305 * (5.0f64 / 3.0).sqrt() / 2.0;
+        assert!((lo - (2.5 - half)).abs() < 1e-6 && (hi - (2.5 + half)).abs() < 1e-6);
+        assert!(half > 1.96 * (5.0f64 / 3.0).sqrt() / 2.0 * 1.5);
+        assert_eq!(t_mean(&[1.0]), None);
+        assert_eq!(t_mean(&[3.0, 3.0]), Some([3.0, 3.0]));
     }
 
     #[test]
