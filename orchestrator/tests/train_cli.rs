@@ -529,6 +529,27 @@ fn a_default_dp_run_draws_secret_noise_and_resumes_with_its_own_key() {
     }
 }
 
+/// `dp.dataset_size` makes N a public constant: q, δ and the schedule come from it, the file's
+/// record count and the sample's token counts are not published.
+#[test]
+fn a_public_dataset_size_sets_q_and_hides_the_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_setup(
+        tmp.path(),
+        "dp",
+        "steps = 3\n[dp]\nnoise_multiplier = 1.0\ndataset_size = 1000",
+    );
+    let out = tmp.path().join("out");
+    train_into(&cfg, &out);
+    let r = record(&out);
+    assert_eq!(r["examples"], 1000);
+    assert_eq!(r["sampling_rate"].as_f64().unwrap(), 4.0 / 1000.0);
+    assert_eq!(r["delta"].as_f64().unwrap(), 1.0 / 10_000.0);
+    assert_eq!(r["dataset_size_source"], "config");
+    assert_eq!(r["tokens_counted"], "withheld");
+    assert_eq!(r["tokens_seen"].as_u64().unwrap_or(0), 0);
+}
+
 /// A finished run's folder refuses another config (it would return the old record as if new).
 #[test]
 fn a_finished_run_refuses_a_changed_config() {
