@@ -355,56 +355,72 @@ impl RunConfig {
             }
         }
         if self.method.is_private() {
-            let Some(dp) = &self.dp else {
-                return bad(
-                    "dp",
-                    format!("method `{:?}` needs a [dp] table", self.method),
-                );
-            };
-            if dp.noise_multiplier.is_some() == dp.target_epsilon.is_some() {
-                return bad(
-                    "dp",
-                    "set exactly one of `noise_multiplier` and `target_epsilon`".into(),
-                );
-            }
-            let positive = |x: f64| x > 0.0 && x.is_finite();
-            if !positive(dp.max_grad_norm) {
-                return bad(
-                    "dp.max_grad_norm",
-                    format!("must be positive and finite, got {}", dp.max_grad_norm),
-                );
-            }
-            if let Some(s) = dp.noise_multiplier.filter(|&s| !positive(s)) {
-                return bad(
-                    "dp.noise_multiplier",
-                    format!("must be positive and finite, got {s}"),
-                );
-            }
-            if let Some(e) = dp.target_epsilon.filter(|&e| !positive(e)) {
-                return bad(
-                    "dp.target_epsilon",
-                    format!("must be positive and finite, got {e}"),
-                );
-            }
-            if let Some(d) = dp.delta.filter(|&d| !(d > 0.0 && d < 1.0)) {
-                return bad("dp.delta", format!("must be in (0, 1), got {d}"));
-            }
-            if dp.secure_rng && dp.reproducible_noise {
-                return bad(
-                    "dp.reproducible_noise",
-                    "cannot be set with `secure_rng` (which asks for secret noise)".into(),
-                );
-            }
-            if dp.dataset_size == Some(0) {
-                return bad("dp.dataset_size", "must be positive".into());
-            }
-            at_most("dp.dataset_size", dp.dataset_size.unwrap_or(1), MAX_DATASET)?;
-            if self.grad_accum != 1 {
-                return bad(
-                    "grad_accum",
-                    "DP methods sample a fresh batch per step; use batch_size instead".into(),
-                );
-            }
+            self.validate_dp(path)?;
+        }
+        Ok(())
+    }
+
+    fn validate_dp(&self, path: &Path) -> Result<()> {
+        let bad = |field: &str, msg: String| {
+            Err(TrainError::config(path, format!("field `{field}`: {msg}")))
+        };
+        let Some(dp) = &self.dp else {
+            return bad(
+                "dp",
+                format!("method `{:?}` needs a [dp] table", self.method),
+            );
+        };
+        if dp.noise_multiplier.is_some() == dp.target_epsilon.is_some() {
+            return bad(
+                "dp",
+                "set exactly one of `noise_multiplier` and `target_epsilon`".into(),
+            );
+        }
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        if !positive(dp.max_grad_norm) {
+            return bad(
+                "dp.max_grad_norm",
+                format!("must be positive and finite, got {}", dp.max_grad_norm),
+            );
+        }
+        if let Some(s) = dp.noise_multiplier.filter(|&s| !positive(s)) {
+            return bad(
+                "dp.noise_multiplier",
+                format!("must be positive and finite, got {s}"),
+            );
+        }
+        if let Some(e) = dp.target_epsilon.filter(|&e| !positive(e)) {
+            return bad(
+                "dp.target_epsilon",
+                format!("must be positive and finite, got {e}"),
+            );
+        }
+        if let Some(d) = dp.delta.filter(|&d| !(d > 0.0 && d < 1.0)) {
+            return bad("dp.delta", format!("must be in (0, 1), got {d}"));
+        }
+        if dp.secure_rng && dp.reproducible_noise {
+            return bad(
+                "dp.reproducible_noise",
+                "cannot be set with `secure_rng` (which asks for secret noise)".into(),
+            );
+        }
+        if dp.dataset_size == Some(0) {
+            return bad("dp.dataset_size", "must be positive".into());
+        }
+        if dp.dataset_size.unwrap_or(1) > MAX_DATASET {
+            return bad(
+                "dp.dataset_size",
+                format!(
+                    "{} is more than {MAX_DATASET}",
+                    dp.dataset_size.unwrap_or(1)
+                ),
+            );
+        }
+        if self.grad_accum != 1 {
+            return bad(
+                "grad_accum",
+                "DP methods sample a fresh batch per step; use batch_size instead".into(),
+            );
         }
         Ok(())
     }

@@ -227,6 +227,29 @@ struct Run<'a> {
     record: RunRecord,
 }
 
+/// The accountant and the budget of a private run (logging its plan); `None` otherwise.
+fn budget_for(
+    cfg: &RunConfig,
+    private: Option<&crate::dp::plan::Private>,
+    total_steps: u64,
+) -> (Option<crate::dp::Accountant>, Option<crate::dp::Budget>) {
+    let Some(p) = private else {
+        return (None, None);
+    };
+    let accountant = cfg.dp.as_ref().map(|d| d.accountant).unwrap_or_default();
+    tracing::info!(
+        sigma = p.sigma,
+        q = p.q,
+        delta = p.delta,
+        steps = total_steps,
+        "DP-SGD"
+    );
+    (
+        Some(accountant),
+        Some(crate::dp::Budget::new(accountant, p.delta)),
+    )
+}
+
 /// Steps per epoch, total steps and epochs of a run over `n` examples.
 fn schedule(cfg: &RunConfig, n: usize) -> (u64, u64, u64) {
     let batches_per_epoch = n.div_ceil(cfg.batch_size) as u64;
@@ -283,22 +306,7 @@ impl<'a> Run<'a> {
             )?),
             None => None,
         };
-        let accountant = private
-            .as_ref()
-            .map(|_| cfg.dp.as_ref().map(|d| d.accountant).unwrap_or_default());
-        let budget = private
-            .as_ref()
-            .zip(accountant)
-            .map(|(p, a)| crate::dp::Budget::new(a, p.delta));
-        if let Some(p) = &private {
-            tracing::info!(
-                sigma = p.sigma,
-                q = p.q,
-                delta = p.delta,
-                steps = total_steps,
-                "DP-SGD"
-            );
-        }
+        let (accountant, budget) = budget_for(cfg, private.as_ref(), total_steps);
         let rng = match dp.filter(|d| !d.reproducible_noise) {
             Some(_) => crate::rng::StepRng::keyed(crate::state::noise_key(out, resuming)?),
             None => crate::rng::StepRng::seeded(cfg.seed),
