@@ -60,17 +60,21 @@ struct PathBeneathAttr {
     parent_fd: i32,
 }
 
-/// Run `work` on a thread of its own confined to `root` (see the module), and return what it
-/// returns. A panic in `work` is resumed on the caller's thread.
-pub fn confined<T: Send>(root: &Path, work: impl FnOnce() -> T + Send) -> Result<T, ConfineError> {
+/// Run `work` on a thread of its own confined to `roots` (the data root, and any other folder
+/// the service owns, such as a cache; see the module), and return what it returns. A panic in
+/// `work` is resumed on the caller's thread.
+pub fn confined<T: Send>(
+    roots: &[&Path],
+    work: impl FnOnce() -> T + Send,
+) -> Result<T, ConfineError> {
     std::thread::scope(|s| {
-        let h = s.spawn(|| confine_current_thread(root).map(|_| work()));
+        let h = s.spawn(|| confine_current_thread(roots).map(|_| work()));
         h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
 }
 
-/// Restrict the calling thread (and threads it starts later) to `root` as the module says.
-pub fn confine_current_thread(root: &Path) -> Result<Confinement, ConfineError> {
+/// Restrict the calling thread (and threads it starts later) to `roots` as the module says.
+pub fn confine_current_thread(roots: &[&Path]) -> Result<Confinement, ConfineError> {
     let abi = match abi_version() {
         Some(v) => v,
         None => {
@@ -86,7 +90,9 @@ pub fn confine_current_thread(root: &Path) -> Result<Confinement, ConfineError> 
         handled |= TRUNCATE;
     }
     let ruleset = create_ruleset(handled)?;
-    add_rule(&ruleset, root, handled, true)?;
+    for root in roots {
+        add_rule(&ruleset, root, handled, true)?;
+    }
     for dir in read_only_dirs() {
         add_rule(&ruleset, &dir, READ & handled, false)?;
     }
@@ -158,7 +164,7 @@ fn add_rule(
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
     if fd < 0 {
         return match required {
-            true => Err(os("opening the data root")),
+            true => Err(os("opening a folder the work may use")),
             false => Ok(()),
         };
     }
@@ -249,7 +255,7 @@ mod tests {
         std::fs::write(outside.join("victim"), "v").unwrap();
         // A link planted under the root, as a client that can write there would.
         std::os::unix::fs::symlink(&outside, root.join("run/ckpt")).unwrap();
-        let r = confined(&root, || {
+        let r = confined(&[&root], || {
             let inside = std::fs::write(root.join("run/ok.txt"), "x").is_ok()
                 && std::fs::read(root.join("run/ok.txt")).is_ok()
                 && std::fs::rename(root.join("run/ok.txt"), root.join("ok2.txt")).is_ok()

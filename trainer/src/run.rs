@@ -176,7 +176,7 @@ pub fn train(
     };
     on_event(&Event::Started {
         total_steps: run.total_steps,
-        examples: examples.len(),
+        examples: run.record.examples, // N as published (dp.dataset_size when set)
         trainable_parameters: run.record.trainable_parameters,
     });
     let clock = Clock {

@@ -230,7 +230,7 @@ impl TrainerService {
             self.inject.at_start();
             // On a thread the kernel confines to the data root: whatever a link swapped in
             // since the request, or a path in a file on disk, says (`triad_serve::confine`).
-            triad_serve::confine::confined(&root, || {
+            triad_serve::confine::confined(&[&root], || {
                 train(&job.cfg, &job.out, Some(&cancel), |e| {
                     let ev = match e {
                         Event::Started { .. } => return,
@@ -392,9 +392,16 @@ impl Trainer for TrainerService {
         request: Request<StartRunRequest>,
     ) -> Result<Response<StartRunResponse>, Status> {
         let req = request.into_inner();
-        let (cfg, out) = self
-            .config(&req)
-            .map_err(|e| Status::new(e.code(), self.scrub(e.message())))?;
+        // Parsing the config and resolving its paths touch the filesystem: off the runtime
+        // that answers health checks.
+        let svc = self.clone();
+        let (req, checked) = tokio::task::spawn_blocking(move || {
+            let checked = svc.config(&req);
+            (req, checked)
+        })
+        .await
+        .map_err(|_| Status::internal("checking the request stopped on an internal error"))?;
+        let (cfg, out) = checked.map_err(|e| Status::new(e.code(), self.scrub(e.message())))?;
         // The start time in the id: a restarted trainer never reuses an old run's id; the
         // random tail keeps two trainers started in the same second apart.
         let mut tail = [0u8; 4];
