@@ -10,7 +10,7 @@ use crate::metrics::extraction::{self, Extraction};
 use crate::metrics::interval::{self, Ci};
 use crate::metrics::mia::{self, AttackResult};
 use crate::metrics::records::{self, RecordStat};
-use crate::scoring::{score, tokenise, tokenise_file, Scores, Tokenised};
+use crate::scoring::{score, tokenise, Scores, Tokenised};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use triad_data::audit::AuditCanary;
@@ -302,11 +302,19 @@ fn base_scores(
         |d, n| progress(&stage, d, n),
     );
     if let Some(p) = &cached {
-        std::fs::create_dir_all(p.parent().expect("parent"))
-            .map_err(|e| triad_lm::LmError::io(p, e))?;
-        triad_data::fsutil::write_atomic(p, &serde_json::to_vec(&scores).expect("json"))?;
+        // The cache only saves time: an evaluation whose scores cannot be kept still stands.
+        if let Err(e) = write_cache(p, &scores) {
+            tracing::warn!(error = %e, "base scores not cached");
+        }
     }
     Ok((scores, false))
+}
+
+fn write_cache(p: &Path, scores: &Scores) -> Result<()> {
+    std::fs::create_dir_all(p.parent().expect("parent"))
+        .map_err(|e| triad_lm::LmError::io(p, e))?;
+    triad_data::fsutil::write_atomic(p, &serde_json::to_vec(scores).expect("json"))?;
+    Ok(())
 }
 
 /// Whether the checkpoint is the base model itself (same folder, no adapter).
@@ -337,7 +345,8 @@ fn read_inputs(spec: &EvalSpec, tok: &Tokenizer) -> Result<Inputs> {
         Some(p) => read_canaries(p)?,
         None => vec![],
     };
-    let max_length = spec.max_length.or_else(|| trained_max_length(spec));
+    let given = spec.max_length.or_else(|| trained_max_length(spec));
+    let max_length = Some(crate::limits::max_length(given, &spec.base)?);
     let audit_canaries = match &spec.audit {
         Some(p) => triad_data::audit::read_for_bound(p)?,
         None => vec![],
@@ -612,7 +621,9 @@ fn trained_delta(spec: &EvalSpec) -> Option<f64> {
 }
 
 fn read_canaries(path: &Path) -> Result<Vec<triad_data::canary::Canary>> {
-    Ok(triad_data::canary::read(path)?)
+    let canaries = triad_data::canary::read(path)?;
+    crate::limits::check_canaries(path, &canaries)?;
+    Ok(canaries)
 }
 
 /// A split file and the records to take out of it.
@@ -631,7 +642,7 @@ fn split_data(
     tok: &Tokenizer,
     max_length: Option<usize>,
 ) -> Result<(SplitData, Vec<triad_data::Record>)> {
-    let (records, data) = tokenise_file(f.path, tok, max_length)?;
+    let (records, data) = crate::limits::tokenise_file(f.path, tok, max_length)?;
     let is_canary = |r: &triad_data::Record| {
         f.canaries.iter().any(|c| {
             r.text.contains(&c.text)
@@ -671,6 +682,7 @@ fn audit_split(
 ) -> Result<SplitData> {
     let lines: Vec<usize> = canaries.iter().map(|c| c.0).collect();
     let records: Vec<_> = canaries.iter().map(|c| c.1.record()).collect();
+    crate::limits::check_records(path, &lines, &records)?;
     Ok(SplitData {
         name: "audit",
         file: path.to_path_buf(),

@@ -5,12 +5,14 @@
 //! - [`metrics`] — the {train, test} × {sensitive, non-sensitive} cells, privacy loss, utility,
 //!   memorisation gap, per-label breakdown, membership inference.
 //! - [`eval`] — one evaluation end to end, producing METRICS.json.
+//! - [`limits`] — what one record and one request may cost (Evaluate and ScoreTexts alike).
 //! - [`binding`] — an audit refused when its files are not those of the run it audits.
 //! - [`service`] — the `triad.v1.Evaluator` gRPC service (binary `triad-evaluator`).
 
 pub mod binding;
 pub mod error;
 pub mod eval;
+pub mod limits;
 pub mod metrics;
 pub mod scoring;
 pub mod service;

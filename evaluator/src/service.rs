@@ -1,9 +1,13 @@
 //! The `triad.v1.Evaluator` gRPC service: Evaluate (a stream of progress ending with
 //! METRICS.json) and ScoreTexts (per-token log-probs). Every path in a request is resolved
-//! inside the data root; evaluations run one at a time (each one saturates the device).
+//! inside the data root, off the async runtime; evaluations run one at a time (each one
+//! saturates the device), at most [`MAX_PENDING`] wait or run, and one whose client has gone
+//! stops at its next batch. Both RPCs run behind a panic boundary: a panic answers INTERNAL
+//! with an incident id, its text only in the log.
 
 use crate::error::EvalError;
-use crate::eval::{evaluate, EvalSpec};
+use crate::eval::{evaluate, EvalSpec, Metrics};
+pub use crate::limits::{MAX_REQUEST_TOKENS, MAX_TEXT_CHARS};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -11,7 +15,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use triad_data::tokenizer::Tokenizer;
-use triad_lm::paths::resolve_in_root;
+use triad_lm::paths::{quoted, resolve_in_root};
 use triad_lm::score::score_sequences;
 use triad_lm::tch::{Device, Kind};
 use triad_lm::weights::Weights;
@@ -31,14 +35,12 @@ enum Want {
     Adapter,
 }
 
-/// Most texts one ScoreTexts request may carry.
+/// Most texts one ScoreTexts request may carry ([`MAX_TEXT_CHARS`] each; [`MAX_REQUEST_TOKENS`]
+/// in all: the work, and the time the device is held, grow with them; memory per forward batch
+/// is bounded apart from this, see `triad_lm::score`).
 pub const MAX_TEXTS: usize = 1024;
-/// Longest text ScoreTexts accepts, in characters.
-pub const MAX_TEXT_CHARS: usize = 100_000;
-/// Tokens one ScoreTexts request may hold in all: its work (and the time a scoring slot is
-/// held) grows with them; memory per forward batch is bounded apart from this (see
-/// `triad_lm::score`).
-pub const MAX_REQUEST_TOKENS: usize = 131_072;
+/// Most evaluations waiting or running at once; one more is answered RESOURCE_EXHAUSTED.
+pub const MAX_PENDING: usize = 8;
 /// Largest canary candidate space an Evaluate request may have ranked exactly.
 pub const MAX_EXPOSURE_EXACT: u64 = 1_000_000;
 /// Most candidates an Evaluate request may have sampled per canary.
@@ -65,6 +67,38 @@ fn result_events(m: triad_proto::v1::Metrics) -> Vec<EvaluateEvent> {
     ]
 }
 
+/// What an evaluation unwinds with when its client has gone: raised by `resume_unwind` (no
+/// panic hook runs, nothing is logged as a panic) from the progress report after a batch, and
+/// caught by [`guarded`].
+struct Abandoned;
+
+/// Why work behind [`guarded`] did not return.
+enum Stopped {
+    /// The client went away.
+    Abandoned,
+    /// A panic: the message a client gets (an incident id; the text went to the log).
+    Panicked(String),
+}
+
+/// `f` behind the panic boundary.
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, Stopped> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        if p.is::<Abandoned>() {
+            Stopped::Abandoned
+        } else {
+            Stopped::Panicked(triad_serve::incident::incident(what, &*p))
+        }
+    })
+}
+
+/// A blocking task that did not finish: a panic outside [`guarded`], or the runtime stopping.
+fn join_status(e: tokio::task::JoinError, what: &str) -> Status {
+    match e.try_into_panic() {
+        Ok(p) => Status::internal(triad_serve::incident::incident(what, &*p)),
+        Err(_) => Status::unavailable("shutting down"),
+    }
+}
+
 fn device(value: i32) -> Result<Device, Status> {
     let name = triad_proto::v1::Device::from_wire(value)
         .map_err(Status::invalid_argument)?
@@ -85,8 +119,13 @@ pub struct EvaluatorService {
     root: PathBuf,
     cache_dir: Option<PathBuf>,
     gate: Arc<Semaphore>,
+    /// [`MAX_PENDING`] places: an evaluation holds one from its request to its last event.
+    pending: Arc<Semaphore>,
     metrics: crate::telemetry::EvaluatorMetrics,
     loaded: Arc<Mutex<Option<Loaded>>>,
+    /// Faults a test injects into this service's evaluations.
+    #[cfg(test)]
+    inject: Arc<tests::Inject>,
 }
 
 impl EvaluatorService {
@@ -101,8 +140,11 @@ impl EvaluatorService {
             root: data_root,
             cache_dir,
             gate: Arc::new(Semaphore::new(1)),
+            pending: Arc::new(Semaphore::new(MAX_PENDING)),
             metrics: Default::default(),
             loaded: Arc::default(),
+            #[cfg(test)]
+            inject: Arc::default(),
         }
     }
 
@@ -116,6 +158,7 @@ impl EvaluatorService {
             p.join("config.json").is_file(),
             p.join("adapter_config.json").is_file(),
         );
+        let rel = quoted(rel);
         let wrong = |is: &str, use_: &str| {
             Err(Status::invalid_argument(format!(
                 "field `{field}`: `{rel}` is {is}; give it as `{use_}`"
@@ -236,7 +279,7 @@ impl EvaluatorService {
                     "field `texts[{i}].text`: must not be empty"
                 )));
             }
-            if t.text.chars().count() > MAX_TEXT_CHARS {
+            if crate::limits::too_long(&t.text).is_some() {
                 return Err(Status::invalid_argument(format!(
                     "field `texts[{i}].text`: longer than {MAX_TEXT_CHARS} characters"
                 )));
@@ -320,6 +363,141 @@ fn progress(stage: &str, done: usize, total: usize) -> EvaluateEvent {
     }
 }
 
+impl EvaluatorService {
+    /// The request checked (its paths resolved) on a blocking thread: the checks touch the
+    /// filesystem, which must not stall the runtime that answers health checks.
+    async fn checked(&self, req: EvaluateRequest) -> Result<(EvaluateRequest, EvalSpec), Status> {
+        let svc = self.clone();
+        let (req, spec) = tokio::task::spawn_blocking(move || {
+            let spec = svc.spec(&req);
+            (req, spec)
+        })
+        .await
+        .map_err(|e| join_status(e, "checking the request"))?;
+        Ok((req, spec?))
+    }
+
+    /// One evaluation on a blocking thread, its progress sent on `tx`; `None` when the client
+    /// went away (seen after a batch: the evaluation stops there).
+    async fn run(
+        &self,
+        spec: EvalSpec,
+        req: &EvaluateRequest,
+        tx: &mpsc::Sender<Result<EvaluateEvent, Status>>,
+    ) -> Option<Result<Metrics, EvalError>> {
+        let mut stages = self.metrics.stages();
+        let span = tracing::info_span!("evaluate", base = %quoted(&req.base_model),
+            checkpoint = %quoted(&req.checkpoint), adapter = %quoted(&req.adapter));
+        let progress_tx = tx.clone();
+        #[cfg(test)]
+        let inject = self.inject.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let _span = span.entered();
+            let _cpu = triad_lm::threads::lease();
+            let t = std::time::Instant::now();
+            let r = guarded("the evaluation", || {
+                #[cfg(test)]
+                inject.at_start();
+                evaluate(&spec, &mut |stage, d, n| {
+                    if progress_tx.is_closed() {
+                        std::panic::resume_unwind(Box::new(Abandoned));
+                    }
+                    stages.progress(stage);
+                    // A reader too slow for the progress misses some, rather than hold the
+                    // device; the results at the end are waited for.
+                    let _ = progress_tx.try_send(Ok(progress(stage, d, n)));
+                })
+            });
+            stages.end();
+            let seconds = t.elapsed().as_secs_f64();
+            let r = match r {
+                Ok(r) => r,
+                Err(Stopped::Panicked(m)) => Err(EvalError::Internal(m)),
+                Err(Stopped::Abandoned) => {
+                    tracing::info!(seconds, "evaluation abandoned by its client");
+                    return None;
+                }
+            };
+            tracing::info!(ok = r.is_ok(), seconds, "evaluated");
+            Some(r)
+        })
+        .await;
+        result.unwrap_or_else(|e| {
+            let s = join_status(e, "the evaluation");
+            Some(Err(EvalError::Internal(s.message().to_string())))
+        })
+    }
+
+    /// The stream's last events: the metrics with the client's own paths, or the error.
+    fn outcome(
+        &self,
+        result: Result<Metrics, EvalError>,
+        req: &EvaluateRequest,
+    ) -> Result<Vec<EvaluateEvent>, Status> {
+        match result {
+            Ok(mut m) => {
+                // Report the client's own (relative) paths.
+                m.base = req.base_model.clone();
+                m.checkpoint = Some(req.checkpoint.clone()).filter(|s| !s.is_empty());
+                m.adapter = Some(req.adapter.clone()).filter(|s| !s.is_empty());
+                m.train_file = req.train_file.clone();
+                m.test_file = req.test_file.clone();
+                m.to_message()
+                    .map_err(|e| status(&self.root, &e))
+                    .map(result_events)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "evaluation failed");
+                Err(status(&self.root, &e))
+            }
+        }
+    }
+
+    /// Queued, run, reported: the task behind one Evaluate stream.
+    async fn serve_evaluation(
+        self,
+        req: EvaluateRequest,
+        spec: EvalSpec,
+        tx: mpsc::Sender<Result<EvaluateEvent, Status>>,
+    ) {
+        let _ = tx.send(Ok(progress("queued", 0, 1))).await;
+        self.metrics.queued();
+        // A client that leaves while queued frees its place at once.
+        let permit = tokio::select! {
+            p = self.gate.clone().acquire_owned() => p,
+            () = tx.closed() => {
+                self.metrics.queue.dec();
+                tracing::info!("evaluation abandoned by its client while queued");
+                return;
+            }
+        };
+        let Ok(permit) = permit else {
+            return;
+        };
+        self.metrics.started();
+        let result = self.run(spec, &req, &tx).await;
+        drop(permit);
+        let tokens = match &result {
+            Some(Ok(m)) => m.timing.tokens,
+            _ => 0,
+        };
+        self.metrics.finished(matches!(result, Some(Ok(_))), tokens);
+        let Some(result) = result else {
+            return;
+        };
+        match self.outcome(result, &req) {
+            Ok(events) => {
+                for ev in events {
+                    let _ = tx.send(Ok(ev)).await;
+                }
+            }
+            Err(s) => {
+                let _ = tx.send(Err(s)).await;
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Evaluator for EvaluatorService {
     type EvaluateStream = EventStream;
@@ -328,73 +506,17 @@ impl Evaluator for EvaluatorService {
         &self,
         request: Request<EvaluateRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let req = request.into_inner();
-        let spec = self.spec(&req)?;
+        let place = self.pending.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "{MAX_PENDING} evaluations are already waiting or running; try again later"
+            ))
+        })?;
+        let (req, spec) = self.checked(request.into_inner()).await?;
         let (tx, rx) = mpsc::channel::<Result<EvaluateEvent, Status>>(256);
-        let (gate, root, metrics) = (self.gate.clone(), self.root.clone(), self.metrics.clone());
+        let svc = self.clone();
         tokio::spawn(async move {
-            let _ = tx.send(Ok(progress("queued", 0, 1))).await;
-            metrics.queued();
-            let Ok(_permit) = gate.acquire_owned().await else {
-                return;
-            };
-            metrics.started();
-            let mut stages = metrics.stages();
-            let span = tracing::info_span!("evaluate", base = %req.base_model,
-                checkpoint = %req.checkpoint, adapter = %req.adapter);
-            let progress_tx = tx.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                let _span = span.entered();
-                let _cpu = triad_lm::threads::lease();
-                let t = std::time::Instant::now();
-                let r = evaluate(&spec, &mut |stage, d, n| {
-                    stages.progress(stage);
-                    // A client that went away stops receiving; the evaluation still finishes
-                    // and fills the base-score cache for the next request.
-                    let _ = progress_tx.blocking_send(Ok(progress(stage, d, n)));
-                });
-                stages.end();
-                tracing::info!(
-                    ok = r.is_ok(),
-                    seconds = t.elapsed().as_secs_f64(),
-                    "evaluated"
-                );
-                r
-            })
-            .await;
-            let tokens = match &result {
-                Ok(Ok(m)) => m.timing.tokens,
-                _ => 0,
-            };
-            metrics.finished(matches!(result, Ok(Ok(_))), tokens);
-            let events = match result {
-                Ok(Ok(mut m)) => {
-                    // Report the client's own (relative) paths.
-                    m.base = req.base_model.clone();
-                    m.checkpoint = Some(req.checkpoint.clone()).filter(|s| !s.is_empty());
-                    m.adapter = Some(req.adapter.clone()).filter(|s| !s.is_empty());
-                    m.train_file = req.train_file.clone();
-                    m.test_file = req.test_file.clone();
-                    m.to_message()
-                        .map_err(|e| status(&root, &e))
-                        .map(result_events)
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "evaluation failed");
-                    Err(status(&root, &e))
-                }
-                Err(e) => Err(Status::internal(format!("evaluation task: {e}"))),
-            };
-            match events {
-                Ok(events) => {
-                    for ev in events {
-                        let _ = tx.send(Ok(ev)).await;
-                    }
-                }
-                Err(s) => {
-                    let _ = tx.send(Err(s)).await;
-                }
-            }
+            let _place = place;
+            svc.serve_evaluation(req, spec, tx).await;
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
@@ -406,7 +528,7 @@ impl Evaluator for EvaluatorService {
         request: Request<ScoreTextsRequest>,
     ) -> Result<Response<ScoreTextsResponse>, Status> {
         let req = request.into_inner();
-        let span = tracing::info_span!("score_texts", model = %req.model, texts = req.texts.len());
+        let span = tracing::info_span!("score_texts", model = %quoted(&req.model), texts = req.texts.len());
         let svc = self.clone();
         self.metrics.queue.inc();
         let permit = self.gate.clone().acquire_owned().await;
@@ -415,10 +537,217 @@ impl Evaluator for EvaluatorService {
         tokio::task::spawn_blocking(move || {
             let _span = span.entered();
             let _cpu = triad_lm::threads::lease();
-            svc.score_texts_blocking(req)
+            guarded("scoring", || svc.score_texts_blocking(req)).unwrap_or_else(|s| match s {
+                Stopped::Panicked(m) => Err(Status::internal(m)),
+                Stopped::Abandoned => Err(Status::cancelled("the client went away")),
+            })
         })
         .await
-        .map_err(|e| Status::internal(format!("scoring task: {e}")))?
+        .map_err(|e| join_status(e, "scoring"))?
         .map(Response::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio_stream::StreamExt;
+
+    #[derive(Default)]
+    pub(super) struct Inject {
+        /// Evaluations panic at their start (the boundary's test).
+        panic: AtomicBool,
+        /// Evaluations wait at their start while set (the queue's test).
+        stall: AtomicBool,
+    }
+
+    impl Inject {
+        pub(super) fn at_start(&self) {
+            if self.panic.load(Ordering::Relaxed) {
+                panic!("injected by a test at /srv/triad/secret");
+            }
+            while self.stall.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// A data root whose model folders and files pass the request checks (nothing loads).
+    fn root() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("m")).unwrap();
+        std::fs::write(d.path().join("m/config.json"), "{}").unwrap();
+        std::fs::write(
+            d.path().join("t.jsonl"),
+            "{\"text\": \"a b\", \"spans\": []}\n",
+        )
+        .unwrap();
+        d
+    }
+
+    fn request() -> EvaluateRequest {
+        EvaluateRequest {
+            base_model: "m".into(),
+            checkpoint: "m".into(),
+            train_file: "t.jsonl".into(),
+            test_file: "t.jsonl".into(),
+            ..Default::default()
+        }
+    }
+
+    async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let t = std::time::Instant::now();
+        while !done() {
+            assert!(t.elapsed().as_secs() < 120, "never: {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_evaluation_answers_internal_with_an_incident_id() {
+        let root = root();
+        let svc = EvaluatorService::new(root.path().to_path_buf(), None);
+        svc.inject.panic.store(true, Ordering::Relaxed);
+        let mut events = svc
+            .evaluate(Request::new(request()))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut last = None;
+        while let Some(e) = events.next().await {
+            last = Some(e);
+        }
+        let e = last.unwrap().unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Internal);
+        assert!(
+            e.message().contains("internal error (incident "),
+            "{}",
+            e.message()
+        );
+        assert!(!e.message().contains("/srv"), "{}", e.message());
+        // The service goes on: the next evaluation runs (and fails on its empty model).
+        svc.inject.panic.store(false, Ordering::Relaxed);
+        let mut events = svc
+            .evaluate(Request::new(request()))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut last = None;
+        while let Some(e) = events.next().await {
+            last = Some(e);
+        }
+        let e = last.unwrap().unwrap_err();
+        assert!(!e.message().contains("incident"), "{}", e.message());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn evaluations_past_the_queue_bound_are_refused_and_leavers_free_their_place() {
+        let root = root();
+        let svc = EvaluatorService::new(root.path().to_path_buf(), None);
+        svc.inject.stall.store(true, Ordering::Relaxed);
+        let mut streams = vec![];
+        for _ in 0..MAX_PENDING {
+            let s = svc.evaluate(Request::new(request())).await.unwrap();
+            streams.push(s.into_inner());
+        }
+        let e = match svc.evaluate(Request::new(request())).await {
+            Err(e) => e,
+            Ok(_) => panic!("a request past the queue bound was taken"),
+        };
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+        // Clients that leave while queued give their places back at once.
+        let running = streams.remove(0);
+        drop(streams);
+        wait_until("the queued evaluations' places are freed", || {
+            svc.pending.available_permits() == MAX_PENDING - 1
+        })
+        .await;
+        assert!(svc.evaluate(Request::new(request())).await.is_ok());
+        svc.inject.stall.store(false, Ordering::Relaxed);
+        drop(running);
+    }
+
+    #[tokio::test]
+    async fn a_megabyte_path_is_refused_with_a_short_message() {
+        let root = root();
+        let svc = EvaluatorService::new(root.path().to_path_buf(), None);
+        let mut req = request();
+        req.train_file = "x".repeat(1 << 20);
+        let e = match svc.evaluate(Request::new(req)).await {
+            Err(e) => e,
+            Ok(_) => panic!("accepted"),
+        };
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().len() < 4096, "{} bytes", e.message().len());
+        assert!(
+            e.message().contains("field `train_file`"),
+            "{}",
+            e.message()
+        );
+        // A path short enough to be checked, but missing, is quoted in part.
+        let mut req = request();
+        req.test_file = format!("{}.jsonl", "y".repeat(4000));
+        let e = match svc.evaluate(Request::new(req)).await {
+            Err(e) => e,
+            Ok(_) => panic!("accepted"),
+        };
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        assert!(e.message().len() < 400, "{}", e.message());
+    }
+
+    /// A tiny model (transformers, random weights) and `n` records of `words` words each.
+    fn tiny_world(n: usize, words: usize) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        triad_tests::run_oracle(
+            "tiny_lm_with_tokenizer.py",
+            &[
+                d.path().join("tiny").to_str().unwrap(),
+                triad_tests::neox_tokenizer().to_str().unwrap(),
+            ],
+        );
+        let text = vec!["ward"; words].join(" ");
+        let lines: String = (0..n)
+            .map(|i| format!("{{\"id\": \"r{i}\", \"text\": \"{i} {text}\", \"spans\": []}}\n"))
+            .collect();
+        std::fs::write(d.path().join("train.jsonl"), &lines).unwrap();
+        std::fs::write(d.path().join("test.jsonl"), &lines).unwrap();
+        d
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_evaluation_stops_at_its_next_batch() {
+        let root = tiny_world(400, 60);
+        let cache = root.path().join("cache");
+        let svc = EvaluatorService::new(root.path().to_path_buf(), Some(cache.clone()));
+        let req = EvaluateRequest {
+            base_model: "tiny".into(),
+            checkpoint: "tiny".into(),
+            train_file: "train.jsonl".into(),
+            test_file: "test.jsonl".into(),
+            batch_size: 1,
+            ..Default::default()
+        };
+        let mut events = svc.evaluate(Request::new(req)).await.unwrap().into_inner();
+        loop {
+            let e = events.next().await.expect("events").expect("no error");
+            if let Some(evaluate_event::Event::Progress(p)) = e.event {
+                if p.stage == "base train" {
+                    break;
+                }
+            }
+        }
+        drop(events);
+        wait_until("the evaluation stops", || {
+            svc.pending.available_permits() == MAX_PENDING
+        })
+        .await;
+        // It stopped inside the base train scores: they were never finished, so never cached.
+        let cached = std::fs::read_dir(&cache).map_or(0, |d| d.count());
+        assert_eq!(
+            cached, 0,
+            "the abandoned evaluation ran on and cached its scores"
+        );
+        assert_eq!(svc.gate.available_permits(), 1);
     }
 }

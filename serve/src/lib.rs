@@ -3,7 +3,9 @@
 //! bound address, and shutdown on Ctrl-C.
 
 pub mod auth;
+pub mod cap;
 pub mod confine;
+pub mod incident;
 pub mod limits;
 mod pem;
 pub mod security;
@@ -11,6 +13,7 @@ pub mod status;
 pub mod telemetry;
 
 pub use auth::BearerAuth;
+pub use cap::CapMessages;
 pub use limits::OversizeIsExhausted;
 pub use security::{ClientArgs, ClientSecurity, Security, SecurityArgs};
 pub use status::status;
@@ -23,10 +26,14 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tower::layer::util::{Identity, Stack};
 
-/// The router services are added to: every call passes the bearer-token layer first, and
-/// an oversized request is answered RESOURCE_EXHAUSTED.
+/// The router services are added to: every call passes the bearer-token layer first, an
+/// oversized request is answered RESOURCE_EXHAUSTED, and no status message a client receives
+/// is longer than [`status::MAX_MESSAGE_BYTES`].
 pub type Routes = tonic::transport::server::Router<
-    Stack<OversizeIsExhausted, Stack<BearerAuth, Stack<telemetry::RpcMetrics, Identity>>>,
+    Stack<
+        CapMessages,
+        Stack<OversizeIsExhausted, Stack<BearerAuth, Stack<telemetry::RpcMetrics, Identity>>>,
+    >,
 >;
 
 /// Whether the service can do its work (false: health says NOT_SERVING).
@@ -194,6 +201,7 @@ pub async fn serve_on(
         .layer(telemetry::RpcMetrics(served.telemetry.clone()))
         .layer(BearerAuth::new(security.tokens.clone()))
         .layer(OversizeIsExhausted)
+        .layer(CapMessages)
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);

@@ -1,8 +1,10 @@
 //! The one place a Triad error becomes a gRPC status, for both services: the error's own crate
 //! says what kind of failure it is ([`Classified`]); this maps the kind to a code and scrubs the
 //! server's paths from the message, so a client sees its own (root-relative) paths and nothing
-//! of the server's layout.
+//! of the server's layout. Messages are capped at [`MAX_MESSAGE_BYTES`] here and, for statuses
+//! a handler builds itself, on the way out ([`crate::cap::CapMessages`]).
 
+use std::borrow::Cow;
 use std::path::Path;
 use tonic::{Code, Status};
 use triad_data::error::{Classified, ErrorKind};
@@ -27,7 +29,34 @@ pub fn status<E: Classified>(root: &Path, e: &E) -> Status {
     if kind == ErrorKind::Internal {
         tracing::error!(error = ?e, "request failed on the server's side");
     }
-    Status::new(code(kind), scrub(root, &e.to_string()))
+    let text = scrub(root, &e.to_string());
+    Status::new(code(kind), capped(&text))
+}
+
+/// Longest status message a client receives, in bytes. gRPC sends it percent-encoded in a
+/// header (up to 3 bytes per byte) and clients refuse headers over 8 KiB ("metadata size
+/// exceeds"), so a longer message would reach the client as a transport error instead.
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+
+/// `text` cut to at most [`MAX_MESSAGE_BYTES`] on a character boundary, saying so at its end.
+pub fn capped(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_MESSAGE_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let tail = format!("… (message cut: {} bytes in all)", text.len());
+    let mut cut = MAX_MESSAGE_BYTES - tail.len();
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Cow::Owned(format!("{}{tail}", &text[..cut]))
+}
+
+/// `s` with its message [`capped`] (code and details kept).
+pub fn cap(s: Status) -> Status {
+    match capped(s.message()) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(m) => Status::with_details(s.code(), m, s.details().to_vec().into()),
+    }
 }
 
 /// `text` without server paths: `root/` prefixes removed, and every other absolute path
@@ -111,6 +140,26 @@ mod tests {
         fn kind(&self) -> ErrorKind {
             ErrorKind::ResourceExhausted
         }
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let s = status(
+            Path::new("/r"),
+            &Full(format!("/r/{}", "é".repeat(1 << 19))),
+        );
+        let m = s.message();
+        assert!(m.len() <= MAX_MESSAGE_BYTES, "{} bytes", m.len());
+        assert!(
+            m.starts_with("éé") && m.ends_with("(message cut: 1048589 bytes in all)"),
+            "{m}"
+        );
+        assert_eq!(capped("short"), "short");
+        let exact = "x".repeat(MAX_MESSAGE_BYTES);
+        assert_eq!(capped(&exact), exact);
+        let s = cap(Status::invalid_argument("y".repeat(1 << 20)));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().len() <= MAX_MESSAGE_BYTES);
     }
 
     #[test]

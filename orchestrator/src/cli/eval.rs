@@ -100,10 +100,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
         audit_delta: a.audit_delta,
     };
     let mut bars: HashMap<String, Progress> = HashMap::new();
-    let metrics = evaluate(&spec, &mut |stage, d, n| {
-        bars.entry(stage.to_string())
-            .or_insert_with(|| Progress::new(format!("scoring {stage}")))
-            .update(d, n)
+    let metrics = super::guard::catch_panics("the evaluation", || {
+        Ok(evaluate(&spec, &mut |stage, d, n| {
+            bars.entry(stage.to_string())
+                .or_insert_with(|| Progress::new(format!("scoring {stage}")))
+                .update(d, n)
+        })?)
     })?;
     let text = triad_proto::json::to_file_text(&metrics.to_message()?);
     triad_data::fsutil::write_atomic(&a.out, text.as_bytes())?;

@@ -3,6 +3,7 @@
 mod data;
 mod dp;
 mod eval;
+mod guard;
 mod model;
 mod study;
 mod train;
@@ -114,7 +115,25 @@ enum StudyCommand {
     Run(study::StudyArgs),
 }
 
+/// Longest error text the CLI prints, in bytes: an error quoting a megabyte of input (a
+/// config value, a service's reply) is cut, not printed whole.
+const MAX_ERROR_BYTES: usize = 4096;
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    dispatch(cli).map_err(|e| {
+        let line = triad_lm::runtime::error_line(e.chain().map(|c| c.to_string()));
+        if line.len() <= MAX_ERROR_BYTES {
+            return e;
+        }
+        let mut cut = MAX_ERROR_BYTES;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        anyhow::anyhow!("{}… (error cut: {} bytes in all)", &line[..cut], line.len())
+    })
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Some(n) = cli.threads {
         anyhow::ensure!(n > 0, "--threads must be positive, got {n}");
         triad_lm::tch::set_num_threads(n);
