@@ -364,6 +364,22 @@ fn progress(stage: &str, done: usize, total: usize) -> EvaluateEvent {
 }
 
 impl EvaluatorService {
+    /// Run `work` on a thread the kernel confines to the data root and the cache
+    /// (`triad_serve::confine`): whatever a link swapped in since the request says.
+    fn confined<T: Send>(
+        &self,
+        work: impl FnOnce() -> T + Send,
+    ) -> Result<T, triad_serve::confine::ConfineError> {
+        let mut roots = vec![self.root.as_path()];
+        if let Some(c) = &self.cache_dir {
+            // The cache folder is made on first use; it must exist to be allowed.
+            if std::fs::create_dir_all(c).is_ok() {
+                roots.push(c.as_path());
+            }
+        }
+        triad_serve::confine::confined(&roots, work)
+    }
+
     /// The request checked (its paths resolved) on a blocking thread: the checks touch the
     /// filesystem, which must not stall the runtime that answers health checks.
     async fn checked(&self, req: EvaluateRequest) -> Result<(EvaluateRequest, EvalSpec), Status> {
@@ -391,6 +407,7 @@ impl EvaluatorService {
         let progress_tx = tx.clone();
         #[cfg(test)]
         let inject = self.inject.clone();
+        let svc = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             let _span = span.entered();
             let _cpu = triad_lm::threads::lease();
@@ -398,15 +415,19 @@ impl EvaluatorService {
             let r = guarded("the evaluation", || {
                 #[cfg(test)]
                 inject.at_start();
-                evaluate(&spec, &mut |stage, d, n| {
-                    if progress_tx.is_closed() {
-                        std::panic::resume_unwind(Box::new(Abandoned));
-                    }
-                    stages.progress(stage);
-                    // A reader too slow for the progress misses some, rather than hold the
-                    // device; the results at the end are waited for.
-                    let _ = progress_tx.try_send(Ok(progress(stage, d, n)));
+                svc.confined(|| {
+                    evaluate(&spec, &mut |stage, d, n| {
+                        if progress_tx.is_closed() {
+                            std::panic::resume_unwind(Box::new(Abandoned));
+                        }
+                        stages.progress(stage);
+                        // A reader too slow for the progress misses some, rather than hold
+                        // the device; the results at the end are waited for.
+                        let _ = progress_tx.try_send(Ok(progress(stage, d, n)));
+                    })
                 })
+                .map_err(|e| EvalError::Internal(e.to_string()))
+                .and_then(|r| r)
             });
             stages.end();
             let seconds = t.elapsed().as_secs_f64();
@@ -537,7 +558,12 @@ impl Evaluator for EvaluatorService {
         tokio::task::spawn_blocking(move || {
             let _span = span.entered();
             let _cpu = triad_lm::threads::lease();
-            guarded("scoring", || svc.score_texts_blocking(req)).unwrap_or_else(|s| match s {
+            let scored = || {
+                svc.confined(|| svc.score_texts_blocking(req))
+                    .map_err(|e| Status::internal(e.to_string()))
+                    .and_then(|r| r)
+            };
+            guarded("scoring", scored).unwrap_or_else(|s| match s {
                 Stopped::Panicked(m) => Err(Status::internal(m)),
                 Stopped::Abandoned => Err(Status::cancelled("the client went away")),
             })
@@ -666,6 +692,40 @@ mod tests {
         assert!(svc.evaluate(Request::new(request())).await.is_ok());
         svc.inject.stall.store(false, Ordering::Relaxed);
         drop(running);
+    }
+
+    /// A model folder swapped for a link to outside the root while the evaluation waits is not
+    /// read: the evaluation's thread is confined by the kernel, not by the request's check.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_swapped_in_while_queued_is_not_followed() {
+        let root = root();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(outside.path().join("m")).unwrap();
+        for f in ["config.json", "tokenizer.json"] {
+            std::fs::write(outside.path().join("m").join(f), "outside, not JSON").unwrap();
+        }
+        let svc = EvaluatorService::new(root.path().to_path_buf(), None);
+        svc.inject.stall.store(true, Ordering::Relaxed);
+        let mut events = svc
+            .evaluate(Request::new(request()))
+            .await
+            .unwrap()
+            .into_inner();
+        wait_until("the evaluation starts", || {
+            svc.pending.available_permits() < MAX_PENDING
+        })
+        .await;
+        std::fs::remove_dir_all(root.path().join("m")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("m"), root.path().join("m")).unwrap();
+        svc.inject.stall.store(false, Ordering::Relaxed);
+        let mut last = None;
+        while let Some(e) = events.next().await {
+            last = Some(e);
+        }
+        let e = last.unwrap().unwrap_err();
+        if triad_serve::confine::available() {
+            assert!(e.message().contains("ermission denied"), "{}", e.message());
+        }
     }
 
     #[tokio::test]
