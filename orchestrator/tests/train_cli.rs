@@ -422,6 +422,22 @@ fn tiny_setup(dir: &Path, method: &str, extra: &str) -> PathBuf {
     write_config_for(&model, dir, "run.toml", method, extra)
 }
 
+/// `triad train` that may fail: its status and stderr.
+fn try_train(cfg: &Path, out: &Path) -> (std::process::Output, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    (o, err)
+}
+
 fn train_into(cfg: &Path, out: &Path) {
     triad(&[
         "train",
@@ -561,17 +577,7 @@ fn a_finished_run_refuses_a_changed_config() {
         .unwrap()
         .replace("lr = 0.01", "lr = 0.02");
     std::fs::write(&cfg, changed).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_triad"))
-        .args([
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (o, err) = try_train(&cfg, &out);
     assert!(
         !o.status.success() && err.contains("`optimizer.lr`"),
         "{err}"
@@ -601,17 +607,7 @@ fn a_diverging_run_stops_with_an_error() {
         let c = tmp.path().join(format!("{name}.toml"));
         std::fs::write(&c, text).unwrap();
         let out = tmp.path().join(name);
-        let o = Command::new(env!("CARGO_BIN_EXE_triad"))
-            .args([
-                "train",
-                "--config",
-                c.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
+        let (o, err) = try_train(&c, &out);
         assert!(
             !o.status.success() && err.contains("diverged at step"),
             "{name}: {err}"
@@ -651,17 +647,7 @@ fn a_planted_run_record_is_not_followed() {
     let mut huge = r.clone();
     huge["epochs"][0]["step"] = serde_json::json!(u64::MAX / 2);
     planted(&huge);
-    let o = Command::new(env!("CARGO_BIN_EXE_triad"))
-        .args([
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (o, err) = try_train(&cfg, &out);
     assert!(!o.status.success() && err.contains("epochs[0]"), "{err}");
     planted(&r);
     train_into(&cfg, &out);

@@ -22,16 +22,7 @@ use triad_proto::v1::{
 /// The error a panicked run ends with: the panic's text goes to the server log only (it can
 /// name server paths); the client gets an id to find it there.
 fn panicked(payload: &(dyn std::any::Any + Send)) -> TrainError {
-    let text = payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| payload.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)");
-    let id = format!("{:016x}", rand_id());
-    tracing::error!(incident = %id, panic = %text, "run panicked");
-    TrainError::Internal(format!(
-        "the run stopped on an internal error (incident {id} in the trainer's log)"
-    ))
+    TrainError::Internal(triad_serve::incident::incident("the run", payload))
 }
 
 /// `YYYYMMDDhhmmss` of now, UTC (run ids sort by the trainer's start).
@@ -63,18 +54,7 @@ fn utc_stamp(secs: i64) -> String {
     )
 }
 
-fn rand_id() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
-}
-
-/// Longest run id accepted in a request (ours are 28 bytes).
+/// Longest run id accepted in a request (ours are 37 bytes).
 const MAX_RUN_ID: usize = 128;
 
 fn path_status(e: PathError) -> Status {
