@@ -18,6 +18,12 @@ pub fn write(
     dir: &Path,
     extra: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
+    write_folder(dir, |tmp| fill(model, method, lora, base, tmp, extra))
+}
+
+/// Make `dir` by filling a temporary folder beside it and renaming it into place; a failed
+/// fill (a full disk) leaves neither a half-written folder nor its temp folder behind.
+fn write_folder(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| TrainError::io(parent, e))?;
     let name = dir
@@ -28,8 +34,7 @@ pub fn write(
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    // A failed write (a full disk) leaves no half-written temp folder behind.
-    let written = fill(model, method, lora, base, &tmp, extra).and_then(|()| {
+    let written = fill(&tmp).and_then(|()| {
         if dir.exists() {
             std::fs::remove_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
         }
@@ -101,6 +106,33 @@ pub fn remove_stale_temps(parent: &Path) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_failed_write_leaves_no_temp_folder_and_a_good_one_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("checkpoints/epoch-1");
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let e = super::write_folder(&dir, |tmp| {
+            std::fs::write(tmp.join("model.safetensors"), "half").unwrap();
+            Err(crate::TrainError::io(tmp, full))
+        });
+        assert!(e.is_err());
+        let left: Vec<_> = std::fs::read_dir(d.path().join("checkpoints"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        super::write_folder(&dir, |tmp| {
+            std::fs::write(tmp.join("model.safetensors"), "whole").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::read(dir.join("model.safetensors")).unwrap(),
+            b"whole"
+        );
+    }
+
     #[test]
     fn stale_temp_folders_go_and_live_ones_stay() {
         let d = tempfile::tempdir().unwrap();

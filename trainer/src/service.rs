@@ -684,6 +684,37 @@ mod tests {
         assert!(run.run_id.starts_with("run-20"), "{}", run.run_id);
     }
 
+    /// Two trainers started in the same second (same stamp, same counter) give their first
+    /// runs different ids.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn trainers_started_together_give_different_run_ids() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("m")).unwrap();
+        std::fs::write(root.path().join("m/config.json"), "{}").unwrap();
+        std::fs::write(root.path().join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+        let (a, b) = (
+            TrainerService::new(root.path().to_path_buf()),
+            TrainerService::new(root.path().to_path_buf()),
+        );
+        let mut ids = vec![];
+        for (svc, out) in [(a.clone(), "a"), (b.clone(), "b")] {
+            let mut svc = svc;
+            svc.boot = "20260101000000".into();
+            let id = svc
+                .start_run(Request::new(StartRunRequest {
+                    config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n".into(),
+                    output_dir: out.into(),
+                    ..Default::default()
+                }))
+                .await
+                .unwrap()
+                .into_inner()
+                .run_id;
+            ids.push(id);
+        }
+        assert_ne!(ids[0], ids[1]);
+    }
+
     #[tokio::test]
     async fn a_huge_run_id_is_refused_without_being_echoed() {
         let root = tempfile::tempdir().unwrap();
