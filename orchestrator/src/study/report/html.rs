@@ -234,7 +234,7 @@ fn run_name(run: &RunSummary) -> String {
 /// The note on how to read the table, then the runs table itself.
 fn runs_section(r: &Report) -> String {
     format!(
-        "<p class=\"note\">Each run's last evaluated checkpoint. ★ marks the privacy–utility Pareto front: no other run has both lower privacy loss and lower utility NLL. Grey <span class=\"ci\">[lo, hi]</span>: 95% intervals (bootstrap over records; exposure: bootstrap over canaries). Definitions of every number: docs/evaluator.md.{}</p>\n<div class=\"wide\">{}</div>\n",
+        "<p class=\"note\">Each run's last evaluated checkpoint. ★ marks the privacy–utility Pareto front: no other run has both lower privacy loss and lower utility NLL. Grey <span class=\"ci\">[lo, hi]</span>: 95% intervals (bootstrap over records; exposure: Student t over canaries). Definitions of every number: docs/evaluator.md.{}</p>\n<div class=\"wide\">{}</div>\n",
         if r.runs.iter().filter_map(|run| run.last()).any(|x| x.seeded_noise) {
             format!(" {}.", esc(text::SEEDED_NOTE))
         } else {
@@ -496,7 +496,7 @@ fn memorisation_section(c: &Charts) -> String {
         Some(0.5),
     );
     format!(
-        "<h2>Memorisation</h2>\n<div class=\"grid\"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model. Error bars are 95% intervals (bootstrap over canaries).</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model. Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>\n"
+        "<h2>Memorisation</h2>\n<div class=\"grid\"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model. Error bars are 95% intervals (Student t over canaries).</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model. Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>\n"
     )
 }
 

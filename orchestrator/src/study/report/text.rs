@@ -323,7 +323,8 @@ pub fn table(r: &Report) -> String {
 }
 
 /// What the bracketed ranges are.
-const INTERVALS: &str = "[lo, hi]: 95% intervals (bootstrap over records; exposure: over canaries)";
+const INTERVALS: &str =
+    "[lo, hi]: 95% intervals (bootstrap over records; exposure: Student t over canaries)";
 
 fn md_head() -> String {
     format!("| {} |\n|{}\n", HEAD.join(" | "), "---|".repeat(HEAD.len()))
