@@ -550,6 +550,22 @@ mod tests {
         }
     }
 
+    /// A data root whose model folder and training file pass StartRun's checks (nothing
+    /// loads: the runs fail once they start).
+    fn fixture(root: &Path) {
+        std::fs::create_dir_all(root.join("m")).unwrap();
+        std::fs::write(root.join("m/config.json"), "{}").unwrap();
+        std::fs::write(root.join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+    }
+
+    fn request(output_dir: &str) -> StartRunRequest {
+        StartRunRequest {
+            config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n".into(),
+            output_dir: output_dir.into(),
+            ..Default::default()
+        }
+    }
+
     async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         let t = std::time::Instant::now();
         while !done() {
@@ -561,18 +577,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_silent_run_is_reported_stalled_until_it_moves() {
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("m")).unwrap();
-        std::fs::write(root.path().join("m/config.json"), "{}").unwrap();
-        std::fs::write(root.path().join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+        fixture(root.path());
         let limit = std::time::Duration::from_millis(200);
         let svc = TrainerService::new(root.path().to_path_buf()).with_stall_after(limit);
         svc.inject.stall.store(true, Ordering::Relaxed);
         let id = svc
-            .start_run(Request::new(StartRunRequest {
-                config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n".into(),
-                output_dir: "stall".into(),
-                ..Default::default()
-            }))
+            .start_run(Request::new(request("stall")))
             .await
             .unwrap()
             .into_inner()
@@ -598,16 +608,11 @@ mod tests {
         for dir in [root.join("m"), root.join("runs"), outside.clone()] {
             std::fs::create_dir_all(dir).unwrap();
         }
-        std::fs::write(root.join("m/config.json"), "{}").unwrap();
-        std::fs::write(root.join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+        fixture(&root);
         let svc = TrainerService::new(root.clone());
         svc.inject.stall.store(true, Ordering::Relaxed);
         let id = svc
-            .start_run(Request::new(StartRunRequest {
-                config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n".into(),
-                output_dir: "runs/a".into(),
-                ..Default::default()
-            }))
+            .start_run(Request::new(request("runs/a")))
             .await
             .unwrap()
             .into_inner()
@@ -634,17 +639,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_run_that_panics_ends_failed_and_the_next_run_still_starts() {
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("m")).unwrap();
-        std::fs::write(root.path().join("m/config.json"), "{}").unwrap();
-        std::fs::write(root.path().join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+        fixture(root.path());
         let svc = TrainerService::new(root.path().to_path_buf());
         svc.inject.panic.store(true, Ordering::Relaxed);
-        let req = StartRunRequest {
-            config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n"
-                .into(),
-            output_dir: "out".into(),
-            ..Default::default()
-        };
+        let req = request("out");
         let start = |svc: TrainerService, req: StartRunRequest| async move {
             let id = svc
                 .start_run(Request::new(req))
@@ -689,9 +687,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn trainers_started_together_give_different_run_ids() {
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("m")).unwrap();
-        std::fs::write(root.path().join("m/config.json"), "{}").unwrap();
-        std::fs::write(root.path().join("t.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+        fixture(root.path());
         let (a, b) = (
             TrainerService::new(root.path().to_path_buf()),
             TrainerService::new(root.path().to_path_buf()),
@@ -701,11 +697,7 @@ mod tests {
             let mut svc = svc;
             svc.boot = "20260101000000".into();
             let id = svc
-                .start_run(Request::new(StartRunRequest {
-                    config_toml: "model = \"m\"\ntrain_file = \"t.jsonl\"\nmethod = \"full\"\nepochs = 1\n[optimizer]\nlr = 0.001\n".into(),
-                    output_dir: out.into(),
-                    ..Default::default()
-                }))
+                .start_run(Request::new(request(out)))
                 .await
                 .unwrap()
                 .into_inner()
