@@ -233,7 +233,7 @@ fn full_fine_tuning_lowers_heldout_loss_and_dp_at_eps_8_is_stable() {
 #[test]
 fn a_killed_lora_run_resumes_to_the_same_result() {
     killed_run_resumes_identically(
-        None,
+        false,
         "lora",
         "epochs = 4\n[lora]\nr = 4\ndropout = 0.1\ntarget_modules = [\"q_proj\", \"v_proj\"]",
     );
@@ -246,7 +246,7 @@ fn a_killed_dp_run_resumes_to_the_same_result() {
     // Full DP-SGD on SmolLM2 takes minutes an epoch here; the noise stream does not depend on
     // the model, so a tiny one (with a small tokenizer, trained on the data) keeps it quick.
     killed_run_resumes_identically(
-        Some("tiny"),
+        true,
         "dp",
         "epochs = 6\n[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0\nreproducible_noise = true",
     );
@@ -255,7 +255,7 @@ fn a_killed_dp_run_resumes_to_the_same_result() {
 #[test]
 fn a_killed_dp_lora_run_resumes_to_the_same_result() {
     killed_run_resumes_identically(
-        Some("tiny"),
+        true,
         "dp-lora",
         "epochs = 6\n[lora]\nr = 4\ndropout = 0.1\ntarget_modules = [\"q_proj\", \"v_proj\"]\n[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.0\nreproducible_noise = true",
     );
@@ -264,28 +264,13 @@ fn a_killed_dp_lora_run_resumes_to_the_same_result() {
 /// Train straight through, and again with a SIGKILL after the first checkpoint and a rerun:
 /// weights, loss curve and ε must be bit-identical (CPU). `tiny`: a tiny random model instead
 /// of SmolLM2, and more data.
-fn killed_run_resumes_identically(tiny: Option<&str>, method: &str, extra: &str) {
+fn killed_run_resumes_identically(tiny: bool, method: &str, extra: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = match tiny {
-        None => {
-            data(tmp.path(), "24");
-            write_config(tmp.path(), "run.toml", method, extra)
-        }
-        Some(name) => {
-            data(tmp.path(), "64");
-            let tok = tmp.path().join("tokenizer.json");
-            let train = tmp.path().join("data/train.jsonl");
-            triad_tests::run_oracle(
-                "digit_tokenizer.py",
-                &[tok.to_str().unwrap(), train.to_str().unwrap()],
-            );
-            let model = tmp.path().join(name);
-            triad_tests::run_oracle(
-                "tiny_lm_with_tokenizer.py",
-                &[model.to_str().unwrap(), tok.to_str().unwrap()],
-            );
-            write_config_for(&model, tmp.path(), "run.toml", method, extra)
-        }
+    let cfg = if tiny {
+        tiny_setup(tmp.path(), method, extra)
+    } else {
+        data(tmp.path(), "24");
+        write_config(tmp.path(), "run.toml", method, extra)
     };
     let straight = tmp.path().join("straight");
     triad(&[
