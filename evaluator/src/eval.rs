@@ -150,9 +150,8 @@ pub struct Metrics {
 /// Where the evaluation's time went (wall seconds), for cost reports and benchmarks.
 impl Metrics {
     /// The `triad.v1.Metrics` message these metrics are (METRICS.json is its JSON form).
-    pub fn to_message(&self) -> Result<triad_proto::v1::Metrics> {
-        triad_proto::json::to_message(self)
-            .map_err(|e| EvalError::Internal(format!("the metrics do not fit results.proto: {e}")))
+    pub fn to_message(&self) -> triad_proto::v1::Metrics {
+        self.into()
     }
 }
 

@@ -5,11 +5,13 @@
 //! - [`metrics`] — the {train, test} × {sensitive, non-sensitive} cells, privacy loss, utility,
 //!   memorisation gap, per-label breakdown, membership inference.
 //! - [`eval`] — one evaluation end to end, producing METRICS.json.
+//! - `convert` — the results as `triad.v1` messages, field by field.
 //! - [`limits`] — what one record and one request may cost (Evaluate and ScoreTexts alike).
 //! - [`binding`] — an audit refused when its files are not those of the run it audits.
 //! - [`service`] — the `triad.v1.Evaluator` gRPC service (binary `triad-evaluator`).
 
 pub mod binding;
+mod convert;
 pub mod error;
 pub mod eval;
 pub mod limits;

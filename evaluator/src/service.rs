@@ -52,19 +52,11 @@ fn status(root: &Path, e: &EvalError) -> Status {
     triad_serve::status(root, e)
 }
 
-/// The stream's end: the typed result, then the same as JSON text (deprecated field, kept one
-/// release for clients that read it).
+/// The stream's end: the result.
 fn result_events(m: triad_proto::v1::Metrics) -> Vec<EvaluateEvent> {
-    let json = serde_json::to_string(&m).expect("messages always serialise");
-    vec![
-        EvaluateEvent {
-            event: Some(evaluate_event::Event::Metrics(m)),
-        },
-        #[allow(deprecated)]
-        EvaluateEvent {
-            event: Some(evaluate_event::Event::MetricsJson(json)),
-        },
-    ]
+    vec![EvaluateEvent {
+        event: Some(evaluate_event::Event::Metrics(m)),
+    }]
 }
 
 /// What an evaluation unwinds with when its client has gone: raised by `resume_unwind` (no
@@ -463,9 +455,7 @@ impl EvaluatorService {
                 m.adapter = Some(req.adapter.clone()).filter(|s| !s.is_empty());
                 m.train_file = req.train_file.clone();
                 m.test_file = req.test_file.clone();
-                m.to_message()
-                    .map_err(|e| status(&self.root, &e))
-                    .map(result_events)
+                Ok(result_events(m.to_message()))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "evaluation failed");

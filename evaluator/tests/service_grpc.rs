@@ -75,8 +75,15 @@ fn evaluator_service_through_grpcio_client() {
     lib.audit = Some(p("data/audit.jsonl"));
     lib.audit_delta = Some(1e-4);
     let lib_metrics = evaluate(&lib, &mut |_, _, _| {}).unwrap();
-    let want = serde_json::to_value(lib_metrics.to_message().unwrap()).unwrap();
-    let got = &summary["metrics"];
+    let want = serde_json::to_value(lib_metrics.to_message()).unwrap();
+    // The message the client received, read with the Rust types and written as METRICS.json.
+    let hex = summary["metrics_pb"].as_str().unwrap();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let received = <triad_proto::v1::Metrics as prost::Message>::decode(&bytes[..]).unwrap();
+    let got = &serde_json::to_value(received).unwrap();
     for key in [
         "train",
         "test",

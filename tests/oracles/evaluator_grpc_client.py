@@ -20,8 +20,7 @@ from tokenizers import Tokenizer
 
 addr, proto_dir, root = sys.argv[1:4]
 pb, rpc = grpc_stubs.load(proto_dir, "evaluator")
-from triad.v1 import common_pb2, results_pb2  # noqa: E402
-from google.protobuf import json_format  # noqa: E402
+from triad.v1 import common_pb2  # noqa: E402
 
 # A "fine-tuned" checkpoint: the tiny model with perturbed weights.
 torch.manual_seed(1)
@@ -51,45 +50,38 @@ def request(**kw):
 
 
 def evaluate(req):
-    stages, typed, metrics = [], None, None
+    stages, typed = [], None
     for ev in stub.Evaluate(req, timeout=600):
         kind = ev.WhichOneof("event")
         if kind == "progress":
-            assert typed is None and metrics is None, "progress after the metrics"
+            assert typed is None, "progress after the metrics"
             assert ev.progress.done <= ev.progress.total, ev.progress
             if not stages or stages[-1] != ev.progress.stage:
                 stages.append(ev.progress.stage)
-        elif kind == "metrics":
-            typed = ev.metrics
         else:
-            assert kind == "metrics_json" and typed is not None, kind
-            metrics = json.loads(ev.metrics_json)
-            # The text is the message's JSON form: every key a declared field, same values.
-            parsed = json_format.Parse(ev.metrics_json, results_pb2.Metrics())
-            assert parsed.privacy_loss == typed.privacy_loss
-            assert parsed.membership_inference.loss.auc == typed.membership_inference.loss.auc
-            assert parsed.audit.epsilon_lower_bound == typed.audit.epsilon_lower_bound
-    assert typed is not None and metrics is not None, "the stream ended without metrics"
+            assert kind == "metrics" and typed is None, kind
+            typed = ev.metrics
+    assert typed is not None, "the stream ended without metrics"
     # Typed fields, no JSON parsing: privacy loss, an attack's AUC with its interval.
-    assert typed.privacy_loss == metrics["privacy_loss"], (typed.privacy_loss, metrics["privacy_loss"])
     auc = typed.membership_inference.loss.auc
-    assert 0.0 <= auc <= 1.0 and auc == metrics["membership_inference"]["loss"]["auc"], auc
+    assert 0.0 <= auc <= 1.0, auc
     lo, hi = typed.membership_inference.loss.auc_ci95
     assert lo <= auc <= hi, (lo, auc, hi)
     summary.setdefault("typed", {"privacy_loss": typed.privacy_loss, "auc": auc, "auc_ci95": [lo, hi]})
-    return stages, metrics
+    return stages, typed
 
 
 stages, first = evaluate(request())
-assert first["base_scores_cached"] is False, first["base_scores_cached"]
-assert first["base"] == "models/tiny" and first["checkpoint"] == "models/tuned", (first["base"], first["checkpoint"])
-assert first["exposure"] and first["exposure"]["canaries"], first.get("exposure")
+assert first.base_scores_cached is False, first.base_scores_cached
+assert first.base == "models/tiny" and first.checkpoint == "models/tuned", (first.base, first.checkpoint)
+assert first.HasField("exposure") and first.exposure.canaries, first.exposure
 assert any(s.startswith("checkpoint") for s in stages), stages
 _, second = evaluate(request())
-assert second["base_scores_cached"] is True
-assert second["privacy_loss"] == first["privacy_loss"], (second["privacy_loss"], first["privacy_loss"])
+assert second.base_scores_cached is True
+assert second.privacy_loss == first.privacy_loss, (second.privacy_loss, first.privacy_loss)
 summary["stages"] = stages
-summary["metrics"] = first
+# The message as received, for the test to read with the Rust types.
+summary["metrics_pb"] = first.SerializeToString().hex()
 
 # ScoreTexts against transformers.
 texts = ["Customer: my email is ana@example.com, thanks.", "Agent: Your order ships on Monday.", "Hi"]

@@ -33,9 +33,14 @@ pub enum Event {
         tokens_per_second: f64,
         epsilon: f64,
     },
+    /// A checkpoint written, with what an evaluation of it needs before run.json says it.
     Checkpoint {
         epoch: u64,
         path: PathBuf,
+        /// Tokens of each record trained on (`max_length`).
+        max_length: usize,
+        /// The run's δ (private runs).
+        delta: Option<f64>,
     },
 }
 
@@ -612,6 +617,8 @@ impl<'a> Run<'a> {
             on_event(&Event::Checkpoint {
                 epoch,
                 path: dir.clone(),
+                max_length: cfg.max_length,
+                delta: self.record.delta,
             });
             Some(dir.to_string_lossy().into_owned())
         } else {

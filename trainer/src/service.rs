@@ -228,9 +228,16 @@ impl TrainerService {
                             tokens_per_second: *tokens_per_second,
                             epsilon: *epsilon,
                         }),
-                        Event::Checkpoint { epoch, path } => {
+                        Event::Checkpoint {
+                            epoch,
+                            path,
+                            max_length,
+                            delta,
+                        } => {
                             run_event::Event::Checkpoint(CheckpointEvent {
                                 epoch: *epoch as u32,
+                                max_length: *max_length as u32,
+                                delta: *delta,
                                 path: path
                                     .strip_prefix(&root)
                                     .unwrap_or(path)
@@ -263,11 +270,7 @@ impl TrainerService {
                     e.run.error = s.message().to_string();
                     e.run.error_code = s.code() as i32;
                 }
-                if let Some((json, r)) = record {
-                    #[allow(deprecated)]
-                    {
-                        e.run.record_json = json;
-                    }
+                if let Some(r) = record {
                     e.run.record = Some(r);
                 }
             }
@@ -299,19 +302,15 @@ impl TrainerService {
         triad_serve::status::scrub(&self.root, text)
     }
 
-    /// The record as a client receives it (JSON text and message), its paths scrubbed.
-    fn client_record(
-        &self,
-        r: &triad_proto::v1::RunRecord,
-    ) -> (String, triad_proto::v1::RunRecord) {
+    /// The record as a client receives it, its paths scrubbed.
+    fn client_record(&self, r: &triad_proto::v1::RunRecord) -> triad_proto::v1::RunRecord {
         let json = self.scrub(&serde_json::to_string(r).expect("messages always serialise"));
         // Scrubbing only shortens paths inside strings; should it ever break the JSON, the
         // client gets an empty record rather than one with the server's paths.
-        let record = triad_proto::json::from_file_text(&json).unwrap_or_else(|e| {
+        triad_proto::json::from_file_text(&json).unwrap_or_else(|e| {
             tracing::error!(error = %e, "scrubbed run record does not parse");
             Default::default()
-        });
-        (json, record)
+        })
     }
 
     fn status(&self, e: &TrainError) -> Status {

@@ -107,7 +107,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 .update(d, n)
         })?)
     })?;
-    let text = triad_proto::json::to_file_text(&metrics.to_message()?);
+    let text = triad_proto::json::to_file_text(&metrics.to_message());
     triad_data::fsutil::write_atomic(&a.out, text.as_bytes())?;
     let c = &metrics.cells;
     if let Some(e) = &metrics.exposure {

@@ -49,7 +49,7 @@ pub fn run(config: &Path, out: Option<PathBuf>) -> Result<()> {
                 eprintln!("{line}");
             }
         }
-        Event::Checkpoint { epoch, path } => {
+        Event::Checkpoint { epoch, path, .. } => {
             if tty {
                 eprintln!();
             }

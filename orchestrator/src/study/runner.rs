@@ -47,20 +47,11 @@ struct EvalJob {
     audit_delta: f64,
 }
 
-/// `[dp] delta` of a RUN.toml (0 when unset: the evaluator applies the trainer's default).
-fn run_delta(run_toml: &str) -> f64 {
-    toml::from_str::<toml::Table>(run_toml)
-        .ok()
-        .and_then(|t| t.get("dp")?.get("delta")?.as_float())
-        .unwrap_or(0.0)
-}
-
-/// `max_length` of a RUN.toml (the trainer's default when unset).
+/// `max_length` of a planned run's RUN.toml, read as the trainer reads it (its default when
+/// unset; the plan validated the file).
 fn run_max_length(run_toml: &str) -> u32 {
-    toml::from_str::<toml::Table>(run_toml)
-        .ok()
-        .and_then(|t| t.get("max_length").and_then(|v| v.as_integer()))
-        .unwrap_or(triad_trainer::config::DEFAULT_MAX_LENGTH as i64) as u32
+    triad_trainer::config::RunConfig::from_toml(run_toml, Path::new("RUN.toml"))
+        .map_or(triad_trainer::config::DEFAULT_MAX_LENGTH, |c| c.max_length) as u32
 }
 
 /// A progress line, printed at most every few seconds per key.
@@ -104,36 +95,39 @@ pub fn human(s: f64) -> String {
     }
 }
 
+/// A checkpoint to evaluate, with what its evaluation needs from the run.
+struct Written {
+    epoch: u64,
+    /// Relative to the data root.
+    path: String,
+    max_length: u32,
+    /// The run's δ; 0 where it has none.
+    delta: f64,
+}
+
 /// Checkpoints a run's `run.json` already lists (a finished run, or one interrupted).
-fn recorded_checkpoints(study_dir: &Path, root: &Path, run: &PlannedRun) -> Vec<(u64, String)> {
-    let path = study_dir.join("runs").join(&run.id).join("run.json");
-    let Ok(bytes) = std::fs::read(&path) else {
+fn recorded_checkpoints(study_dir: &Path, root: &Path, run: &PlannedRun) -> Vec<Written> {
+    let dir = study_dir.join("runs").join(&run.id);
+    let Ok(text) = std::fs::read_to_string(dir.join("run.json")) else {
         return vec![];
     };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+    // A record that does not read is no record: the run is trained (or resumed) again.
+    let Ok(record) = triad_proto::json::from_file_text::<triad_proto::v1::RunRecord>(&text) else {
         return vec![];
     };
-    let out_rel = study_dir
-        .join("runs")
-        .join(&run.id)
-        .strip_prefix(root)
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
-    v["epochs"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let out_rel = dir.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default();
+    let max_length = record.config.as_ref().map_or(0, |c| c.max_length) as u32;
+    record
+        .epochs
+        .iter()
         .filter_map(|e| {
-            let epoch = e["epoch"].as_u64()?;
-            let name = Path::new(e["checkpoint"].as_str()?).file_name()?.to_owned();
-            Some((
-                epoch,
-                out_rel
-                    .join("checkpoints")
-                    .join(name)
-                    .to_string_lossy()
-                    .into_owned(),
-            ))
+            let name = Path::new(e.checkpoint.as_deref()?).file_name()?;
+            Some(Written {
+                epoch: e.epoch,
+                path: out_rel.join("checkpoints").join(name).to_string_lossy().into_owned(),
+                max_length,
+                delta: record.delta.unwrap_or(0.0),
+            })
         })
         .collect()
 }
@@ -308,10 +302,10 @@ fn leftovers(
     let states: std::collections::HashMap<String, RunState> =
         l.runs()?.into_iter().map(|r| (r.id, r.state)).collect();
     for r in runs {
-        for (epoch, ckpt) in recorded_checkpoints(study_dir, root, r) {
-            if !l.has_eval(&r.id, epoch)? {
+        for w in recorded_checkpoints(study_dir, root, r) {
+            if !l.has_eval(&r.id, w.epoch)? {
                 left.pending_evals += 1;
-                let _ = eval_tx.send(eval_job(r, epoch, ckpt));
+                let _ = eval_tx.send(eval_job(r, w));
             }
         }
         if states.get(&r.id) != Some(&RunState::Done) {
@@ -321,15 +315,15 @@ fn leftovers(
     Ok(left)
 }
 
-fn eval_job(run: &PlannedRun, epoch: u64, checkpoint: String) -> EvalJob {
+fn eval_job(run: &PlannedRun, w: Written) -> EvalJob {
     EvalJob {
         run_id: run.id.clone(),
         model: run.model.clone(),
         method: run.method.clone(),
-        epoch,
-        checkpoint,
-        max_length: run_max_length(&run.run_toml),
-        audit_delta: run_delta(&run.run_toml),
+        epoch: w.epoch,
+        checkpoint: w.path,
+        max_length: w.max_length,
+        audit_delta: w.delta,
     }
 }
 
@@ -447,9 +441,7 @@ async fn evaluate_one(
                 })
             }
             Some(evaluate_event::Event::Metrics(m)) => return Ok(m),
-            // The same result as text, for older clients.
-            #[allow(deprecated)]
-            Some(evaluate_event::Event::MetricsJson(_)) | None => {}
+            None => {}
         }
     }
     Err(tonic::Status::unknown(
@@ -540,7 +532,13 @@ async fn train_one(
                 })
             }
             Some(run_event::Event::Checkpoint(c)) => {
-                let _ = eval_tx.send(eval_job(run, c.epoch as u64, c.path.clone()));
+                let w = Written {
+                    epoch: c.epoch as u64,
+                    path: c.path,
+                    max_length: c.max_length,
+                    delta: c.delta.unwrap_or(0.0),
+                };
+                let _ = eval_tx.send(eval_job(run, w));
             }
             Some(run_event::Event::State(_)) | None => {}
         }

@@ -177,20 +177,123 @@ fn absent<M: serde::de::DeserializeOwned>() -> M {
     triad_proto::json::from_file_text("{}").expect("every results.proto message reads from {}")
 }
 
+/// What the report reads of an attack: its AUC, and the LOSS attack's TPR at 1% FPR.
+struct AttackCells {
+    auc: f64,
+    auc_ci: Ci,
+    tpr_1pct: Option<f64>,
+    tpr_1pct_ci: Ci,
+    tpr_1pct_note: Option<String>,
+}
+
+/// Every field named: one the report does not show is bound to `_` with the reason, so a field
+/// added to results.proto fails to compile here until the report decides what to do with it.
+fn attack_cells(a: Option<pb::Attack>) -> AttackCells {
+    let pb::Attack {
+        auc,
+        auc_ci95,
+        tpr_at_1pct_fpr,
+        tpr_at_1pct_fpr_ci95,
+        // The sample never resolves 0.1% FPR at the studies' sizes: METRICS.json only.
+        tpr_at_01pct_fpr: _,
+        tpr_at_01pct_fpr_ci95: _,
+        tpr_note,
+    } = a.unwrap_or_else(absent);
+    AttackCells {
+        auc,
+        auc_ci: ci(&auc_ci95),
+        tpr_1pct: tpr_at_1pct_fpr,
+        tpr_1pct_ci: ci(&tpr_at_1pct_fpr_ci95),
+        tpr_1pct_note: tpr_note,
+    }
+}
+
+/// A split's extraction rate and its interval (per label: METRICS.json only).
+fn extraction_cells(s: Option<pb::SplitExtraction>) -> (f64, Ci) {
+    let pb::SplitExtraction {
+        secrets: _,
+        extracted: _,
+        rate,
+        extracted_base: _,
+        rate_base: _,
+        rate_ci95,
+        rate_base_ci95: _,
+        per_label: _,
+    } = s.unwrap_or_else(absent);
+    (rate, ci(&rate_ci95))
+}
+
+/// The three attacks' cells: LOSS, reference (calibrated by the base), Min-K%.
+fn attacks(m: Option<pb::MembershipInference>) -> [AttackCells; 3] {
+    let pb::MembershipInference {
+        // Set sizes: the TPR note says when they are too small.
+        members: _,
+        non_members: _,
+        loss,
+        reference,
+        min_k,
+        min_k_fraction: _,
+    } = m.unwrap_or_else(absent);
+    [attack_cells(loss), attack_cells(reference), attack_cells(min_k)]
+}
+
+/// Utility's NLL, perplexity and gain with their intervals.
+fn utility(u: Option<pb::Utility>) -> (f64, Ci, f64, f64, Ci) {
+    let pb::Utility {
+        nll,
+        perplexity,
+        // The base row shows the base's own NLL.
+        nll_base: _,
+        perplexity_base: _,
+        gain,
+        nll_ci95,
+        gain_ci95,
+    } = u.unwrap_or_else(absent);
+    (nll, ci(&nll_ci95), perplexity, gain, ci(&gain_ci95))
+}
+
 /// A row's metrics from METRICS.json; the run's costs are filled in by the caller.
 fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::Metrics) -> Row {
-    let u = m.utility.clone().unwrap_or_else(absent);
-    let mia = m.membership_inference.clone().unwrap_or_else(absent);
-    let (loss, reference, min_k) = (
-        mia.loss.unwrap_or_else(absent),
-        mia.reference.unwrap_or_else(absent),
-        mia.min_k.unwrap_or_else(absent),
-    );
-    let ex = m.extraction.clone().unwrap_or_else(absent);
-    let (ex_train, ex_test) = (
-        ex.train.unwrap_or_else(absent),
-        ex.test.unwrap_or_else(absent),
-    );
+    let pb::Metrics {
+        // Which files: the ledger names the run and its data.
+        base: _,
+        checkpoint: _,
+        adapter: _,
+        train_file: _,
+        test_file: _,
+        // The 2×2 cells and the per-label split: METRICS.json only.
+        train: _,
+        test: _,
+        per_label: _,
+        privacy_loss,
+        privacy_loss_ci95,
+        utility: u,
+        memorisation_gap,
+        memorisation_gap_ci95,
+        // Shown through the corrected gap (the gap less this).
+        memorisation_gap_base: _,
+        memorisation_gap_corrected,
+        memorisation_gap_corrected_ci95,
+        membership_inference,
+        extraction,
+        exposure,
+        // How the evaluation was made: METRICS.json and docs/evaluator.md say.
+        canary_records_excluded: _,
+        audit,
+        audit_records_excluded: _,
+        max_length: _,
+        intervals: _,
+        base_scores_cached: _,
+        timing,
+    } = m.clone();
+    let (utility_nll, utility_nll_ci, utility_ppl, utility_gain, utility_gain_ci) = utility(u);
+    let [loss, reference, min_k] = attacks(membership_inference);
+    let pb::Extraction {
+        train: ex_train,
+        test: ex_test,
+    } = extraction.unwrap_or_else(absent);
+    let (extraction_train, extraction_train_ci) = extraction_cells(ex_train);
+    let (extraction_test, extraction_test_ci) = extraction_cells(ex_test);
     Row {
         run: run.to_string(),
         label: label.to_string(),
@@ -201,39 +304,39 @@ fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::M
         epsilon_rdp: None,
         epsilon_pld: None,
         seeded_noise: false,
-        audit: m.audit.as_ref().map(audit_row),
-        privacy_loss: m.privacy_loss,
-        privacy_loss_ci: ci(&m.privacy_loss_ci95),
-        utility_nll: u.nll,
-        utility_nll_ci: ci(&u.nll_ci95),
-        utility_ppl: u.perplexity,
-        utility_gain: u.gain,
-        utility_gain_ci: ci(&u.gain_ci95),
-        memorisation_gap: m.memorisation_gap,
-        memorisation_gap_ci: ci(&m.memorisation_gap_ci95),
-        memorisation_gap_corrected: m.memorisation_gap_corrected,
-        memorisation_gap_corrected_ci: ci(&m.memorisation_gap_corrected_ci95),
-        exposure: m.exposure.as_ref().map(|e| e.mean_exposure),
-        exposure_ci: m.exposure.as_ref().and_then(|e| ci(&e.mean_exposure_ci95)),
+        audit: audit.as_ref().map(audit_row),
+        privacy_loss,
+        privacy_loss_ci: ci(&privacy_loss_ci95),
+        utility_nll,
+        utility_nll_ci,
+        utility_ppl,
+        utility_gain,
+        utility_gain_ci,
+        memorisation_gap,
+        memorisation_gap_ci: ci(&memorisation_gap_ci95),
+        memorisation_gap_corrected,
+        memorisation_gap_corrected_ci: ci(&memorisation_gap_corrected_ci95),
+        exposure: exposure.as_ref().map(|e| e.mean_exposure),
+        exposure_ci: exposure.as_ref().and_then(|e| ci(&e.mean_exposure_ci95)),
         auc_loss: loss.auc,
-        auc_loss_ci: ci(&loss.auc_ci95),
+        auc_loss_ci: loss.auc_ci,
         auc_reference: reference.auc,
-        auc_reference_ci: ci(&reference.auc_ci95),
+        auc_reference_ci: reference.auc_ci,
         auc_min_k: min_k.auc,
-        auc_min_k_ci: ci(&min_k.auc_ci95),
-        tpr_1pct: loss.tpr_at_1pct_fpr,
-        tpr_1pct_ci: ci(&loss.tpr_at_1pct_fpr_ci95),
-        tpr_1pct_note: loss.tpr_note.clone(),
-        extraction_train: ex_train.rate,
-        extraction_train_ci: ci(&ex_train.rate_ci95),
-        extraction_test: ex_test.rate,
-        extraction_test_ci: ci(&ex_test.rate_ci95),
+        auc_min_k_ci: min_k.auc_ci,
+        tpr_1pct: loss.tpr_1pct,
+        tpr_1pct_ci: loss.tpr_1pct_ci,
+        tpr_1pct_note: loss.tpr_1pct_note,
+        extraction_train,
+        extraction_train_ci,
+        extraction_test,
+        extraction_test_ci,
         train_s: None,
         tokens_per_s: None,
         peak_gib: None,
         peak_gpu_gib: None,
         trainable: None,
-        eval_s: m.timing.as_ref().map_or(f64::NAN, |t| t.total_s),
+        eval_s: timing.as_ref().map_or(f64::NAN, |t| t.total_s),
     }
 }
 
@@ -362,14 +465,14 @@ fn metrics(run: &str, epoch: u64, text: &str) -> Result<pb::Metrics, StudyError>
              table) and run the study again to re-evaluate"
         ))
     };
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| bad(format!("metrics are not JSON ({e})")))?;
-    // The two numbers every row needs, named (a type error below would not name its field).
-    if !v["privacy_loss"].is_number() || !v["utility"]["nll"].is_number() {
+    let m: pb::Metrics = triad_proto::json::from_file_text(text)
+        .map_err(|e| bad(format!("metrics do not read as triad.v1.Metrics ({e})")))?;
+    // The two numbers every row needs (a JSON number is finite; absent or null reads as NaN).
+    let nll = m.utility.as_ref().map_or(f64::NAN, |u| u.nll);
+    if !m.privacy_loss.is_finite() || !nll.is_finite() {
         return Err(bad("metrics lack `privacy_loss` or `utility.nll`".into()));
     }
-    triad_proto::json::from_file_text(text)
-        .map_err(|e| bad(format!("metrics do not read as triad.v1.Metrics ({e})")))
+    Ok(m)
 }
 
 /// Read the ledger into reports: one per model, in plan order (one in a one-model study).
