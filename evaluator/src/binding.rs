@@ -7,7 +7,7 @@
 //! before these hashes were recorded, is not checked.
 
 use crate::error::{EvalError, Result};
-use crate::eval::EvalSpec;
+use crate::spec::EvalSpec;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use triad_data::error::DataError;

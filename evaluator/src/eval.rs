@@ -11,79 +11,14 @@ use crate::metrics::interval::{self, Ci};
 use crate::metrics::mia::{self, AttackResult};
 use crate::metrics::records::{self, RecordStat};
 use crate::scoring::{score, tokenise, Scores, Tokenised};
+use crate::spec::{EvalSpec, AUDIT_CONFIDENCE, DEFAULT_AUDIT_DELTA};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use triad_data::audit::AuditCanary;
 use triad_data::tokenizer::Tokenizer;
-use triad_lm::tch::{Device, Kind};
+use triad_lm::tch::Kind;
 use triad_lm::weights::Weights;
 use triad_lm::{CausalLm, ModelConfig};
-
-/// What to evaluate.
-#[derive(Debug, Clone)]
-pub struct EvalSpec {
-    pub base: PathBuf,
-    /// A full checkpoint folder, or `None` with `adapter` set.
-    pub checkpoint: Option<PathBuf>,
-    pub adapter: Option<PathBuf>,
-    pub train: PathBuf,
-    pub test: PathBuf,
-    pub device: Device,
-    pub batch_size: usize,
-    /// Where base-model scores are cached (`None`: no cache).
-    pub cache_dir: Option<PathBuf>,
-    /// Min-K% attack fraction.
-    pub min_k: f64,
-    /// `canaries.jsonl` from `triad data generate`, for exposure. Records holding a canary are
-    /// scored apart: never members, never in the cells or the dialogue extraction rates.
-    pub canaries: Option<PathBuf>,
-    /// Candidate spaces up to this size are enumerated; larger ones are searched or sampled.
-    pub exposure_exact_max: u64,
-    pub exposure_samples: usize,
-    /// Tree nodes the exact exposure search may expand per canary.
-    pub exposure_search_budget: usize,
-    /// Tokens of each record scored: what training saw (`max_length` of its RUN.toml).
-    /// `None`: read from the checkpoint's `run.json` when there is one, else whole records.
-    pub max_length: Option<usize>,
-    /// `audit.jsonl` (`triad data generate --audit-canaries`, `triad audit plant`): a one-run
-    /// privacy audit. Audit records are scored apart, like canaries. Refused when the run's
-    /// `run.json` shows `train` or `base` are not what it trained on ([`crate::binding`]).
-    pub audit: Option<PathBuf>,
-    /// δ of the audit's (ε, δ) statement: a DP run's own δ. The δ in the run's `run.json`
-    /// when larger (or when this is `None`), else [`DEFAULT_AUDIT_DELTA`]. A DP checkpoint moved
-    /// away from its run.json must be given its δ here.
-    pub audit_delta: Option<f64>,
-}
-
-/// δ of an audit of a run without one (full and LoRA runs, the base model).
-pub const DEFAULT_AUDIT_DELTA: f64 = 1e-5;
-/// Confidence of every audit bound.
-pub const AUDIT_CONFIDENCE: f64 = 0.95;
-
-impl EvalSpec {
-    /// A spec with the defaults of `triad eval`: checkpoint and adapter unset, batches of 8, no
-    /// cache, Min-K 20%, exact exposure up to 10,000 candidates, else 2,000 samples.
-    pub fn new(base: PathBuf, train: PathBuf, test: PathBuf, device: Device) -> Self {
-        EvalSpec {
-            base,
-            checkpoint: None,
-            adapter: None,
-            train,
-            test,
-            device,
-            batch_size: 8,
-            cache_dir: None,
-            min_k: 0.2,
-            canaries: None,
-            exposure_exact_max: 10_000,
-            exposure_samples: 2_000,
-            exposure_search_budget: 2_048,
-            max_length: None,
-            audit: None,
-            audit_delta: None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ExposureReport {

@@ -6,6 +6,8 @@
 //!   memorisation gap, per-label breakdown, membership inference.
 //! - [`eval`] — one evaluation end to end, producing METRICS.json.
 //! - `convert` — the results as `triad.v1` messages, field by field.
+//! - [`spec`] — what an evaluation is asked to do: its settings' defaults and limits, checked
+//!   once for the CLI, the service and studies.
 //! - [`limits`] — what one record and one request may cost (Evaluate and ScoreTexts alike).
 //! - [`binding`] — an audit refused when its files are not those of the run it audits.
 //! - [`service`] — the `triad.v1.Evaluator` gRPC service (binary `triad-evaluator`).
@@ -18,6 +20,7 @@ pub mod limits;
 pub mod metrics;
 pub mod scoring;
 pub mod service;
+pub mod spec;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;

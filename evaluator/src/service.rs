@@ -6,8 +6,9 @@
 //! with an incident id, its text only in the log.
 
 use crate::error::EvalError;
-use crate::eval::{evaluate, EvalSpec, Metrics};
+use crate::eval::{evaluate, Metrics};
 pub use crate::limits::{MAX_REQUEST_TOKENS, MAX_TEXT_CHARS};
+use crate::spec::{EvalSpec, Settings};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -41,10 +42,6 @@ enum Want {
 pub const MAX_TEXTS: usize = 1024;
 /// Most evaluations waiting or running at once; one more is answered RESOURCE_EXHAUSTED.
 pub const MAX_PENDING: usize = 8;
-/// Largest canary candidate space an Evaluate request may have ranked exactly.
-pub const MAX_EXPOSURE_EXACT: u64 = 1_000_000;
-/// Most candidates an Evaluate request may have sampled per canary.
-pub const MAX_EXPOSURE_SAMPLES: u32 = 100_000;
 
 /// Errors reach clients through `triad_serve::status`: the error's kind decides the code and
 /// messages name paths relative to the data root, never the server's layout.
@@ -205,52 +202,9 @@ impl EvaluatorService {
         if !req.audit_file.is_empty() {
             spec.audit = Some(self.existing(&req.audit_file, "audit_file", Want::File)?);
         }
-        if !(req.audit_delta >= 0.0 && req.audit_delta < 1.0) {
-            return Err(Status::invalid_argument(
-                "field `audit_delta`: must be in [0, 1) (0: the run's own δ, else 1e-5)",
-            ));
-        }
-        if req.audit_delta > 0.0 {
-            spec.audit_delta = Some(req.audit_delta);
-        }
-        if req.batch_size > 256 {
-            return Err(Status::invalid_argument(
-                "field `batch_size`: at most 256 (0 means 8)",
-            ));
-        }
-        if req.batch_size > 0 {
-            spec.batch_size = req.batch_size as usize;
-        }
-        // Each candidate is one scored text: bounded so one request cannot ask for days.
-        if req.exposure_exact_max > MAX_EXPOSURE_EXACT {
-            return Err(Status::invalid_argument(format!(
-                "field `exposure_exact_max`: at most {MAX_EXPOSURE_EXACT} (0 means 10,000)"
-            )));
-        }
-        if req.exposure_samples > MAX_EXPOSURE_SAMPLES {
-            return Err(Status::invalid_argument(format!(
-                "field `exposure_samples`: at most {MAX_EXPOSURE_SAMPLES} (0 means 2,000)"
-            )));
-        }
-        if req.max_length as usize > MAX_REQUEST_TOKENS {
-            return Err(Status::invalid_argument(format!(
-                "field `max_length`: at most {MAX_REQUEST_TOKENS} (0 means the run's own)"
-            )));
-        }
-        if req.exposure_exact_max > 0 {
-            spec.exposure_exact_max = req.exposure_exact_max;
-        }
-        if req.exposure_samples > 0 {
-            spec.exposure_samples = req.exposure_samples as usize;
-        }
-        if req.max_length == 1 {
-            return Err(Status::invalid_argument(
-                "field `max_length`: at least 2 (0 means the run's own)",
-            ));
-        }
-        if req.max_length > 0 {
-            spec.max_length = Some(req.max_length as usize);
-        }
+        Settings::from_request(req)
+            .apply(&mut spec)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         spec.cache_dir = self.cache_dir.clone();
         Ok(spec)
     }

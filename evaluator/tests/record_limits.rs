@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use triad_evaluator::eval::{evaluate, EvalSpec};
+use triad_evaluator::eval::evaluate;
 use triad_evaluator::limits::MAX_TEXT_CHARS;
+use triad_evaluator::spec::EvalSpec;
 use triad_lm::tch::Device;
 
 /// A tiny random model (context 256 tokens), made once for this file's tests.

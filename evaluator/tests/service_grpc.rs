@@ -6,7 +6,8 @@
 use std::path::Path;
 use triad_data::audit::Design;
 use triad_data::generate::{generate, write, Domain, Spec};
-use triad_evaluator::eval::{evaluate, EvalSpec};
+use triad_evaluator::eval::evaluate;
+use triad_evaluator::spec::EvalSpec;
 use triad_lm::tch::Device;
 
 #[test]

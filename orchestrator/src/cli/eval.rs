@@ -5,7 +5,8 @@ use anyhow::Result;
 use clap::Args;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use triad_evaluator::eval::{evaluate, EvalSpec};
+use triad_evaluator::eval::evaluate;
+use triad_evaluator::spec::{self, EvalSpec, Settings};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -28,30 +29,30 @@ pub struct EvalArgs {
     out: PathBuf,
     #[arg(long, default_value = "auto")]
     device: String,
-    #[arg(long, default_value_t = 8)]
-    batch_size: usize,
+    #[arg(long, default_value_t = spec::BATCH_SIZE as u64)]
+    batch_size: u64,
     /// Cache of base-model scores (default: .score-cache next to --out; `none` to disable).
     #[arg(long)]
     cache_dir: Option<String>,
     /// Fraction of highest-loss tokens the Min-K% attack averages.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = spec::MIN_K)]
     min_k: f64,
     /// canaries.jsonl (from `triad data generate --canaries`): report each canary's exposure.
     #[arg(long)]
     canaries: Option<PathBuf>,
     /// Candidate spaces up to this size are ranked exactly; larger ones are estimated by sampling.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = spec::EXPOSURE_EXACT_MAX)]
     exposure_exact_max: u64,
     /// Candidates sampled per canary when its space is too large to enumerate.
-    #[arg(long, default_value_t = 2_000)]
-    exposure_samples: usize,
+    #[arg(long, default_value_t = spec::EXPOSURE_SAMPLES as u64)]
+    exposure_samples: u64,
     /// Tree nodes the exact exposure search may expand per canary.
-    #[arg(long, default_value_t = 2_048)]
-    exposure_search_budget: usize,
+    #[arg(long, default_value_t = spec::EXPOSURE_SEARCH_BUDGET as u64)]
+    exposure_search_budget: u64,
     /// Tokens of each record to score, as in training (default: the checkpoint's run.json,
     /// else whole records).
     #[arg(long)]
-    max_length: Option<usize>,
+    max_length: Option<u64>,
     /// audit.jsonl (`triad data generate --audit-canaries`, `triad audit plant`): add the
     /// one-run audit's empirical ε lower bound.
     #[arg(long)]
@@ -63,14 +64,8 @@ pub struct EvalArgs {
     audit_delta: Option<f64>,
 }
 
-pub fn run(a: EvalArgs) -> Result<()> {
-    anyhow::ensure!(a.batch_size > 0, "--batch-size must be positive");
-    anyhow::ensure!(a.min_k > 0.0 && a.min_k <= 1.0, "--min-k must be in (0, 1]");
-    anyhow::ensure!(a.max_length != Some(0), "--max-length must be positive");
-    anyhow::ensure!(
-        a.audit_delta.is_none_or(|d| d > 0.0 && d < 1.0),
-        "--audit-delta must be in (0, 1)"
-    );
+/// The evaluation the flags ask for, checked by the rules the service applies.
+fn spec(a: EvalArgs) -> Result<EvalSpec> {
     let cache_dir = match a.cache_dir.as_deref() {
         Some("none") => None,
         Some(d) => Some(PathBuf::from(d)),
@@ -81,24 +76,35 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 .unwrap_or(".score-cache".into()),
         ),
     };
-    let spec = EvalSpec {
-        base: a.base,
-        checkpoint: a.checkpoint,
-        adapter: a.adapter,
-        train: a.train,
-        test: a.test,
-        device: triad_lm::device::parse_device(&a.device)?,
-        batch_size: a.batch_size,
-        cache_dir,
-        min_k: a.min_k,
-        canaries: a.canaries,
-        exposure_exact_max: a.exposure_exact_max,
-        exposure_samples: a.exposure_samples.max(1),
-        exposure_search_budget: a.exposure_search_budget,
+    let mut spec = EvalSpec::new(
+        a.base,
+        a.train,
+        a.test,
+        triad_lm::device::parse_device(&a.device)?,
+    );
+    spec.checkpoint = a.checkpoint;
+    spec.adapter = a.adapter;
+    spec.cache_dir = cache_dir;
+    spec.canaries = a.canaries;
+    spec.audit = a.audit;
+    let settings = Settings {
+        batch_size: Some(a.batch_size),
+        min_k: Some(a.min_k),
+        exposure_exact_max: Some(a.exposure_exact_max),
+        exposure_samples: Some(a.exposure_samples),
+        exposure_search_budget: Some(a.exposure_search_budget),
         max_length: a.max_length,
-        audit: a.audit,
         audit_delta: a.audit_delta,
     };
+    settings
+        .apply(&mut spec)
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
+    Ok(spec)
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    let out = a.out.clone();
+    let spec = spec(a)?;
     let mut bars: HashMap<String, Progress> = HashMap::new();
     let metrics = super::guard::catch_panics("the evaluation", || {
         Ok(evaluate(&spec, &mut |stage, d, n| {
@@ -108,7 +114,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         })?)
     })?;
     let text = triad_proto::json::to_file_text(&metrics.to_message());
-    triad_data::fsutil::write_atomic(&a.out, text.as_bytes())?;
+    triad_data::fsutil::write_atomic(&out, text.as_bytes())?;
     let c = &metrics.cells;
     if let Some(e) = &metrics.exposure {
         for x in &e.canaries {
@@ -176,7 +182,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         m.min_k.auc,
         ci_text(m.min_k.auc_ci95),
         if metrics.base_scores_cached { " (base scores from cache)" } else { "" },
-        a.out.display()
+        out.display()
     );
     Ok(())
 }

@@ -115,7 +115,10 @@ fn recorded_checkpoints(study_dir: &Path, root: &Path, run: &PlannedRun) -> Vec<
     let Ok(record) = triad_proto::json::from_file_text::<triad_proto::v1::RunRecord>(&text) else {
         return vec![];
     };
-    let out_rel = dir.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default();
+    let out_rel = dir
+        .strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let max_length = record.config.as_ref().map_or(0, |c| c.max_length) as u32;
     record
         .epochs
@@ -124,7 +127,11 @@ fn recorded_checkpoints(study_dir: &Path, root: &Path, run: &PlannedRun) -> Vec<
             let name = Path::new(e.checkpoint.as_deref()?).file_name()?;
             Some(Written {
                 epoch: e.epoch,
-                path: out_rel.join("checkpoints").join(name).to_string_lossy().into_owned(),
+                path: out_rel
+                    .join("checkpoints")
+                    .join(name)
+                    .to_string_lossy()
+                    .into_owned(),
                 max_length,
                 delta: record.delta.unwrap_or(0.0),
             })
@@ -400,7 +407,7 @@ fn evaluate_request(ctx: &Ctx, job: &EvalJob) -> EvaluateRequest {
         .iter()
         .find(|i| i.name == job.model)
         .expect("every job's model was planned");
-    EvaluateRequest {
+    let mut req = EvaluateRequest {
         base_model: inputs.model.clone(),
         checkpoint,
         adapter,
@@ -408,13 +415,13 @@ fn evaluate_request(ctx: &Ctx, job: &EvalJob) -> EvaluateRequest {
         test_file: inputs.test.clone(),
         canaries_file: inputs.canaries.clone().unwrap_or_default(),
         device: ctx.device,
-        batch_size: s.batch_size,
-        exposure_exact_max: s.exposure_exact_max,
-        exposure_samples: s.exposure_samples,
-        max_length: job.max_length,
         audit_file: inputs.audit.clone().unwrap_or_default(),
-        audit_delta: job.audit_delta,
-    }
+        ..Default::default()
+    };
+    s.settings().fill(&mut req);
+    req.max_length = job.max_length;
+    req.audit_delta = job.audit_delta;
+    req
 }
 
 /// One Evaluate call, its progress printed; the METRICS.json it ends with.

@@ -136,42 +136,58 @@ pub struct MethodSpec {
     pub train: toml::Table,
 }
 
+/// `[eval]`: which checkpoints to evaluate, and `triad eval`'s settings (absent: the
+/// evaluator's defaults), checked by the rules the evaluator applies
+/// ([`triad_evaluator::spec::Settings`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalSettings {
     /// Evaluate the checkpoint of every epoch (else only the last).
     #[serde(default = "yes")]
     pub every_epoch: bool,
-    #[serde(default = "d_batch")]
-    pub batch_size: u32,
-    #[serde(default = "d_samples")]
-    pub exposure_samples: u32,
-    #[serde(default = "d_exact")]
-    pub exposure_exact_max: u64,
+    pub batch_size: Option<u64>,
+    pub min_k: Option<f64>,
+    pub exposure_samples: Option<u64>,
+    pub exposure_exact_max: Option<u64>,
+    pub exposure_search_budget: Option<u64>,
 }
 
 impl Default for EvalSettings {
     fn default() -> Self {
         EvalSettings {
             every_epoch: true,
-            batch_size: d_batch(),
-            exposure_samples: d_samples(),
-            exposure_exact_max: d_exact(),
+            batch_size: None,
+            min_k: None,
+            exposure_samples: None,
+            exposure_exact_max: None,
+            exposure_search_budget: None,
         }
+    }
+}
+
+impl EvalSettings {
+    /// The evaluator's settings these are (`max_length` and δ come with each checkpoint).
+    pub fn settings(&self) -> triad_evaluator::spec::Settings {
+        triad_evaluator::spec::Settings {
+            batch_size: self.batch_size,
+            min_k: self.min_k,
+            exposure_exact_max: self.exposure_exact_max,
+            exposure_samples: self.exposure_samples,
+            exposure_search_budget: self.exposure_search_budget,
+            max_length: None,
+            audit_delta: None,
+        }
+    }
+
+    fn check(&self) -> Result<(), Problem> {
+        self.settings()
+            .check()
+            .map_err(|e| problem(None, format!("field `eval.{}`: {}", e.field, e.message)))
     }
 }
 
 fn yes() -> bool {
     true
-}
-fn d_batch() -> u32 {
-    8
-}
-fn d_samples() -> u32 {
-    2000
-}
-fn d_exact() -> u64 {
-    10_000
 }
 
 pub const METHODS: [&str; 4] = ["full", "lora", "dp", "dp-lora"];
@@ -212,6 +228,7 @@ impl StudySpec {
         check_models(self.models.all())?;
         self.data.check()?;
         check_methods(&self.methods)?;
+        self.eval.check()?;
         self.check_size()
     }
 
@@ -629,6 +646,18 @@ lr = [1e-3]
         StudySpec::parse(text, Path::new("study.toml"))
             .unwrap_err()
             .to_string()
+    }
+
+    /// `[eval]` is checked by the evaluator's own rules, at load, not at the first evaluation.
+    #[test]
+    fn eval_settings_follow_the_evaluators_bounds() {
+        let e = err(&format!("{OK}\n[eval]\nbatch_size = 257\n"));
+        assert!(e.contains("field `eval.batch_size`: 257 is not in 1..=256"), "{e}");
+        let e = err(&format!("{OK}\n[eval]\nmin_k = 0.0\n"));
+        assert!(e.contains("field `eval.min_k`"), "{e}");
+        let ok = format!("{OK}\n[eval]\nbatch_size = 256\nexposure_samples = 200\n");
+        let s = StudySpec::parse(&ok, Path::new("study.toml")).unwrap();
+        assert_eq!(s.eval.settings().exposure_samples, Some(200));
     }
 
     #[test]

@@ -234,7 +234,11 @@ fn attacks(m: Option<pb::MembershipInference>) -> [AttackCells; 3] {
         min_k,
         min_k_fraction: _,
     } = m.unwrap_or_else(absent);
-    [attack_cells(loss), attack_cells(reference), attack_cells(min_k)]
+    [
+        attack_cells(loss),
+        attack_cells(reference),
+        attack_cells(min_k),
+    ]
 }
 
 /// Utility's NLL, perplexity and gain with their intervals.
