@@ -37,7 +37,7 @@ pub fn time_steps(
     let trainable = named.iter().map(|(_, t)| t.numel() as i64).sum();
     let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
     let opt_cfg = OptConfig {
-        name: "adamw".into(),
+        name: crate::config::OptimizerName::Adamw,
         lr: 1e-5,
         weight_decay: 0.0,
         betas: [0.9, 0.999],

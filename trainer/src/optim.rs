@@ -1,7 +1,7 @@
 //! Optimizers and the learning-rate schedule, applied to plain tensors so DP-SGD can hand in
 //! its own (clipped, noised) gradients.
 
-use crate::config::{Optimizer as OptConfig, Schedule};
+use crate::config::{Decay, Optimizer as OptConfig, OptimizerName, Schedule};
 use triad_lm::tch::{self, Tensor};
 
 /// AdamW (decoupled weight decay, bias-corrected moments, as `torch.optim.AdamW`) or SGD with
@@ -20,7 +20,7 @@ impl Optimizer {
     pub fn new(cfg: OptConfig, params: Vec<Tensor>) -> Self {
         let zeros = |p: &Tensor| p.zeros_like();
         let m = params.iter().map(zeros).collect();
-        let v = if cfg.name == "adamw" {
+        let v = if cfg.name == OptimizerName::Adamw {
             params.iter().map(zeros).collect()
         } else {
             vec![]
@@ -72,7 +72,7 @@ impl Optimizer {
             for (i, g) in grads.iter().enumerate().take(self.params.len()) {
                 let g = g.to_kind(self.params[i].kind());
                 let scratch = self.scratch_for(i);
-                if self.cfg.name == "adamw" {
+                if self.cfg.name == OptimizerName::Adamw {
                     self.adamw(i, &g, &scratch, lr);
                 } else {
                     self.sgd(i, &g, &scratch, lr);
@@ -145,10 +145,10 @@ pub fn lr_at(base: f64, s: &Schedule, step: u64, total: u64) -> f64 {
     }
     let span = total.saturating_sub(s.warmup_steps).max(1) as f64;
     let progress = ((step - s.warmup_steps) as f64 / span).min(1.0);
-    match s.decay.as_str() {
-        "linear" => base * (1.0 - progress),
-        "cosine" => base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
-        _ => base,
+    match s.decay {
+        Decay::Linear => base * (1.0 - progress),
+        Decay::Cosine => base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+        Decay::Constant => base,
     }
 }
 
@@ -167,9 +167,9 @@ mod tests {
     use super::*;
     use triad_lm::tch::{Device, Kind};
 
-    fn cfg(name: &str, weight_decay: f64, momentum: f64) -> OptConfig {
+    fn cfg(name: OptimizerName, weight_decay: f64, momentum: f64) -> OptConfig {
         OptConfig {
-            name: name.into(),
+            name,
             lr: 0.0,
             weight_decay,
             betas: [0.9, 0.99],
@@ -186,7 +186,7 @@ mod tests {
             let t = t as i32 + 1;
             for i in 0..p.len() {
                 let gi = &gs[i];
-                if c.name == "adamw" {
+                if c.name == OptimizerName::Adamw {
                     let (b1, b2) = (c.betas[0], c.betas[1]);
                     let decayed = &p[i] * (1.0 - lr * c.weight_decay);
                     m[i] = &m[i] * b1 + gi * (1.0 - b1);
@@ -227,21 +227,21 @@ mod tests {
         textbook(&c, &mut want, &grads, 0.05);
         for ((got, want), start) in opt.params().iter().zip(&want).zip(&init) {
             let err = (got - want).abs().max().double_value(&[]);
-            assert!(err < 1e-12, "{}: max |Δ| {err:e}", c.name);
+            assert!(err < 1e-12, "{:?}: max |Δ| {err:e}", c.name);
             let moved = (got - start).abs().max().double_value(&[]);
-            assert!(moved > 1e-3, "{}: parameters did not move", c.name);
+            assert!(moved > 1e-3, "{:?}: parameters did not move", c.name);
         }
     }
 
     #[test]
     fn adamw_in_place_equals_the_textbook_update() {
-        check(cfg("adamw", 0.1, 0.0));
-        check(cfg("adamw", 0.0, 0.0));
+        check(cfg(OptimizerName::Adamw, 0.1, 0.0));
+        check(cfg(OptimizerName::Adamw, 0.0, 0.0));
     }
 
     #[test]
     fn sgd_in_place_equals_the_textbook_update() {
-        check(cfg("sgd", 0.01, 0.9));
-        check(cfg("sgd", 0.0, 0.0));
+        check(cfg(OptimizerName::Sgd, 0.01, 0.9));
+        check(cfg(OptimizerName::Sgd, 0.0, 0.0));
     }
 }
