@@ -517,7 +517,10 @@ lr = 1e-4
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("line 8") && e.contains("`adamw` or `sgd`"), "{e}");
+        assert!(
+            e.contains("line 8") && e.contains("`adamw` or `sgd`"),
+            "{e}"
+        );
         let e = RunConfig::from_toml(
             &format!("{OK}[schedule]\ndecay = \"exp\"\n"),
             Path::new("run.toml"),

@@ -233,18 +233,16 @@ impl TrainerService {
                             path,
                             max_length,
                             delta,
-                        } => {
-                            run_event::Event::Checkpoint(CheckpointEvent {
-                                epoch: *epoch as u32,
-                                max_length: *max_length as u32,
-                                delta: *delta,
-                                path: path
-                                    .strip_prefix(&root)
-                                    .unwrap_or(path)
-                                    .to_string_lossy()
-                                    .into_owned(),
-                            })
-                        }
+                        } => run_event::Event::Checkpoint(CheckpointEvent {
+                            epoch: *epoch as u32,
+                            max_length: *max_length as u32,
+                            delta: *delta,
+                            path: path
+                                .strip_prefix(&root)
+                                .unwrap_or(path)
+                                .to_string_lossy()
+                                .into_owned(),
+                        }),
                     };
                     self.publish(&job.id, ev);
                 })
@@ -254,7 +252,7 @@ impl TrainerService {
         }));
         let result = result
             .unwrap_or_else(|p| Err(panicked(&p)))
-            .and_then(|r| r.to_message());
+            .map(|r| r.to_message());
         let (state, failure, record) = match result {
             Ok(r) => (RunState::Succeeded, None, Some(self.client_record(&r))),
             Err(TrainError::Cancelled) => (RunState::Cancelled, None, None),

@@ -1,19 +1,28 @@
 //! One training run: load, train, checkpoint every epoch, write `run.json`; resumes from the
 //! last checkpoint when its output folder already holds an unfinished run.
 
-use crate::config::{Method, RunConfig};
+use crate::config::RunConfig;
 use crate::data::{self, Example};
 use crate::error::{Result, TrainError};
 use crate::optim::{lr_at, Optimizer};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use triad_data::tokenizer::Tokenizer;
 use triad_lm::device::{parse_device, resolve_kind};
-use triad_lm::tch::{self, Device, Kind, Tensor};
-use triad_lm::weights::{RawTensor, Weights};
+use triad_lm::tch::{self, Device, Tensor};
 use triad_lm::CausalLm;
+
+mod message;
+mod record;
+mod restore;
+mod step;
+
+use record::{previous_record, write_record};
+pub use record::{EpochRecord, LossPoint, RunRecord};
+use restore::{prune_optimizer_state, resume, save_optimizer};
+pub(crate) use step::zero_grads;
+use step::{nonprivate_step, private_step};
 
 /// What a run reports while it goes.
 #[derive(Debug, Clone)]
@@ -42,109 +51,6 @@ pub enum Event {
         /// The run's δ (private runs).
         delta: Option<f64>,
     },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LossPoint {
-    pub step: u64,
-    pub epoch: u64,
-    /// Mean loss of the step's batch; `None` for private runs (never published: an unnoised
-    /// statistic of the private sample).
-    pub loss: Option<f64>,
-    pub lr: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: u64,
-    pub step: u64,
-    /// Mean of the epoch's step losses; `None` for private runs (see `LossPoint::loss`). Never
-    /// NaN: JSON has no NaN, and run.json must read back on resume.
-    #[serde(default)]
-    pub mean_loss: Option<f64>,
-    pub checkpoint: Option<String>,
-    pub epsilon: Option<f64>,
-    /// ε at this epoch under each accountant (DP runs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epsilon_rdp: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epsilon_pld: Option<f64>,
-}
-
-/// `run.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub status: String,
-    pub config: RunConfig,
-    pub method: Method,
-    pub device: String,
-    pub dtype: String,
-    pub examples: usize,
-    pub total_steps: u64,
-    pub steps_done: u64,
-    pub trainable_parameters: i64,
-    pub total_parameters: i64,
-    pub tokens_seen: u64,
-    pub wall_time_s: f64,
-    pub tokens_per_second: f64,
-    /// Peak resident memory of the process (RSS high-water mark).
-    pub peak_memory_bytes: Option<u64>,
-    /// Peak bytes allocated by libtorch's CUDA allocator (on CUDA only).
-    #[serde(default)]
-    pub peak_device_memory_bytes: Option<u64>,
-    /// ε spent, by `accountant`.
-    pub epsilon: Option<f64>,
-    /// The accountant of `epsilon` and of the σ search (`dp.accountant`).
-    #[serde(default)]
-    pub accountant: Option<crate::dp::Accountant>,
-    /// ε under each accountant at the last epoch's end (the same steps, σ and q).
-    #[serde(default)]
-    pub epsilon_rdp: Option<f64>,
-    #[serde(default)]
-    pub epsilon_pld: Option<f64>,
-    pub delta: Option<f64>,
-    pub noise_multiplier: Option<f64>,
-    pub sampling_rate: Option<f64>,
-    pub max_grad_norm: Option<f64>,
-    /// Whether a private run's noise and samples came from a secret per-run key (the default);
-    /// `false` for a DP run means reproducible noise: ε assumes the seed stays secret.
-    #[serde(default)]
-    pub secure_rng: bool,
-    /// How N (`examples`, q = batch_size / N) is known: `published` (the training file's
-    /// record count, treated as public) or `config` (`dp.dataset_size`, a public constant; the
-    /// record count is then not published). Private runs only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dataset_size_source: Option<String>,
-    /// What `tokens_seen` counts: `sampled` or, for private runs, `expected` (steps × q ×
-    /// the training file's tokens: the sample's own count is not published).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens_counted: Option<String>,
-    pub loss_curve: Vec<LossPoint>,
-    pub epochs: Vec<EpochRecord>,
-    pub final_checkpoint: Option<String>,
-    /// SHA-256 of the training file (`triad_data::fsutil::sha256_file`), binding audits to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_sha256: Option<String>,
-    /// The base model's identity (`triad_lm::weights::model_identity`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_model_sha256: Option<String>,
-}
-
-impl RunRecord {
-    /// The `triad.v1.RunRecord` message this record is (run.json is its JSON form).
-    pub fn to_message(&self) -> Result<triad_proto::v1::RunRecord> {
-        triad_proto::json::to_message(self).map_err(|e| {
-            TrainError::Internal(format!("the run record does not fit results.proto: {e}"))
-        })
-    }
-}
-
-fn write_record(out: &Path, r: &RunRecord) -> Result<()> {
-    let text = triad_proto::json::to_file_text(&r.to_message()?);
-    Ok(triad_data::fsutil::write_atomic(
-        out.join("run.json"),
-        text.as_bytes(),
-    )?)
 }
 
 fn checkpoint_dir(out: &Path, epoch: u64) -> PathBuf {
@@ -656,245 +562,5 @@ impl<'a> Run<'a> {
             prune_optimizer_state(self.out, r, keep.map(|e| e.epoch));
         }
         Ok(last)
-    }
-}
-
-/// The record of an earlier attempt at this run, if any. One that does not parse is an error:
-/// starting over would forget the steps it took (for DP, privacy already spent).
-fn previous_record(out: &Path) -> Result<Option<RunRecord>> {
-    let path = out.join("run.json");
-    match read_bounded(&path, MAX_RECORD_BYTES) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(TrainError::io(&path, e)),
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            TrainError::config(
-                path,
-                format!(
-                    "the record of an earlier attempt does not parse ({e}); move the folder \
-                     away to train from scratch"
-                ),
-            )
-        }),
-    }
-}
-
-/// Largest run.json read back (a million steps' loss curve is about 100 MB).
-const MAX_RECORD_BYTES: u64 = 512 << 20;
-
-/// Read `path` (not through a final link) if it is at most `max` bytes.
-fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    let mut bytes = vec![];
-    f.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("more than {} MiB: not a run record", max >> 20),
-        ));
-    }
-    Ok(bytes)
-}
-
-/// Remove `optimizer.safetensors` from the run's checkpoints except epoch `keep`'s. The
-/// folders are the run's own (`out/checkpoints/epoch-N`, N from the validated record), never
-/// a path read from run.json. A failure costs only disk space, so it is logged, not raised.
-fn prune_optimizer_state(out: &Path, record: &RunRecord, keep: Option<u64>) {
-    for e in record.epochs.iter().filter(|e| e.checkpoint.is_some()) {
-        if Some(e.epoch) == keep {
-            continue;
-        }
-        let file = checkpoint_dir(out, e.epoch).join("optimizer.safetensors");
-        match std::fs::remove_file(&file) {
-            Ok(()) => tracing::debug!(file = %file.display(), "optimizer state pruned"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(file = %file.display(), "could not prune optimizer state: {e}")
-            }
-        }
-    }
-}
-
-/// Optimizer moments and step, next to the checkpoint (HF and PEFT ignore the extra file).
-fn save_optimizer(opt: &Optimizer, dir: &Path) -> Result<()> {
-    let mut t = std::collections::BTreeMap::new();
-    for (k, (m, v)) in opt.moments().enumerate() {
-        t.insert(format!("m.{k}"), RawTensor::from_tensor(m)?);
-        if let Some(v) = v {
-            t.insert(format!("v.{k}"), RawTensor::from_tensor(v)?);
-        }
-    }
-    t.insert("step".into(), RawTensor::f32(vec![1], &[opt.step as f32]));
-    triad_lm::weights::write_safetensors(&dir.join("optimizer.safetensors"), &t)?;
-    Ok(())
-}
-
-fn resume(
-    model: &mut CausalLm,
-    opt: &mut Optimizer,
-    method: Method,
-    dir: &Path,
-    device: Device,
-) -> Result<()> {
-    let kind = model.kind();
-    tch::no_grad(|| -> Result<()> {
-        if method.uses_lora() {
-            let file = dir.join("adapter_model.safetensors");
-            let mut w = Weights::empty(&file);
-            w.extend_from_file(&file, kind, device, "base_model.model.")?;
-            for lin in model.linears_mut() {
-                if let Some(l) = &mut lin.lora {
-                    let a = w.take(&format!("{}.lora_A.weight", lin.name), &l.a.size())?;
-                    let b = w.take(&format!("{}.lora_B.weight", lin.name), &l.b.size())?;
-                    l.a.copy_(&a);
-                    l.b.copy_(&b);
-                }
-            }
-        } else {
-            let mut w = Weights::load_dir(dir, kind, device)?;
-            for (name, p) in model.named_parameters() {
-                let mut p = p.shallow_clone();
-                p.copy_(&w.take(name, &p.size())?);
-            }
-        }
-        let file = dir.join("optimizer.safetensors");
-        let mut w = Weights::empty(&file);
-        w.extend_from_file(&file, Kind::Float, device, "")?;
-        let step = w.take("step", &[1])?.double_value(&[0]) as u64;
-        opt.load_moments(&mut w, step)
-    })
-}
-
-/// One non-private step over `group` (gradient accumulation); returns (mean loss, gradients).
-fn nonprivate_step(
-    model: &CausalLm,
-    opt: &Optimizer,
-    group: &[Vec<&Example>],
-    device: Device,
-    tokens: &mut u64,
-) -> (f64, Vec<Tensor>) {
-    let targets: usize = group
-        .iter()
-        .flatten()
-        .map(|e| e.target.iter().filter(|&&t| t).count())
-        .sum();
-    let mut loss_sum = 0.0;
-    for micro in group.iter().flat_map(|m| data::length_groups(m)) {
-        let batch = data::collate(&micro, device);
-        let logits = crate::amp::maybe_autocast(device, || model.forward(&batch.ids, None, None));
-        let losses = data::token_losses(&logits, &batch.ids);
-        let loss = (losses * &batch.mask).sum(Kind::Float) / targets.max(1) as f64;
-        loss.backward();
-        loss_sum += loss.double_value(&[]);
-        *tokens += batch.tokens as u64;
-    }
-    // The accumulated gradients themselves (no copy: 1 GB on Gemma-3-270M); the caller zeroes
-    // them once the optimizer has used them.
-    let grads = opt
-        .params()
-        .iter()
-        .map(|p| {
-            let g = p.grad();
-            if g.defined() {
-                g
-            } else {
-                p.zeros_like()
-            }
-        })
-        .collect();
-    (loss_sum, grads)
-}
-
-/// Zero the parameters' accumulated gradients in place, ready for the next step's backward.
-pub(crate) fn zero_grads(opt: &Optimizer) {
-    for p in opt.params() {
-        let mut g = p.grad();
-        if g.defined() {
-            let _ = g.zero_();
-        }
-    }
-}
-
-/// One DP-SGD step on a Poisson sample: clipped per-example gradients, summed, noised, divided
-/// by the expected batch size. Returns (mean per-example loss, gradients in `named` order).
-fn private_step(
-    model: &CausalLm,
-    named: &[(String, Tensor)],
-    sample: &[&Example],
-    p: &crate::dp::plan::Private,
-    device: Device,
-    tokens: &mut u64,
-) -> (f64, Vec<Tensor>) {
-    let (sums, loss) = if sample.is_empty() {
-        let zeros = named
-            .iter()
-            .map(|(n, t)| (n.clone(), t.zeros_like().to_kind(Kind::Float)))
-            .collect();
-        (zeros, f64::NAN)
-    } else {
-        // Clipping is per example, so summing the groups' clipped sums is the sample's.
-        let (mut sums, mut loss) = (std::collections::BTreeMap::new(), 0.0);
-        for group in data::length_groups(sample) {
-            let batch = data::collate(&group, device);
-            *tokens += batch.tokens as u64;
-            let c = crate::dp::step::clipped_gradient(model, &batch, named, p.max_grad_norm);
-            loss += c.loss * group.len() as f64 / sample.len() as f64;
-            for (name, g) in c.sums {
-                match sums.get_mut(&name) {
-                    Some(acc) => *acc += g,
-                    None => {
-                        sums.insert(name, g);
-                    }
-                }
-            }
-        }
-        (sums, loss)
-    };
-    let noisy = crate::dp::step::privatise(&sums, p.sigma, p.max_grad_norm, p.q * p.n as f64);
-    let grads = named
-        .iter()
-        .map(|(n, t)| {
-            noisy
-                .get(n)
-                .map(|g| g.shallow_clone())
-                .unwrap_or_else(|| t.zeros_like())
-        })
-        .collect();
-    (loss, grads)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_epoch_without_a_batch_reads_back_and_a_broken_record_stops_the_run() {
-        let e = EpochRecord {
-            epoch: 1,
-            step: 2,
-            mean_loss: None,
-            checkpoint: None,
-            epsilon: Some(1.0),
-            epsilon_rdp: None,
-            epsilon_pld: None,
-        };
-        let json = serde_json::to_string(&e).unwrap();
-        // Written as null (as a NaN mean was before), read back as no mean.
-        assert!(json.contains("\"mean_loss\":null"), "{json}");
-        let back: EpochRecord = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.mean_loss, None);
-
-        let dir = tempfile::tempdir().unwrap();
-        assert!(previous_record(dir.path()).unwrap().is_none());
-        std::fs::write(dir.path().join("run.json"), "{\"status\": \"running\"").unwrap();
-        let err = previous_record(dir.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("run.json") && err.contains("does not parse"),
-            "{err}"
-        );
     }
 }
