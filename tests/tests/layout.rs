@@ -1,5 +1,6 @@
-//! The shape of the code base, checked: `triad-data` builds without libtorch, and no
-//! function in any crate's `src/` is longer than a reader can take in at once.
+//! The shape of the code base, checked: `triad-data` builds without libtorch, no function in
+//! any crate's `src/` is longer than a reader can take in at once, the report reads metrics
+//! only as typed messages, and the conversions to messages name every field.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,6 +65,70 @@ fn the_function_measure_sees_through_strings_comments_and_chars() {
     let src = "fn a() {\n    let s = \"}}\";\n    let r = r#\"{\"#;\n    // }\n    let c = '{';\n    /* } */\n}\nfn b<'x>(v: &'x str) -> &'x str {\n    v\n}\n";
     let got = functions(src);
     assert_eq!(got, vec![("a".into(), 1, 7), ("b".into(), 8, 3)]);
+}
+
+/// The part of a source file before its `#[cfg(test)]` module, with comments and literals
+/// blanked (tests build their fixtures however they like).
+fn code_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    blank_literals(code)
+}
+
+/// The report reads metrics as typed `triad.v1` messages: no JSON value, no field found by a
+/// string, so a renamed or missing field is a compile error, not a silent NaN.
+#[test]
+fn the_report_reads_no_metric_by_string_path() {
+    let dir = triad_tests::workspace_root().join("orchestrator/src/study/report");
+    let mut files = vec![];
+    rust_files(&dir, &mut files);
+    assert!(files.len() >= 3, "{files:?}");
+    let mut found = vec![];
+    for f in &files {
+        let raw = std::fs::read_to_string(f).unwrap();
+        let raw = raw.split("#[cfg(test)]").next().unwrap_or("").to_string();
+        for (i, line) in raw.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for bad in ["serde_json::Value", "[\"", ".pointer(", "as_f64()"] {
+                if code.contains(bad) {
+                    found.push(format!(
+                        "{}:{}: `{bad}` in {}",
+                        f.display(),
+                        i + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "metrics read by string path:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The conversions to `triad.v1` messages name every field on both sides: no `..` rest
+/// pattern and no `..Default::default()`, so a field added to either side must be carried.
+#[test]
+fn conversions_to_messages_name_every_field() {
+    let root = triad_tests::workspace_root();
+    let mut found = vec![];
+    for rel in ["evaluator/src/convert.rs", "trainer/src/run/message.rs"] {
+        let code = code_of(&root.join(rel));
+        assert!(code.contains("impl From<"), "{rel}: no conversion found");
+        let flat: String = code.split_whitespace().collect();
+        for bad in ["..}", "..Default::default()", "..Self::default()"] {
+            if flat.contains(bad) {
+                found.push(format!("{rel}: `{bad}`"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "conversions that skip fields:\n{}",
+        found.join("\n")
+    );
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
