@@ -6,7 +6,7 @@
 
 use crate::error::{LmError, Result};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
@@ -675,31 +675,6 @@ fn read_eos_token_ids(f: &Fields) -> Vec<i64> {
         None => vec![],
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_i64).collect(),
         Some(v) => v.as_i64().into_iter().collect(),
-    }
-}
-
-/// The paths inside a Hugging Face model folder.
-#[derive(Debug, Clone)]
-pub struct ModelDir {
-    pub root: PathBuf,
-}
-
-impl ModelDir {
-    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
-        let root = root.into();
-        if !root.is_dir() {
-            return Err(LmError::invalid(
-                &root,
-                "model folder does not exist or is not a directory",
-            ));
-        }
-        Ok(Self { root })
-    }
-    pub fn config(&self) -> PathBuf {
-        self.root.join("config.json")
-    }
-    pub fn tokenizer(&self) -> PathBuf {
-        self.root.join("tokenizer.json")
     }
 }
 
