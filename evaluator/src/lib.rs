@@ -4,7 +4,8 @@
 //! - [`scoring`] — per-token NLL of a dataset under a model, with each token's sensitivity label.
 //! - [`metrics`] — the {train, test} × {sensitive, non-sensitive} cells, privacy loss, utility,
 //!   memorisation gap, per-label breakdown, membership inference.
-//! - [`eval`] — one evaluation end to end, producing METRICS.json.
+//! - [`eval`] — one evaluation end to end (its inputs, the base-score cache, the pipeline and
+//!   what it finds), producing METRICS.json.
 //! - `convert` — the results as `triad.v1` messages, field by field.
 //! - [`spec`] — what an evaluation is asked to do: its settings' defaults and limits, checked
 //!   once for the CLI, the service and studies.
