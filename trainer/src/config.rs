@@ -83,22 +83,13 @@ fn default_eps() -> f64 {
     1e-8
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     #[serde(default)]
     pub warmup_steps: u64,
     #[serde(default)]
     pub decay: Decay,
-}
-
-impl Default for Schedule {
-    fn default() -> Self {
-        Schedule {
-            warmup_steps: 0,
-            decay: Decay::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

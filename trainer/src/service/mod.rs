@@ -4,11 +4,11 @@
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::run::{train, Event};
-use std::collections::HashMap;
+use ids::{RunIds, MAX_RUN_ID};
+use registry::{terminal, Registry};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -19,53 +19,17 @@ use triad_proto::v1::{
     StepEvent, WatchRunRequest,
 };
 
+mod ids;
+mod registry;
+
 /// The error a panicked run ends with: the panic's text goes to the server log only (it can
 /// name server paths); the client gets an id to find it there.
 fn panicked(payload: &(dyn std::any::Any + Send)) -> TrainError {
     TrainError::Internal(triad_serve::incident::incident("the run", payload))
 }
 
-/// `YYYYMMDDhhmmss` of now, UTC (run ids sort by the trainer's start).
-fn chrono_free_stamp() -> String {
-    utc_stamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()) as i64,
-    )
-}
-
-fn utc_stamp(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Longest run id accepted in a request (ours are 37 bytes).
-const MAX_RUN_ID: usize = 128;
-
 fn path_status(e: PathError) -> Status {
     Status::invalid_argument(e.to_string())
-}
-
-struct Entry {
-    run: Run,
-    history: Vec<RunEvent>,
-    events: broadcast::Sender<RunEvent>,
-    cancel: Arc<AtomicBool>,
 }
 
 struct Job {
@@ -77,12 +41,9 @@ struct Job {
 #[derive(Clone)]
 pub struct TrainerService {
     root: PathBuf,
-    runs: Arc<Mutex<HashMap<String, Entry>>>,
-    order: Arc<Mutex<Vec<String>>>,
+    runs: Registry,
     queue: mpsc::UnboundedSender<Job>,
-    next: Arc<AtomicU64>,
-    /// This service's start (UTC, seconds): part of every run id.
-    boot: String,
+    ids: Arc<RunIds>,
     beat: Arc<crate::heartbeat::Heartbeat>,
     stall_after: std::time::Duration,
     metrics: crate::telemetry::TrainerMetrics,
@@ -95,41 +56,15 @@ pub struct TrainerService {
 /// [`TrainerService::stalled`].
 pub const DEFAULT_STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
-/// Step events kept per run for late watchers (states and checkpoints are all kept): memory per
-/// run stays bounded however many steps it takes.
-const MAX_STEP_EVENTS: usize = 1000;
-
-/// Drops the oldest step events beyond `max`, keeping every other event in order.
-fn keep_recent_steps(history: &mut Vec<RunEvent>, max: usize) {
-    let is_step = |e: &RunEvent| matches!(e.event, Some(run_event::Event::Step(_)));
-    let steps = history.iter().filter(|e| is_step(e)).count();
-    if steps > max {
-        let mut drop = steps - max;
-        history.retain(|e| {
-            let gone = drop > 0 && is_step(e);
-            drop -= gone as usize;
-            !gone
-        });
-    }
-}
-
-fn terminal(s: i32) -> bool {
-    [RunState::Succeeded, RunState::Failed, RunState::Cancelled]
-        .iter()
-        .any(|t| *t as i32 == s)
-}
-
 impl TrainerService {
     /// A service over `data_root`, with one worker that runs queued jobs in order.
     pub fn new(data_root: PathBuf) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let svc = TrainerService {
             root: data_root,
-            runs: Arc::default(),
-            order: Arc::default(),
+            runs: Registry::default(),
             queue: tx,
-            next: Arc::new(AtomicU64::new(1)),
-            boot: chrono_free_stamp(),
+            ids: Arc::new(RunIds::new()),
             beat: Arc::default(),
             stall_after: DEFAULT_STALL_AFTER,
             metrics: Default::default(),
@@ -172,33 +107,16 @@ impl TrainerService {
 
     fn publish(&self, id: &str, ev: run_event::Event) {
         self.beat.beat();
-        let mut runs = self.runs.lock().expect("lock");
-        if let Some(e) = runs.get_mut(id) {
-            match &ev {
-                run_event::Event::State(s) => {
-                    self.metrics.state(Some(e.run.state), *s);
-                    e.run.state = *s;
-                }
-                run_event::Event::Step(s) => self.metrics.step(s),
-                run_event::Event::Checkpoint(_) => {}
-            }
-            let msg = RunEvent {
-                run_id: id.to_string(),
-                event: Some(ev),
-            };
-            e.history.push(msg.clone());
-            keep_recent_steps(&mut e.history, MAX_STEP_EVENTS);
-            let _ = e.events.send(msg);
+        if let run_event::Event::Step(s) = &ev {
+            self.metrics.step(s);
         }
+        self.runs
+            .publish(id, ev, |old, new| self.metrics.state(Some(old), new));
     }
 
     fn execute(&self, job: Job) {
-        let cancel = {
-            let runs = self.runs.lock().expect("lock");
-            match runs.get(&job.id) {
-                Some(e) if e.run.state == RunState::Queued as i32 => e.cancel.clone(),
-                _ => return, // cancelled while queued
-            }
+        let Some(cancel) = self.runs.cancel_flag_if_queued(&job.id) else {
+            return; // cancelled while queued
         };
         let _span = tracing::info_span!("run", id = %job.id).entered();
         self.publish(&job.id, run_event::Event::State(RunState::Running as i32));
@@ -261,18 +179,15 @@ impl TrainerService {
                 (RunState::Failed, Some(self.status(&e)), None)
             }
         };
-        {
-            let mut runs = self.runs.lock().expect("lock");
-            if let Some(e) = runs.get_mut(&job.id) {
-                if let Some(s) = failure {
-                    e.run.error = s.message().to_string();
-                    e.run.error_code = s.code() as i32;
-                }
-                if let Some(r) = record {
-                    e.run.record = Some(r);
-                }
+        self.runs.update(&job.id, |run| {
+            if let Some(s) = failure {
+                run.error = s.message().to_string();
+                run.error_code = s.code() as i32;
             }
-        }
+            if let Some(r) = record {
+                run.record = Some(r);
+            }
+        });
         self.publish(&job.id, run_event::Event::State(state as i32));
     }
 
@@ -289,9 +204,8 @@ impl TrainerService {
                 id.len()
             )));
         }
-        let runs = self.runs.lock().expect("lock");
-        runs.get(id)
-            .map(|e| e.run.clone())
+        self.runs
+            .get(id)
             .ok_or_else(|| Status::not_found(format!("no run `{id}`")))
     }
 
@@ -379,40 +293,17 @@ impl Trainer for TrainerService {
         .await
         .map_err(|_| Status::internal("checking the request stopped on an internal error"))?;
         let (cfg, out) = checked.map_err(|e| Status::new(e.code(), self.scrub(e.message())))?;
-        // The start time in the id: a restarted trainer never reuses an old run's id; the
-        // random tail keeps two trainers started in the same second apart.
-        let mut tail = [0u8; 4];
-        getrandom::getrandom(&mut tail).map_err(|e| Status::internal(format!("{e}")))?;
-        let id = format!(
-            "run-{}-{:06}-{:08x}",
-            self.boot,
-            self.next.fetch_add(1, Ordering::Relaxed),
-            u32::from_le_bytes(tail)
-        );
-        let run = Run {
+        let id = self
+            .ids
+            .next()
+            .map_err(|e| Status::internal(format!("{e}")))?;
+        self.runs.add(Run {
             run_id: id.clone(),
             state: RunState::Queued as i32,
             output_dir: req.output_dir.clone(),
-            error: String::new(),
-            error_code: 0,
             ..Default::default()
-        };
-        let (events, _) = broadcast::channel(1024);
-        let queued = RunEvent {
-            run_id: id.clone(),
-            event: Some(run_event::Event::State(RunState::Queued as i32)),
-        };
-        self.runs.lock().expect("lock").insert(
-            id.clone(),
-            Entry {
-                run,
-                history: vec![queued],
-                events,
-                cancel: Arc::new(AtomicBool::new(false)),
-            },
-        );
+        });
         self.metrics.state(None, RunState::Queued as i32);
-        self.order.lock().expect("lock").push(id.clone());
         tracing::info!(run = %id, output = %req.output_dir, "run queued");
         self.queue
             .send(Job {
@@ -432,17 +323,11 @@ impl Trainer for TrainerService {
     ) -> Result<Response<EventStream>, Status> {
         let id = request.into_inner().run_id;
         self.get(&id)?;
-        // Subscribe and copy the history under one lock, so no event is missed or repeated.
-        let (history, rx, done) = {
-            let runs = self.runs.lock().expect("lock");
-            let e = &runs[&id];
-            (
-                e.history.clone(),
-                e.events.subscribe(),
-                terminal(e.run.state),
-            )
-        };
-        let stream = async_stream(history, done, rx);
+        let w = self
+            .runs
+            .watch(&id)
+            .ok_or_else(|| Status::not_found(format!("no run `{id}`")))?;
+        let stream = async_stream(w.history, w.done, w.live);
         Ok(Response::new(stream))
     }
 
@@ -454,13 +339,8 @@ impl Trainer for TrainerService {
         &self,
         _request: Request<ListRunsRequest>,
     ) -> Result<Response<ListRunsResponse>, Status> {
-        let order = self.order.lock().expect("lock").clone();
-        let runs = self.runs.lock().expect("lock");
         Ok(Response::new(ListRunsResponse {
-            runs: order
-                .iter()
-                .filter_map(|id| runs.get(id).map(|e| e.run.clone()))
-                .collect(),
+            runs: self.runs.list(),
         }))
     }
 
@@ -475,12 +355,7 @@ impl Trainer for TrainerService {
                 "run `{id}` has already ended"
             )));
         }
-        let queued = {
-            let runs = self.runs.lock().expect("lock");
-            let e = &runs[&id];
-            e.cancel.store(true, Ordering::Relaxed);
-            e.run.state == RunState::Queued as i32
-        };
+        let queued = self.runs.cancel(&id);
         if queued {
             self.publish(&id, run_event::Event::State(RunState::Cancelled as i32));
         }
@@ -527,6 +402,7 @@ fn async_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     #[derive(Default)]
     pub(super) struct Inject {
@@ -692,7 +568,7 @@ mod tests {
         let mut ids = vec![];
         for (svc, out) in [(a.clone(), "a"), (b.clone(), "b")] {
             let mut svc = svc;
-            svc.boot = "20260101000000".into();
+            svc.ids = Arc::new(RunIds::started_at("20260101000000"));
             let id = svc
                 .start_run(Request::new(request(out)))
                 .await
@@ -713,46 +589,6 @@ mod tests {
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         assert!(e.message().len() < 200, "{}", e.message());
         assert_eq!(svc.get("run-1").unwrap_err().code(), tonic::Code::NotFound);
-    }
-
-    #[test]
-    fn a_long_run_keeps_its_states_and_only_its_recent_steps() {
-        let ev = |e: run_event::Event| RunEvent {
-            run_id: "r".into(),
-            event: Some(e),
-        };
-        let step = |n: u64| {
-            ev(run_event::Event::Step(StepEvent {
-                step: n,
-                ..Default::default()
-            }))
-        };
-        let mut h = vec![ev(run_event::Event::State(RunState::Running as i32))];
-        for n in 1..=5000 {
-            h.push(step(n));
-            if n == 10 {
-                h.push(ev(run_event::Event::Checkpoint(CheckpointEvent::default())));
-            }
-            keep_recent_steps(&mut h, 100);
-        }
-        assert_eq!(h.len(), 102);
-        assert!(matches!(h[0].event, Some(run_event::Event::State(_))));
-        assert!(matches!(h[1].event, Some(run_event::Event::Checkpoint(_))));
-        let steps: Vec<u64> = h[2..]
-            .iter()
-            .map(|e| match &e.event {
-                Some(run_event::Event::Step(s)) => s.step,
-                _ => 0,
-            })
-            .collect();
-        assert_eq!(steps, (4901..=5000).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn utc_stamps_match_the_calendar() {
-        assert_eq!(utc_stamp(0), "19700101000000");
-        assert_eq!(utc_stamp(951_782_400), "20000229000000"); // a leap day
-        assert_eq!(utc_stamp(1_796_206_185), "20261202100945");
     }
 
     #[test]
