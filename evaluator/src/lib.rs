@@ -10,19 +10,19 @@
 //! - [`spec`] — what an evaluation is asked to do: its settings' defaults and limits, checked
 //!   once for the CLI, the service and studies.
 //! - [`limits`] — what one record and one request may cost (Evaluate and ScoreTexts alike).
-//! - [`binding`] — an audit refused when its files are not those of the run it audits.
+//! - `binding` — an audit refused when its files are not those of the run it audits.
 //! - [`service`] — the `triad.v1.Evaluator` gRPC service (binary `triad-evaluator`).
 
-pub mod binding;
+mod binding;
 mod convert;
-pub mod error;
+mod error;
 pub mod eval;
 pub mod limits;
 pub mod metrics;
 pub mod scoring;
 pub mod service;
 pub mod spec;
-pub mod telemetry;
+mod telemetry;
 #[cfg(test)]
 mod testing;
 

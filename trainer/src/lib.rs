@@ -5,33 +5,33 @@
 //! - [`data`] — tokenised examples, loss masks, batches.
 //! - [`lora`] — adapters and PEFT's file format.
 //! - [`memory`] — peak resident and CUDA memory of a run.
-//! - [`optim`] — AdamW / SGD and the learning-rate schedule.
-//! - [`run`] — the training loop, checkpoints, `run.json`, resume.
-//! - [`rng`] — per-step random streams (a private run's secret key, or the seed), so resumes
-//!   redo exactly the noise they drew; [`state`] — the run's private state (the key).
-//! - [`resume`] — what a resume checks of an earlier attempt's run.json; [`lock`] — one
+//! - `optim` — AdamW / SGD and the learning-rate schedule.
+//! - `run` — the training loop, checkpoints, `run.json`, resume.
+//! - `rng` — per-step random streams (a private run's secret key, or the seed), so resumes
+//!   redo exactly the noise they drew; `state` — the run's private state (the key).
+//! - `resume` — what a resume checks of an earlier attempt's run.json; `lock` — one
 //!   trainer per output folder.
 //! - [`dp`] — the accountants (RDP, PLD), σ from a target ε, per-example clipping and noise.
-//! - [`service`], [`telemetry`] — the gRPC service and its Prometheus series.
+//! - [`service`], `telemetry` — the gRPC service and its Prometheus series.
 
-pub mod amp;
+mod amp;
 pub mod bench;
-pub mod checkpoint;
+mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod dp;
-pub mod error;
-pub mod heartbeat;
-pub mod lock;
+mod error;
+mod heartbeat;
+mod lock;
 pub mod lora;
 pub mod memory;
-pub mod optim;
-pub mod resume;
-pub mod rng;
-pub mod run;
+mod optim;
+mod resume;
+mod rng;
+mod run;
 pub mod service;
-pub mod state;
-pub mod telemetry;
+mod state;
+mod telemetry;
 
 pub use config::RunConfig;
 pub use error::{Result, TrainError};
