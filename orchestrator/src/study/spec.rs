@@ -652,7 +652,10 @@ lr = [1e-3]
     #[test]
     fn eval_settings_follow_the_evaluators_bounds() {
         let e = err(&format!("{OK}\n[eval]\nbatch_size = 257\n"));
-        assert!(e.contains("field `eval.batch_size`: 257 is not in 1..=256"), "{e}");
+        assert!(
+            e.contains("field `eval.batch_size`: 257 is not in 1..=256"),
+            "{e}"
+        );
         let e = err(&format!("{OK}\n[eval]\nmin_k = 0.0\n"));
         assert!(e.contains("field `eval.min_k`"), "{e}");
         let ok = format!("{OK}\n[eval]\nbatch_size = 256\nexposure_samples = 200\n");
