@@ -46,6 +46,8 @@ for ev in stub.WatchRun(pb.WatchRunRequest(run_id=run_id), timeout=300):
         steps += 1
         assert ev.step.loss > 0 and ev.step.total_steps == 4
     elif kind == "checkpoint":
+        # What its evaluation needs comes with it: the run's max_length (no δ: not private).
+        assert ev.checkpoint.max_length == 64 and not ev.checkpoint.HasField("delta"), ev
         checkpoints.append(ev.checkpoint.path)
 assert states == ["RUN_STATE_QUEUED", "RUN_STATE_RUNNING", "RUN_STATE_SUCCEEDED"], states
 assert steps == 4 and checkpoints and not checkpoints[0].startswith("/"), (steps, checkpoints)
@@ -59,9 +61,11 @@ dp_config = config(50, "dp") + "[dp]\nnoise_multiplier = 1.0\nmax_grad_norm = 1.
 rec_id = stub.StartRun(pb.StartRunRequest(config_toml=dp_config, output_dir="runs/dp")).run_id
 # Nothing a client receives about a DP run holds an unnoised statistic (no step loss) or the
 # secret noise key (read from the run's private state while it runs; gone once it ends).
-received, key = [], None
+received, key, dp_checkpoints = [], None, []
 for ev in stub.WatchRun(pb.WatchRunRequest(run_id=rec_id), timeout=300):
     received.append(ev.SerializeToString())
+    if ev.HasField("checkpoint"):
+        dp_checkpoints.append(ev.checkpoint)
     if ev.HasField("step"):
         assert not ev.step.HasField("loss"), ev
         if key is None:
@@ -77,6 +81,8 @@ assert all(not p.HasField("loss") for p in dp.record.loss_curve), dp.record.loss
 assert all(not e.HasField("mean_loss") for e in dp.record.epochs), dp.record.epochs
 assert dp.record.secure_rng and dp.record.tokens_counted == "expected", dp.record
 rec = dp.record
+# The run's own δ travels with each checkpoint, for the audit of its evaluation.
+assert dp_checkpoints and all(c.delta == rec.delta == 1e-5 for c in dp_checkpoints), dp_checkpoints
 assert rec.HasField("epsilon") and rec.epsilon > 0 and rec.accountant == "pld", rec
 assert rec.HasField("epsilon_rdp") and rec.epsilon_rdp >= rec.epsilon_pld > 0, rec
 assert rec.noise_multiplier == 1.0 and rec.steps_done == 50 and rec.config.method == "dp", rec
