@@ -75,7 +75,7 @@ const CONTACT: &[&str] = &[
 /// universities and employers come from small lists and repeat (as they would in real data).
 pub fn biography(id: String, rng: &mut Rng, secrets: &mut Secrets) -> Record {
     let p = Person::draw(rng, secrets);
-    let (city, _) = *rng.pick(CITIES);
+    let (city, _) = *rng.pick(&CITIES);
     let uni = *rng.pick(UNIVERSITIES);
     let employer = *rng.pick(EMPLOYERS);
     let job = *rng.pick(JOBS);
