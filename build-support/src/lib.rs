@@ -4,6 +4,8 @@
 //! linker drops `libtorch_cuda.so` (nothing references it directly), which silently disables
 //! CUDA. This helper fixes both: an rpath to torch's `lib/` (absolute, plus one relative to
 //! the workspace for moved checkouts) and `--no-as-needed` for `torch_cuda` when it exists.
+//!
+//! Architecture and conventions: docs/design.md.
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
-//! `triad-data`: everything Triad knows about datasets, without tensors (DESIGN.md
-//! "Datasets"). It builds and tests without libtorch; `triad-lm` (the model) builds on it.
+//! `triad-data`: everything Triad knows about datasets, without tensors (docs/datasets.md;
+//! architecture and conventions: docs/design.md). It builds and tests without libtorch;
+//! `triad-lm` (the model) builds on it.
 //!
 //! - [`record`], [`check`] — dataset records with sensitive spans, and their validation.
 //! - [`mask`] — token-level sensitivity masks through a [`tokenizer`].

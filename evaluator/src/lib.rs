@@ -1,5 +1,5 @@
 //! `triad-evaluator`: memorisation and utility metrics of a checkpoint against its base model
-//! (DESIGN.md, "The metrics").
+//! (docs/design.md, "The metrics"; every field in docs/evaluator.md).
 //!
 //! - [`scoring`] — per-token NLL of a dataset under a model, with each token's sensitivity label.
 //! - [`metrics`] — the {train, test} × {sensitive, non-sensitive} cells, privacy loss, utility,

@@ -1,4 +1,5 @@
 //! `triad-lm`: the model — what Triad's trainer and evaluator share that touches tensors.
+//! Architecture and conventions: docs/design.md.
 //!
 //! - [`config`] — `config.json` of Hugging Face folders, normalised across versions.
 //! - [`weights`] — safetensors in and out (single file or sharded).

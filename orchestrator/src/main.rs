@@ -1,4 +1,6 @@
 //! `triad`: the command line users run.
+//!
+//! Architecture and conventions: docs/design.md.
 
 mod cli;
 mod progress;

@@ -1,5 +1,7 @@
 //! Triad's gRPC contracts. The `.proto` sources live in `proto/triad/v1/`; `results.proto`
 //! holds METRICS.json and run.json as messages, with their JSON form in [`json`].
+//!
+//! Architecture and conventions: docs/design.md.
 
 // One event per evaluation carries the (large) `Metrics`; boxing it would buy nothing.
 #[allow(clippy::large_enum_variant)]

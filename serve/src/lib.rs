@@ -1,6 +1,8 @@
 //! What `triad-trainer` and `triad-evaluator` share: logging set-up, `grpc.health.v1` health,
 //! server reflection (v1 for grpcurl, v1alpha for grpcio's helpers), binding, announcing the
 //! bound address, and shutdown on Ctrl-C.
+//!
+//! Architecture and conventions: docs/design.md.
 
 pub mod auth;
 pub mod cap;

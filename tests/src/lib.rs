@@ -1,5 +1,7 @@
 //! Shared helpers for Triad's tests: the project venv's Python (where the reference
 //! implementations live), the oracle scripts in `tests/oracles/`, and the SmolLM2 and Gemma 3 test assets.
+//!
+//! Architecture and conventions: docs/design.md.
 
 pub mod fuzz;
 

@@ -1,5 +1,5 @@
 //! `triad-trainer`: fine-tuning engine (full, LoRA, DP-SGD, DP-LoRA) and the `triad.v1.Trainer`
-//! service. Built on `triad-lm`'s models; see DESIGN.md.
+//! service. Built on `triad-lm`'s models. Architecture and conventions: docs/design.md.
 //!
 //! - [`config`] — RUN.toml.
 //! - [`data`] — tokenised examples, loss masks, batches.

@@ -1,4 +1,4 @@
-//! The metrics of DESIGN.md, from per-token losses under the checkpoint (θ) and the base (θ0),
+//! The metrics of docs/design.md, from per-token losses under the checkpoint (θ) and the base (θ0),
 //! each with its interval (`interval`, `records`).
 
 pub mod audit;
