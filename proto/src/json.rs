@@ -18,9 +18,12 @@ pub fn to_file_text<M: Serialize>(message: &M) -> String {
     serde_json::to_string_pretty(message).expect("messages always serialise")
 }
 
-/// A message from its file's text.
-pub fn from_file_text<M: DeserializeOwned>(text: &str) -> Result<M, serde_json::Error> {
-    serde_json::from_str(text)
+/// Why a file's text is not the message: the field's path (`utility.nll`) and what is wrong.
+pub type FileError = serde_path_to_error::Error<serde_json::Error>;
+
+/// A message from its file's text; an error names the field it is about.
+pub fn from_file_text<M: DeserializeOwned>(text: &str) -> Result<M, FileError> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
 }
 
 /// What a double the file lacks reads as.
@@ -100,5 +103,10 @@ mod tests {
         assert_eq!(m.privacy_loss, 0.25);
         // A number the file lacks is no number, not 0.
         assert!(m.memorisation_gap.is_nan());
+        // A value of the wrong type is named by its path.
+        let e = super::from_file_text::<Metrics>("{\"utility\": {\"nll\": \"x\"}}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("utility.nll: invalid type"), "{e}");
     }
 }
