@@ -173,10 +173,12 @@ impl Settings {
         if let Some(v) = fraction("min_k", self.min_k, true)? {
             spec.min_k = v;
         }
+        // 0 ranks nothing exactly (every canary sampled); a request cannot say it (0 there is
+        // the default), the CLI can.
         if let Some(v) = within(
             "exposure_exact_max",
             self.exposure_exact_max,
-            1,
+            0,
             MAX_EXPOSURE_EXACT,
         )? {
             spec.exposure_exact_max = v;

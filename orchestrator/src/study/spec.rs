@@ -180,6 +180,15 @@ impl EvalSettings {
     }
 
     fn check(&self) -> Result<(), Problem> {
+        // A request's 0 is the evaluator's default: the study could not send this 0 as meant.
+        if self.exposure_exact_max == Some(0) {
+            return Err(problem(
+                None,
+                "field `eval.exposure_exact_max`: at least 1 in a study (0 would reach the \
+                 evaluator as its default)"
+                    .into(),
+            ));
+        }
         self.settings()
             .check()
             .map_err(|e| problem(None, format!("field `eval.{}`: {}", e.field, e.message)))
@@ -658,6 +667,11 @@ lr = [1e-3]
         );
         let e = err(&format!("{OK}\n[eval]\nmin_k = 0.0\n"));
         assert!(e.contains("field `eval.min_k`"), "{e}");
+        let e = err(&format!("{OK}\n[eval]\nexposure_exact_max = 0\n"));
+        assert!(
+            e.contains("field `eval.exposure_exact_max`: at least 1"),
+            "{e}"
+        );
         let ok = format!("{OK}\n[eval]\nbatch_size = 256\nexposure_samples = 200\n");
         let s = StudySpec::parse(&ok, Path::new("study.toml")).unwrap();
         assert_eq!(s.eval.settings().exposure_samples, Some(200));
