@@ -10,6 +10,7 @@ use crate::metrics::exposure::Exposure;
 use crate::metrics::extraction::{Extraction, Rate, SplitExtraction};
 use crate::metrics::interval::{Ci, Method};
 use crate::metrics::mia::AttackResult;
+use crate::metrics::records::{RecordStat, Sum};
 use std::collections::BTreeMap;
 use triad_proto::v1 as pb;
 
@@ -59,6 +60,8 @@ impl From<&Metrics> for pb::Metrics {
             memorisation_gap_corrected,
             memorisation_gap_corrected_ci95,
             per_label,
+            privacy_loss_general,
+            privacy_loss_general_ci95,
         } = cells;
         pb::Metrics {
             base: base.clone(),
@@ -87,6 +90,8 @@ impl From<&Metrics> for pb::Metrics {
             intervals: Some(intervals.into()),
             base_scores_cached: *base_scores_cached,
             timing: Some(timing.into()),
+            privacy_loss_general: *privacy_loss_general,
+            privacy_loss_general_ci95: ci(*privacy_loss_general_ci95),
         }
     }
 }
@@ -168,6 +173,9 @@ impl From<&Mia> for pb::MembershipInference {
             reference,
             min_k,
             min_k_fraction,
+            token_reference,
+            min_k_plus_plus,
+            zlib,
         } = m;
         pb::MembershipInference {
             members: *members as u64,
@@ -176,6 +184,9 @@ impl From<&Mia> for pb::MembershipInference {
             reference: Some(reference.into()),
             min_k: Some(min_k.into()),
             min_k_fraction: *min_k_fraction,
+            token_reference: Some(token_reference.into()),
+            min_k_plus_plus: Some(min_k_plus_plus.into()),
+            zlib: Some(zlib.into()),
         }
     }
 }
@@ -400,6 +411,115 @@ impl From<&Timing> for pb::Timing {
     }
 }
 
+impl From<&Sum> for pb::TokenSum {
+    fn from(s: &Sum) -> Self {
+        let Sum { n, nll, base } = *s;
+        pb::TokenSum {
+            tokens: n,
+            nll,
+            nll_base: base,
+        }
+    }
+}
+
+impl From<&pb::TokenSum> for Sum {
+    fn from(s: &pb::TokenSum) -> Self {
+        let pb::TokenSum {
+            tokens,
+            nll,
+            nll_base,
+        } = *s;
+        Sum {
+            n: tokens,
+            nll,
+            base: nll_base,
+        }
+    }
+}
+
+impl From<&RecordStat> for pb::RecordStat {
+    fn from(r: &RecordStat) -> Self {
+        let RecordStat {
+            id,
+            digest,
+            sensitive,
+            non_sensitive,
+            secrets,
+            extracted,
+            extracted_base,
+            attack,
+        } = r;
+        let [loss, reference, min_k, token_reference, min_k_plus_plus, zlib] = *attack;
+        pb::RecordStat {
+            id: id.clone(),
+            digest: *digest,
+            sensitive: Some(sensitive.into()),
+            non_sensitive: Some(non_sensitive.into()),
+            secrets: *secrets,
+            extracted: *extracted,
+            extracted_base: *extracted_base,
+            attack: Some(pb::AttackScores {
+                loss,
+                reference,
+                min_k,
+                token_reference,
+                min_k_plus_plus,
+                zlib,
+            }),
+        }
+    }
+}
+
+impl From<&pb::RecordStat> for RecordStat {
+    /// A record as a RECORDS.json holds it; a missing section reads as empty, a missing score
+    /// as none (NaN).
+    fn from(r: &pb::RecordStat) -> Self {
+        let pb::RecordStat {
+            id,
+            digest,
+            sensitive,
+            non_sensitive,
+            secrets,
+            extracted,
+            extracted_base,
+            attack,
+        } = r;
+        let sum = |s: &Option<pb::TokenSum>| s.as_ref().map(Sum::from).unwrap_or_default();
+        let pb::AttackScores {
+            loss,
+            reference,
+            min_k,
+            token_reference,
+            min_k_plus_plus,
+            zlib,
+        } = attack.clone().unwrap_or(pb::AttackScores {
+            loss: f64::NAN,
+            reference: f64::NAN,
+            min_k: f64::NAN,
+            token_reference: f64::NAN,
+            min_k_plus_plus: f64::NAN,
+            zlib: f64::NAN,
+        });
+        RecordStat {
+            id: id.clone(),
+            digest: *digest,
+            sensitive: sum(sensitive),
+            non_sensitive: sum(non_sensitive),
+            secrets: *secrets,
+            extracted: *extracted,
+            extracted_base: *extracted_base,
+            attack: [
+                loss,
+                reference,
+                min_k,
+                token_reference,
+                min_k_plus_plus,
+                zlib,
+            ],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +636,8 @@ mod tests {
                         memorisation_gap: -0.1,
                     },
                 )]),
+                privacy_loss_general: 0.2,
+                privacy_loss_general_ci95: Some([0.05, f64::NAN]),
             },
             membership_inference: Mia {
                 members: 32,
@@ -524,6 +646,9 @@ mod tests {
                 reference: attack(f64::NAN, Some(0.05)),
                 min_k: attack(0.55, None),
                 min_k_fraction: 0.2,
+                token_reference: attack(0.9, Some(0.5)),
+                min_k_plus_plus: attack(0.6, None),
+                zlib: attack(0.52, Some(0.0)),
             },
             extraction: Extraction {
                 train: extraction(),

@@ -24,6 +24,8 @@ pub struct Tokenised {
     /// The span cut by `max_length`: its first tokens were kept, the rest dropped. Its kept
     /// tokens are scored; it is not a whole secret, so extraction leaves it out.
     pub cut_span: Option<usize>,
+    /// Bytes of the zlib-compressed text of the kept tokens (the zlib attack's reference).
+    pub zlib_bytes: usize,
 }
 
 /// Per-token NLL and top-1 flags of a dataset under one model; `nll[r][i]` belongs to token
@@ -33,6 +35,10 @@ pub struct Scores {
     pub nll: Vec<Vec<f64>>,
     /// Whether token `i + 1` was the model's greedy choice after its prefix.
     pub top1: Vec<Vec<bool>>,
+    /// Mean and sd of log p over the model's own next-token distribution at token `i + 1`'s
+    /// position (Min-K%++'s normalisers).
+    pub mean_logprob: Vec<Vec<f64>>,
+    pub sd_logprob: Vec<Vec<f64>>,
 }
 
 /// Read a dataset file (every problem is an error naming its line) and tokenise it, keeping
@@ -79,7 +85,9 @@ pub fn tokenise(
             .skip(1)
             .map(|k| k.map(|k| r.spans[k].label.clone()))
             .collect();
+        let kept = enc.offsets.iter().map(|o| o.1).max().unwrap_or(0);
         out.push(Tokenised {
+            zlib_bytes: zlib_len(r.text.get(..kept).unwrap_or(&r.text)),
             id: r.id.clone(),
             ids: enc.ids,
             labels,
@@ -89,6 +97,14 @@ pub fn tokenise(
         });
     }
     Ok(out)
+}
+
+/// Bytes of `text` compressed by zlib at its default level.
+pub fn zlib_len(text: &str) -> usize {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(text.as_bytes()).expect("writing to memory");
+    z.finish().expect("writing to memory").len()
 }
 
 /// The span of a truncated record's last kept token, when the span ends after that token:
@@ -117,6 +133,10 @@ pub fn score(
         out.nll
             .push(row.iter().map(|t| -(t.logprob as f64)).collect());
         out.top1.push(row.iter().map(|t| t.top1).collect());
+        out.mean_logprob
+            .push(row.iter().map(|t| t.mean_logprob as f64).collect());
+        out.sd_logprob
+            .push(row.iter().map(|t| t.sd_logprob as f64).collect());
     }
     out
 }

@@ -6,7 +6,7 @@
 //! with an incident id, its text only in the log.
 
 use crate::error::EvalError;
-use crate::eval::{evaluate, Metrics};
+use crate::eval::Evaluation;
 pub use crate::limits::{MAX_REQUEST_TOKENS, MAX_TEXT_CHARS};
 use crate::spec::{EvalSpec, Settings};
 use std::path::{Path, PathBuf};
@@ -50,10 +50,16 @@ fn status(root: &Path, e: &EvalError) -> Status {
 }
 
 /// The stream's end: the result.
-fn result_events(m: triad_proto::v1::Metrics) -> Vec<EvaluateEvent> {
-    vec![EvaluateEvent {
-        event: Some(evaluate_event::Event::Metrics(m)),
-    }]
+/// The stream's last events: the per-record statistics, then the metrics.
+fn result_events(e: Evaluation) -> Vec<EvaluateEvent> {
+    let metrics = e.metrics.to_message();
+    [
+        evaluate_event::Event::Records(e.records),
+        evaluate_event::Event::Metrics(metrics),
+    ]
+    .into_iter()
+    .map(|ev| EvaluateEvent { event: Some(ev) })
+    .collect()
 }
 
 /// What an evaluation unwinds with when its client has gone: raised by `resume_unwind` (no
@@ -346,7 +352,7 @@ impl EvaluatorService {
         spec: EvalSpec,
         req: &EvaluateRequest,
         tx: &mpsc::Sender<Result<EvaluateEvent, Status>>,
-    ) -> Option<Result<Metrics, EvalError>> {
+    ) -> Option<Result<Evaluation, EvalError>> {
         let mut stages = self.metrics.stages();
         let span = tracing::info_span!("evaluate", base = %quoted(&req.base_model),
             checkpoint = %quoted(&req.checkpoint), adapter = %quoted(&req.adapter));
@@ -362,7 +368,7 @@ impl EvaluatorService {
                 #[cfg(test)]
                 inject.at_start();
                 svc.confined(|| {
-                    evaluate(&spec, &mut |stage, d, n| {
+                    crate::eval::run(&spec, &mut |stage, d, n| {
                         if progress_tx.is_closed() {
                             std::panic::resume_unwind(Box::new(Abandoned));
                         }
@@ -398,18 +404,19 @@ impl EvaluatorService {
     /// The stream's last events: the metrics with the client's own paths, or the error.
     fn outcome(
         &self,
-        result: Result<Metrics, EvalError>,
+        result: Result<Evaluation, EvalError>,
         req: &EvaluateRequest,
     ) -> Result<Vec<EvaluateEvent>, Status> {
         match result {
-            Ok(mut m) => {
+            Ok(mut e) => {
+                let m = &mut e.metrics;
                 // Report the client's own (relative) paths.
                 m.base = req.base_model.clone();
                 m.checkpoint = Some(req.checkpoint.clone()).filter(|s| !s.is_empty());
                 m.adapter = Some(req.adapter.clone()).filter(|s| !s.is_empty());
                 m.train_file = req.train_file.clone();
                 m.test_file = req.test_file.clone();
-                Ok(result_events(m.to_message()))
+                Ok(result_events(e))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "evaluation failed");
@@ -443,7 +450,7 @@ impl EvaluatorService {
         let result = self.run(spec, &req, &tx).await;
         drop(permit);
         let tokens = match &result {
-            Some(Ok(m)) => m.timing.tokens,
+            Some(Ok(e)) => e.metrics.timing.tokens,
             _ => 0,
         };
         self.metrics.finished(matches!(result, Some(Ok(_))), tokens);

@@ -18,6 +18,10 @@ use triad_data::tokenizer::Tokenizer;
 pub struct TokenScore {
     pub logprob: f32,
     pub top1: bool,
+    /// Mean and standard deviation of log p(z | prefix) over the vocabulary, z drawn from the
+    /// model's own next-token distribution: what Min-K%++ normalises `logprob` by.
+    pub mean_logprob: f32,
+    pub sd_logprob: f32,
 }
 
 /// Log-probabilities of each sequence of token ids; the first entry of each is `None`.
@@ -49,7 +53,7 @@ pub fn score_tokens(
     for chunk in batches(&order, seqs, batch_size) {
         let t = seqs[chunk[0]].len();
         if t >= 2 {
-            let (lp, top1) = batch_scores(model, chunk.iter().map(|&i| &seqs[i][..]), t);
+            let b = batch_scores(model, chunk.iter().map(|&i| &seqs[i][..]), t);
             for (row, &i) in chunk.iter().enumerate() {
                 let n = seqs[i].len();
                 for (j, slot) in out[i]
@@ -60,8 +64,10 @@ pub fn score_tokens(
                 {
                     let k = row * (t - 1) + j - 1;
                     *slot = Some(TokenScore {
-                        logprob: lp[k],
-                        top1: top1[k],
+                        logprob: b.logprob[k],
+                        top1: b.top1[k],
+                        mean_logprob: b.mean[k],
+                        sd_logprob: b.sd[k],
                     });
                 }
             }
@@ -93,13 +99,30 @@ fn batches<'a>(order: &'a [usize], seqs: &[Vec<u32>], batch_size: usize) -> Vec<
     out
 }
 
-/// `[rows × (t-1)]` row-major log-probs of tokens 1.. given their prefixes, and whether each
-/// was the argmax.
+/// `[rows × (t-1)]` row-major scores of tokens 1.. given their prefixes.
+struct BatchScores {
+    logprob: Vec<f32>,
+    top1: Vec<bool>,
+    mean: Vec<f32>,
+    sd: Vec<f32>,
+}
+
+fn flat<T>(parts: Vec<Tensor>) -> Vec<T>
+where
+    for<'t> Vec<T>: TryFrom<&'t Tensor, Error = tch::TchError>,
+{
+    let t = Tensor::cat(&parts, 1)
+        .to_device(tch::Device::Cpu)
+        .contiguous()
+        .view([-1]);
+    Vec::<T>::try_from(&t).expect("scores of the expected kind")
+}
+
 fn batch_scores<'a>(
     model: &CausalLm,
     rows: impl Iterator<Item = &'a [u32]>,
     t: usize,
-) -> (Vec<f32>, Vec<bool>) {
+) -> BatchScores {
     let mut ids: Vec<i64> = Vec::new();
     let mut b = 0;
     for r in rows {
@@ -116,25 +139,34 @@ fn batch_scores<'a>(
         let target = input.narrow(1, 1, n);
         // Positions in pieces: logits of at most LOGIT_ELEMENTS floats exist at a time.
         let step = (LOGIT_ELEMENTS / (b * model.cfg.vocab_size).max(1)).clamp(1, n);
-        let (mut lps, mut tops) = (vec![], vec![]);
+        let (mut lps, mut tops, mut means, mut sds) = (vec![], vec![], vec![], vec![]);
         for s in (0..n).step_by(step as usize) {
             let len = step.min(n - s);
             let logits = model.logits(&hidden.narrow(1, s, len)).to_kind(Kind::Float);
             let target = target.narrow(1, s, len);
+            // Exactly as before this issue, so earlier numbers reproduce to the digit.
             let picked = logits
                 .gather(-1, &target.unsqueeze(-1), false)
                 .squeeze_dim(-1);
             lps.push(&picked - logits.logsumexp([-1], false));
             tops.push(logits.argmax(-1, false).eq_tensor(&target));
+            // E[log p] and Var[log p] under p itself; 0·log 0 terms are 0 (exp underflows).
+            let logp = logits.log_softmax(-1, Kind::Float);
+            drop(logits);
+            let p = logp.exp();
+            let mean = (&p * &logp).sum_dim_intlist(-1, false, Kind::Float);
+            // Centred before squaring: E[x²] − E[x]² cancels badly in f32.
+            let centred = &logp - mean.unsqueeze(-1);
+            let var = (&p * centred.square()).sum_dim_intlist(-1, false, Kind::Float);
+            sds.push(var.sqrt());
+            means.push(mean);
         }
-        let lp = Tensor::cat(&lps, 1);
-        let top1 = Tensor::cat(&tops, 1);
-        let lp = lp.to_device(tch::Device::Cpu).contiguous().view([-1]);
-        let top1 = top1.to_device(tch::Device::Cpu).contiguous().view([-1]);
-        (
-            Vec::<f32>::try_from(&lp).expect("f32 log-probs"),
-            Vec::<bool>::try_from(&top1).expect("bool flags"),
-        )
+        BatchScores {
+            logprob: flat(lps),
+            top1: flat(tops),
+            mean: flat(means),
+            sd: flat(sds),
+        }
     })
 }
 

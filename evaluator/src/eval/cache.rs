@@ -39,7 +39,7 @@ fn cache_key(
     let read = |p: PathBuf| std::fs::read(&p).map_err(|e| triad_lm::LmError::io(p, e));
     let mut h = KeyHasher(sha2::Sha256::new());
     // Bump when the cached format changes.
-    h.field(b"scores-v4")
+    h.field(b"scores-v5")
         .field(format!("{max_length:?}").as_bytes());
     h.field(&(excluded.len() as u64).to_le_bytes());
     for id in excluded {

@@ -24,7 +24,8 @@ mod results;
 
 use cache::base_scores;
 use inputs::{read_inputs, Inputs, SplitData};
-pub use results::{Excluded, ExposureReport, Metrics, Mia, Timing};
+pub use results::{Evaluation, Excluded, ExposureReport, Metrics, Mia, Timing};
+use triad_proto::v1 as pb;
 
 /// Progress: (stage, done, total).
 pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
@@ -86,6 +87,8 @@ struct CheckpointScores {
     test: Scores,
     exposure: Option<ExposureReport>,
     audit: Option<AuditResult>,
+    /// Each audit canary's score and coin, for the per-record statistics.
+    audit_scores: Vec<pb::AuditScore>,
     exposure_s: f64,
     audit_s: f64,
     scoring_s: f64,
@@ -115,6 +118,7 @@ fn score_checkpoint(
     };
     let exposure_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
+    let mut audit_scores = vec![];
     let audit = match (&inp.audit_data, &base.audit) {
         (Some(data), Some(s0)) => {
             let s1 = match &model {
@@ -124,10 +128,21 @@ fn score_checkpoint(
                 _ => s0.clone(),
             };
             let included: Vec<bool> = inp.audit_canaries.iter().map(|c| c.1.included).collect();
+            let scores = audit_scores_of(&data.data, &s1, s0);
+            audit_scores = data
+                .data
+                .iter()
+                .zip(&scores)
+                .zip(&included)
+                .map(|((t, &score), &included)| pb::AuditScore {
+                    id: t.id.clone(),
+                    score,
+                    included,
+                })
+                .collect();
             Some(audit_result(
                 &data.data,
-                &s1,
-                s0,
+                &scores,
                 &included,
                 inp.audit_delta,
             ))
@@ -152,6 +167,7 @@ fn score_checkpoint(
         test,
         exposure,
         audit,
+        audit_scores,
         exposure_s,
         audit_s,
         scoring_s: if reuse_base {
@@ -162,7 +178,13 @@ fn score_checkpoint(
     })
 }
 
+/// [`run`]'s metrics alone.
 pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
+    run(spec, progress).map(|e| e.metrics)
+}
+
+/// One evaluation: its metrics and the per-record statistics they were computed from.
+pub fn run(spec: &EvalSpec, progress: Progress) -> Result<Evaluation> {
     if spec.checkpoint.is_some() == spec.adapter.is_some() {
         return Err(EvalError::Invalid(
             "give exactly one of a checkpoint or an adapter".into(),
@@ -183,9 +205,26 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
         .chain(&test.data)
         .map(|t| t.ids.len() as u64)
         .sum();
-    let (cells, mia, extraction) = memorisation(spec, &inp, &base, &ck, progress);
+    let (cells, mia, extraction, stats) = memorisation(spec, &inp, &base, &ck, progress);
+    let records = pb::RecordStats {
+        min_k_fraction: spec.min_k,
+        train: stats.0.iter().map(pb::RecordStat::from).collect(),
+        test: stats.1.iter().map(pb::RecordStat::from).collect(),
+        canaries: ck
+            .exposure
+            .iter()
+            .flat_map(|e| &e.canaries)
+            .map(|c| pb::CanaryScore {
+                id: c.id.clone(),
+                exposure: c.exposure,
+                log_likelihood: c.log_likelihood,
+                extracted: c.extracted,
+            })
+            .collect(),
+        audit: ck.audit_scores.clone(),
+    };
     let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    Ok(Metrics {
+    let metrics = Metrics {
         base: spec.base.display().to_string(),
         checkpoint: show(&spec.checkpoint),
         adapter: show(&spec.adapter),
@@ -220,7 +259,8 @@ pub fn evaluate(spec: &EvalSpec, progress: Progress) -> Result<Metrics> {
             audit_s: ck.audit_s,
             total_s: started.elapsed().as_secs_f64(),
         },
-    })
+    };
+    Ok(Evaluation { metrics, records })
 }
 
 /// The memorisation measures from both models' scores: the 2×2 cells, the membership
@@ -231,7 +271,7 @@ fn memorisation(
     base: &BaseScores,
     ck: &CheckpointScores,
     progress: Progress,
-) -> (Cells, Mia, Extraction) {
+) -> (Cells, Mia, Extraction, (Vec<RecordStat>, Vec<RecordStat>)) {
     let (train_d, test_d) = (&inp.train.data, &inp.test.data);
     let mut cells = cells::compute(
         (train_d, &ck.train.nll, &base.train.nll),
@@ -257,21 +297,13 @@ fn memorisation(
     let ci = records::intervals(&train_stats, &test_stats);
     progress("intervals", 1, 1);
     fill_intervals(&ci, &mut cells, &mut mia, &mut extraction);
-    (cells, mia, extraction)
+    (cells, mia, extraction, (train_stats, test_stats))
 }
 
-/// Each canary's membership score — how much more likely the checkpoint finds its secret than
-/// the base does (Σ over the secret's tokens of base NLL − checkpoint NLL, nats) — and the
-/// audit's bound from those scores and the coins.
-fn audit_result(
-    data: &[Tokenised],
-    s1: &Scores,
-    s0: &Scores,
-    included: &[bool],
-    delta: f64,
-) -> AuditResult {
-    let scores: Vec<f64> = data
-        .iter()
+/// Each canary's membership score: how much more likely the checkpoint finds its secret than
+/// the base does (Σ over the secret's tokens of base NLL − checkpoint NLL, nats).
+fn audit_scores_of(data: &[Tokenised], s1: &Scores, s0: &Scores) -> Vec<f64> {
+    data.iter()
         .enumerate()
         .map(|(i, t)| {
             t.labels
@@ -281,12 +313,16 @@ fn audit_result(
                 .map(|(_, (x1, x0))| x0 - x1)
                 .sum()
         })
-        .collect();
+        .collect()
+}
+
+/// The audit's bound from the canaries' scores and the coins.
+fn audit_result(data: &[Tokenised], scores: &[f64], included: &[bool], delta: f64) -> AuditResult {
     let keys: Vec<u64> = data
         .iter()
         .map(|t| triad_data::rng::Rng::new(0).fork(&t.id).next_u64())
         .collect();
-    let mut r = audit_stats::audit(&scores, included, &keys, delta, AUDIT_CONFIDENCE);
+    let mut r = audit_stats::audit(scores, included, &keys, delta, AUDIT_CONFIDENCE);
     r.method = format!(
         "membership score: the secret's log-likelihood gain over the base model; {}",
         r.method
@@ -297,7 +333,11 @@ fn audit_result(
 /// A record's summary for the record-level estimates and their bootstrap.
 fn record_stat(t: &Tokenised, s1: &Scores, s0: &Scores, i: usize, min_k: f64) -> RecordStat {
     let (l, l0) = (&s1.nll[i], &s0.nll[i]);
-    let mut r = RecordStat::default();
+    let mut r = RecordStat {
+        id: t.id.clone(),
+        digest: records::digest(&t.ids),
+        ..RecordStat::default()
+    };
     for ((label, &x), &x0) in t.labels.iter().zip(l).zip(l0) {
         if label.is_some() {
             r.sensitive.add(x, x0);
@@ -310,13 +350,17 @@ fn record_stat(t: &Tokenised, s1: &Scores, s0: &Scores, i: usize, min_k: f64) ->
         r.extracted += hit as u32;
         r.extracted_base += hit_base as u32;
     }
+    let sensitive: Vec<bool> = t.labels.iter().map(Option::is_some).collect();
     r.attack = if l.is_empty() {
-        [f64::NAN; 3]
+        [f64::NAN; 6]
     } else {
         [
             mia::loss_score(l),
             mia::reference_score(l, l0),
             mia::min_k_score(l, min_k),
+            mia::token_reference_score(l, l0, &sensitive, min_k),
+            mia::min_k_plus_plus_score(l, &s1.mean_logprob[i], &s1.sd_logprob[i], min_k),
+            mia::zlib_score(l, t.zlib_bytes),
         ]
     };
     r
@@ -332,6 +376,9 @@ fn attacks(train: &[RecordStat], test: &[RecordStat], min_k: f64) -> Mia {
         reference: run(1),
         min_k: run(2),
         min_k_fraction: min_k,
+        token_reference: run(3),
+        min_k_plus_plus: run(4),
+        zlib: run(5),
     }
 }
 
@@ -342,10 +389,14 @@ fn fill_intervals(ci: &[Ci], cells: &mut Cells, mia: &mut Mia, ex: &mut Extracti
     cells.utility.gain_ci95 = at("utility_gain");
     cells.memorisation_gap_ci95 = at("memorisation_gap");
     cells.memorisation_gap_corrected_ci95 = at("memorisation_gap_corrected");
+    cells.privacy_loss_general_ci95 = at("privacy_loss_general");
     for (name, a) in [
         ("loss", &mut mia.loss),
         ("reference", &mut mia.reference),
         ("min_k", &mut mia.min_k),
+        ("token_reference", &mut mia.token_reference),
+        ("min_k_plus_plus", &mut mia.min_k_plus_plus),
+        ("zlib", &mut mia.zlib),
     ] {
         a.auc_ci95 = at(&format!("auc_{name}"));
         if a.tpr_at_1pct_fpr.is_some() {

@@ -40,6 +40,9 @@ pub struct Mia {
     pub reference: AttackResult,
     pub min_k: AttackResult,
     pub min_k_fraction: f64,
+    pub token_reference: AttackResult,
+    pub min_k_plus_plus: AttackResult,
+    pub zlib: AttackResult,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +72,14 @@ pub struct Metrics {
     /// Whether the base scores came from the cache.
     pub base_scores_cached: bool,
     pub timing: Timing,
+}
+
+/// An evaluation's result: the metrics (METRICS.json) and the per-record statistics they were
+/// computed from (RECORDS.json, or a study's ledger).
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub metrics: Metrics,
+    pub records: triad_proto::v1::RecordStats,
 }
 
 /// Where the evaluation's time went (wall seconds), for cost reports and benchmarks.

@@ -88,6 +88,10 @@ pub struct Cells {
     pub memorisation_gap_corrected: f64,
     pub memorisation_gap_corrected_ci95: Ci,
     pub per_label: BTreeMap<String, LabelMetrics>,
+    /// Mean over sensitive **test** tokens of `ℓ_θ0 − ℓ_θ`: what fine-tuning taught about
+    /// secrets in general. `privacy_loss = privacy_loss_general + memorisation_gap_corrected`.
+    pub privacy_loss_general: f64,
+    pub privacy_loss_general_ci95: Ci,
 }
 
 /// `nll[r][i]` and `nll_base[r][i]` for each split's tokenised records.
@@ -149,6 +153,8 @@ pub fn compute(
                 (label, m)
             })
             .collect(),
+        privacy_loss_general: te.sensitive.nll_base - te.sensitive.nll,
+        privacy_loss_general_ci95: None,
         train: tr,
         test: te,
     }

@@ -117,6 +117,7 @@ mod tests {
             span_of,
             leading_span: None,
             cut_span: None,
+            zlib_bytes: 1,
         }
     }
 

@@ -105,6 +105,48 @@ pub fn min_k_score(nll: &[f64], k: f64) -> f64 {
     -mean(&v[..n.min(v.len())])
 }
 
+/// Min-K%++ (Zhang et al. 2024): each token's log-probability standardised by the mean and sd
+/// of log p under the model's own next-token distribution, `(log p − μ) / σ`; the score is the
+/// mean of the k fraction of lowest. A token whose distribution is a point (σ = 0) scores 0.
+pub fn min_k_plus_plus_score(nll: &[f64], mu: &[f64], sd: &[f64], k: f64) -> f64 {
+    let z: Vec<f64> = nll
+        .iter()
+        .zip(mu.iter().zip(sd))
+        .map(|(&l, (&m, &s))| if s > 0.0 { (-l - m) / s } else { 0.0 })
+        .collect();
+    // The lowest z are the highest −z: reuse Min-K%'s selection on −z.
+    let neg: Vec<f64> = z.iter().map(|x| -x).collect();
+    min_k_score(&neg, k)
+}
+
+/// zlib (Carlini et al. 2021): the record's total log-likelihood per byte of its zlib-compressed
+/// text, −Σℓ / zlib bytes — likelihood beyond what generic compressibility explains.
+pub fn zlib_score(nll: &[f64], zlib_bytes: usize) -> f64 {
+    if nll.is_empty() || zlib_bytes == 0 {
+        return f64::NAN;
+    }
+    -nll.iter().sum::<f64>() / zlib_bytes as f64
+}
+
+/// Token-level ratio attack: the mean of ℓ₀ − ℓ over the tokens that carry the signal — the
+/// record's sensitive tokens, or where it has none, the k fraction the base finds least likely
+/// (its high-surprise tokens). A record-level reference attack averages the same ratio over
+/// every token, where the shared template text drowns the few tokens that are the record's own.
+pub fn token_reference_score(nll: &[f64], nll_base: &[f64], sensitive: &[bool], k: f64) -> f64 {
+    let ratio = |i: usize| nll_base[i] - nll[i];
+    let picked: Vec<f64> = (0..nll.len())
+        .filter(|&i| sensitive[i])
+        .map(ratio)
+        .collect();
+    if !picked.is_empty() {
+        return mean(&picked);
+    }
+    let mut order: Vec<usize> = (0..nll.len()).collect();
+    order.sort_by(|&a, &b| nll_base[b].total_cmp(&nll_base[a]));
+    let n = ((nll.len() as f64 * k).ceil() as usize).clamp(1, nll.len().max(1));
+    mean(&order.iter().take(n).map(|&i| ratio(i)).collect::<Vec<_>>())
+}
+
 fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         f64::NAN
@@ -127,6 +169,30 @@ mod tests {
         // 1% FPR allows 10 negatives above the threshold: threshold = 989.
         assert_eq!(tpr_at(&[995.0, 990.0, 989.0, 5.0], &neg, 0.01), 0.5);
         assert_eq!(min_k_score(&[1.0, 5.0, 3.0, 2.0], 0.5), -4.0);
+    }
+
+    #[test]
+    fn new_attack_scores_follow_their_definitions() {
+        // z = (−ℓ − μ)/σ: (−1+2)/1 = 1, (−4+2)/2 = −1, (−3+3)/1 = 0, σ = 0 → 0.
+        let z = min_k_plus_plus_score(
+            &[1.0, 4.0, 3.0, 2.0],
+            &[-2.0, -2.0, -3.0, -1.0],
+            &[1.0, 2.0, 1.0, 0.0],
+            0.5,
+        );
+        // The two lowest z are −1 and 0.
+        assert_eq!(z, -0.5);
+        assert_eq!(zlib_score(&[1.0, 3.0], 8), -0.5);
+        assert!(zlib_score(&[], 8).is_nan());
+        // Sensitive tokens 1 and 2: ratios 1 and 3.
+        let base = [5.0, 3.0, 4.0, 9.0];
+        let nll = [5.0, 2.0, 1.0, 1.0];
+        assert_eq!(
+            token_reference_score(&nll, &base, &[false, true, true, false], 0.2),
+            2.0
+        );
+        // None sensitive: the 25% (one) highest-ℓ₀ token, ratio 9 − 1.
+        assert_eq!(token_reference_score(&nll, &base, &[false; 4], 0.25), 8.0);
     }
 
     #[test]

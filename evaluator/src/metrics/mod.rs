@@ -7,4 +7,5 @@ pub mod exposure;
 pub mod extraction;
 pub mod interval;
 pub mod mia;
+pub mod paired;
 pub mod records;

@@ -21,9 +21,23 @@ impl Sum {
     }
 }
 
+/// The membership attacks, in the order of [`RecordStat::attack`].
+pub const ATTACKS: [&str; 6] = [
+    "loss",
+    "reference",
+    "min_k",
+    "token_reference",
+    "min_k_plus_plus",
+    "zlib",
+];
+
 /// Everything the record-level estimates need from one record.
 #[derive(Debug, Clone, Default)]
 pub struct RecordStat {
+    /// The record's id, and a digest of the tokens scored: two evaluations' records pair when
+    /// both agree (the same record, scored over the same tokens).
+    pub id: String,
+    pub digest: u64,
     pub sensitive: Sum,
     pub non_sensitive: Sum,
     /// Secrets counted for extraction, and how many of them greedy decoding reproduces under θ
@@ -31,12 +45,12 @@ pub struct RecordStat {
     pub secrets: u32,
     pub extracted: u32,
     pub extracted_base: u32,
-    /// Membership scores (loss, reference, Min-K%); NaN when the record has no scored token.
-    pub attack: [f64; 3],
+    /// Membership scores, one per [`ATTACKS`]; NaN when the record has no scored token.
+    pub attack: [f64; 6],
 }
 
 /// The statistics, in this order.
-pub const NAMES: [&str; 20] = [
+pub const NAMES: [&str; 30] = [
     "privacy_loss",
     "utility_nll",
     "utility_gain",
@@ -45,18 +59,28 @@ pub const NAMES: [&str; 20] = [
     "auc_loss",
     "auc_reference",
     "auc_min_k",
+    "auc_token_reference",
+    "auc_min_k_plus_plus",
+    "auc_zlib",
     "tpr1_loss",
     "tpr1_reference",
     "tpr1_min_k",
+    "tpr1_token_reference",
+    "tpr1_min_k_plus_plus",
+    "tpr1_zlib",
     "tpr01_loss",
     "tpr01_reference",
     "tpr01_min_k",
+    "tpr01_token_reference",
+    "tpr01_min_k_plus_plus",
+    "tpr01_zlib",
     "extraction_train",
     "extraction_test",
     "extraction_train_base",
     "extraction_test_base",
     "utility_nll_base",
     "memorisation_gap_base",
+    "privacy_loss_general",
 ];
 
 pub fn index(name: &str) -> usize {
@@ -64,6 +88,16 @@ pub fn index(name: &str) -> usize {
         .iter()
         .position(|n| *n == name)
         .unwrap_or_else(|| panic!("no statistic {name}"))
+}
+
+/// A digest of a record's scored token ids (first 8 bytes of their SHA-256, little-endian ids).
+pub fn digest(ids: &[u32]) -> u64 {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for id in ids {
+        h.update(id.to_le_bytes());
+    }
+    u64::from_le_bytes(h.finalize()[..8].try_into().expect("8 bytes"))
 }
 
 fn total(rs: &[&RecordStat], f: impl Fn(&RecordStat) -> Sum) -> Sum {
@@ -116,7 +150,7 @@ pub fn stats(train: &[&RecordStat], test: &[&RecordStat]) -> Vec<f64> {
         gap - gap_base,
     ];
     let scores = |rs: &[&RecordStat], a: usize| attack_scores(rs.iter().copied(), a);
-    let per_attack: Vec<(Vec<f64>, Vec<f64>)> = (0..3)
+    let per_attack: Vec<(Vec<f64>, Vec<f64>)> = (0..ATTACKS.len())
         .map(|a| (scores(train, a), scores(test, a)))
         .collect();
     for (m, n) in &per_attack {
@@ -146,7 +180,10 @@ pub fn stats(train: &[&RecordStat], test: &[&RecordStat]) -> Vec<f64> {
         rate(test, true),
         ratio(ten.base, ten.n),
         gap_base,
+        // What fine-tuning taught about secrets in general: the gain on held-out secrets.
+        ratio(tes.base - tes.nll, tes.n),
     ]);
+    debug_assert_eq!(out.len(), NAMES.len());
     out
 }
 
@@ -163,7 +200,7 @@ mod tests {
         let mut r = RecordStat::default();
         r.sensitive.add(nll, base);
         r.non_sensitive.add(nll, base);
-        r.attack = [attack; 3];
+        r.attack = [attack; 6];
         r.secrets = 1;
         r.extracted = (nll < 1.0) as u32;
         r
@@ -188,6 +225,12 @@ mod tests {
         assert!(s[index("tpr1_loss")].is_nan());
         assert_eq!(s[index("extraction_train")], 0.5);
         assert_eq!(s[index("extraction_test")], 0.0);
+        // Test gain (2.25 − 2.5) = −0.25; general + memorised = privacy loss.
+        assert_eq!(s[index("privacy_loss_general")], -0.25);
+        assert_eq!(
+            s[index("privacy_loss_general")] + s[index("memorisation_gap_corrected")],
+            s[index("privacy_loss")]
+        );
     }
 
     #[test]

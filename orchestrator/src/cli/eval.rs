@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Args;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use triad_evaluator::eval::evaluate;
+use triad_evaluator::eval::Evaluation;
 use triad_evaluator::spec::{self, EvalSpec, Settings};
 
 #[derive(Args)]
@@ -27,6 +27,9 @@ pub struct EvalArgs {
     test: PathBuf,
     #[arg(long)]
     out: PathBuf,
+    /// Per-record statistics, for `triad compare` (default: beside --out, `<name>.records.json`).
+    #[arg(long)]
+    records: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     device: String,
     #[arg(long, default_value_t = spec::BATCH_SIZE as u64)]
@@ -102,17 +105,31 @@ fn spec(a: EvalArgs) -> Result<EvalSpec> {
     Ok(spec)
 }
 
+/// `METRICS.json` → `METRICS.records.json`.
+pub fn records_path(out: &std::path::Path) -> PathBuf {
+    let stem = match out.extension() {
+        Some(e) if e == "json" => out.with_extension(""),
+        _ => out.to_path_buf(),
+    };
+    let mut name = stem.file_name().unwrap_or_default().to_os_string();
+    name.push(".records.json");
+    stem.with_file_name(name)
+}
+
 pub fn run(a: EvalArgs) -> Result<()> {
     let out = a.out.clone();
+    let records_out = a.records.clone().unwrap_or_else(|| records_path(&out));
     let spec = spec(a)?;
     let mut bars: HashMap<String, Progress> = HashMap::new();
-    let metrics = super::guard::catch_panics("the evaluation", || {
-        Ok(evaluate(&spec, &mut |stage, d, n| {
+    let Evaluation { metrics, records } = super::guard::catch_panics("the evaluation", || {
+        Ok(triad_evaluator::eval::run(&spec, &mut |stage, d, n| {
             bars.entry(stage.to_string())
                 .or_insert_with(|| Progress::new(format!("scoring {stage}")))
                 .update(d, n)
         })?)
     })?;
+    let text = triad_proto::json::to_file_text(&records);
+    triad_data::fsutil::write_atomic(&records_out, text.as_bytes())?;
     let text = triad_proto::json::to_file_text(&metrics.to_message());
     triad_data::fsutil::write_atomic(&out, text.as_bytes())?;
     let c = &metrics.cells;
@@ -183,6 +200,20 @@ pub fn run(a: EvalArgs) -> Result<()> {
         ci_text(m.min_k.auc_ci95),
         if metrics.base_scores_cached { " (base scores from cache)" } else { "" },
         out.display()
+    );
+    eprintln!(
+        "privacy loss = learnt about secrets in general {:.4} {} + memorised {:.4} {}; MIA AUC token-reference {:.3} {} / min-k++ {:.3} {} / zlib {:.3} {}; per-record statistics → {}",
+        c.privacy_loss_general,
+        ci_text(c.privacy_loss_general_ci95),
+        c.memorisation_gap_corrected,
+        ci_text(c.memorisation_gap_corrected_ci95),
+        m.token_reference.auc,
+        ci_text(m.token_reference.auc_ci95),
+        m.min_k_plus_plus.auc,
+        ci_text(m.min_k_plus_plus.auc_ci95),
+        m.zlib.auc,
+        ci_text(m.zlib.auc_ci95),
+        records_out.display()
     );
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod compare;
 mod data;
 mod dp;
 mod eval;
@@ -68,6 +69,9 @@ enum Command {
     Audit(AuditCommand),
     /// Score a checkpoint for memorisation of sensitive tokens and for utility (METRICS.json).
     Eval(eval::EvalArgs),
+    /// Compare two evaluations of the same data record by record: every difference A − B
+    /// with a paired bootstrap interval (RECORDS.json files from `triad eval`).
+    Compare(compare::CompareArgs),
     /// The DP-SGD privacy accountant (RDP, as Opacus).
     #[command(subcommand)]
     Dp(dp::DpCommand),
@@ -144,6 +148,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Data(c) => data::run(c),
         Command::Dp(c) => dp::run(c),
         Command::Eval(a) => eval::run(a),
+        Command::Compare(a) => compare::run(a),
         Command::Audit(AuditCommand::Plant {
             input,
             canaries,

@@ -98,6 +98,9 @@ impl Ledger {
                  metrics TEXT NOT NULL, updated REAL,
                  PRIMARY KEY(run_id, epoch));
              CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS records(
+                 run_id TEXT NOT NULL, epoch INTEGER NOT NULL, stats TEXT NOT NULL,
+                 PRIMARY KEY(run_id, epoch));
              COMMIT;",
         )
         .map_err(db)?;
@@ -228,22 +231,58 @@ impl Ledger {
             .collect())
     }
 
+    /// An evaluation's metrics and, where the evaluator sent them, its per-record statistics
+    /// (both or neither: one transaction).
     pub fn add_eval(
-        &self,
+        &mut self,
         run_id: &str,
         epoch: u64,
         checkpoint: &str,
         metrics: &str,
+        records: Option<&str>,
     ) -> Result<(), StudyError> {
-        self.conn
-            .execute(
-                "INSERT INTO evals(run_id, epoch, checkpoint, metrics, updated) VALUES(?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(run_id, epoch) DO UPDATE SET checkpoint = excluded.checkpoint,
-                     metrics = excluded.metrics, updated = excluded.updated",
-                params![run_id, epoch as i64, checkpoint, metrics, Self::now()],
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO evals(run_id, epoch, checkpoint, metrics, updated) VALUES(?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(run_id, epoch) DO UPDATE SET checkpoint = excluded.checkpoint,
+                 metrics = excluded.metrics, updated = excluded.updated",
+            params![run_id, epoch as i64, checkpoint, metrics, Self::now()],
+        )
+        .map_err(db)?;
+        if let Some(records) = records {
+            tx.execute(
+                "INSERT INTO records(run_id, epoch, stats) VALUES(?1, ?2, ?3)
+                 ON CONFLICT(run_id, epoch) DO UPDATE SET stats = excluded.stats",
+                params![run_id, epoch as i64, records],
             )
             .map_err(db)?;
-        Ok(())
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// The per-record statistics of an evaluation; `None` where it has none (a study
+    /// evaluated before they were kept, whose ledger may lack the table).
+    pub fn records(&self, run_id: &str, epoch: u64) -> Result<Option<String>, StudyError> {
+        let has_table: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'records'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(db)?
+            > 0;
+        if !has_table {
+            return Ok(None);
+        }
+        self.conn
+            .query_row(
+                "SELECT stats FROM records WHERE run_id = ?1 AND epoch = ?2",
+                params![run_id, epoch as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
     }
 
     pub fn has_eval(&self, run_id: &str, epoch: u64) -> Result<bool, StudyError> {
@@ -302,18 +341,45 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ledger.sqlite");
         {
-            let l = Ledger::open(&p).unwrap();
+            let mut l = Ledger::open(&p).unwrap();
             l.plan(&[run("a"), run("b")]).unwrap();
             l.set_state("a", RunState::Done, Some("t1"), Some("{}"), None)
                 .unwrap();
-            l.add_eval("a", 1, "runs/a/epoch-1", "{\"x\":1}").unwrap();
+            l.add_eval(
+                "a",
+                1,
+                "runs/a/epoch-1",
+                "{\"x\":1}",
+                Some("{\"train\":[]}"),
+            )
+            .unwrap();
+            l.add_eval("a", 2, "runs/a/epoch-2", "{\"x\":2}", None)
+                .unwrap();
         }
         let l = Ledger::open(&p).unwrap();
         l.plan(&[run("a"), run("c")]).unwrap();
         let runs = l.runs().unwrap();
         let ids: Vec<_> = runs.iter().map(|r| (r.id.as_str(), r.state)).collect();
         assert_eq!(ids, [("a", RunState::Done), ("c", RunState::Pending)]);
-        assert!(l.has_eval("a", 1).unwrap() && !l.has_eval("a", 2).unwrap());
+        assert!(l.has_eval("a", 1).unwrap() && !l.has_eval("a", 3).unwrap());
         assert_eq!(l.evals("a").unwrap()[0].metrics, "{\"x\":1}");
+        assert_eq!(
+            l.records("a", 1).unwrap().as_deref(),
+            Some("{\"train\":[]}")
+        );
+        assert_eq!(l.records("a", 2).unwrap(), None);
+    }
+
+    #[test]
+    fn a_ledger_from_before_records_were_kept_reads_as_having_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ledger.sqlite");
+        Ledger::open(&p).unwrap();
+        rusqlite::Connection::open(&p)
+            .unwrap()
+            .execute_batch("DROP TABLE records;")
+            .unwrap();
+        let l = Ledger::open_existing(&p).unwrap();
+        assert_eq!(l.records("a", 1).unwrap(), None);
     }
 }

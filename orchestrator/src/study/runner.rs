@@ -361,12 +361,15 @@ async fn evaluator_worker(
         ctx.lines.say(&what, true, || format!("{what}: started"));
         let started = Instant::now();
         match evaluate_one(&mut client, evaluate_request(&ctx, &job), &what, &ctx.lines).await {
-            Ok(m) => {
+            Ok((m, records)) => {
+                let records =
+                    records.map(|r| serde_json::to_string(&r).expect("messages always serialise"));
                 ctx.ledger.lock().expect("lock").add_eval(
                     &job.run_id,
                     job.epoch,
                     &job.checkpoint,
                     &serde_json::to_string(&m).expect("messages always serialise"),
+                    records.as_deref(),
                 )?;
                 // Both attacks: the LOSS attack's AUC carries the luck of the split (it is
                 // not 0.5 on the base model), the reference-calibrated one removes it.
@@ -424,14 +427,22 @@ fn evaluate_request(ctx: &Ctx, job: &EvalJob) -> EvaluateRequest {
     req
 }
 
-/// One Evaluate call, its progress printed; the METRICS.json it ends with.
+/// One Evaluate call, its progress printed; the METRICS.json it ends with, and the per-record
+/// statistics sent before it (an evaluator from before they existed sends none).
 async fn evaluate_one(
     client: &mut EvaluatorClient<services::Channel>,
     req: EvaluateRequest,
     what: &str,
     lines: &Lines,
-) -> Result<triad_proto::v1::Metrics, tonic::Status> {
+) -> Result<
+    (
+        triad_proto::v1::Metrics,
+        Option<triad_proto::v1::RecordStats>,
+    ),
+    tonic::Status,
+> {
     let started = Instant::now();
+    let mut records = None;
     let mut stream = client.evaluate(req).await?.into_inner();
     while let Some(ev) = stream.message().await? {
         match ev.event {
@@ -447,7 +458,8 @@ async fn evaluate_one(
                     )
                 })
             }
-            Some(evaluate_event::Event::Metrics(m)) => return Ok(m),
+            Some(evaluate_event::Event::Records(r)) => records = Some(r),
+            Some(evaluate_event::Event::Metrics(m)) => return Ok((m, records)),
             None => {}
         }
     }

@@ -10,6 +10,7 @@ use super::ledger::{base_run, Ledger, RunState};
 use super::StudyError;
 use std::collections::BTreeMap;
 use std::path::Path;
+use triad_evaluator::metrics::records::RecordStat;
 use triad_proto::v1 as pb;
 
 /// A 95% interval `[lo, hi]` from METRICS.json; `None` where it has none (older files, or no
@@ -35,6 +36,10 @@ pub struct Row {
     pub audit: Option<AuditRow>,
     pub privacy_loss: f64,
     pub privacy_loss_ci: Ci,
+    /// The gain on held-out records' secrets: learnt about secrets in general. Files from
+    /// before it existed give the point `privacy_loss − memorisation_gap_corrected`, no interval.
+    pub privacy_loss_general: f64,
+    pub privacy_loss_general_ci: Ci,
     pub utility_nll: f64,
     pub utility_nll_ci: Ci,
     pub utility_ppl: f64,
@@ -54,6 +59,13 @@ pub struct Row {
     pub auc_reference_ci: Ci,
     pub auc_min_k: f64,
     pub auc_min_k_ci: Ci,
+    /// The attacks added in issue 29 (NaN in older files).
+    pub auc_token_reference: f64,
+    pub auc_token_reference_ci: Ci,
+    pub auc_min_k_plus_plus: f64,
+    pub auc_min_k_plus_plus_ci: Ci,
+    pub auc_zlib: f64,
+    pub auc_zlib_ci: Ci,
     /// LOSS attack; `None` when too few non-members resolve a 1% FPR (why: `tpr_1pct_note`).
     pub tpr_1pct: Option<f64>,
     pub tpr_1pct_ci: Ci,
@@ -69,6 +81,16 @@ pub struct Row {
     pub peak_gpu_gib: Option<f64>,
     pub trainable: Option<i64>,
     pub eval_s: f64,
+    /// The evaluation's per-record statistics (ledger), for paired comparisons; `None` for
+    /// evaluations made before they were kept.
+    pub records: Option<std::sync::Arc<Records>>,
+}
+
+/// One evaluation's records: members and non-members.
+#[derive(Debug)]
+pub struct Records {
+    pub train: Vec<RecordStat>,
+    pub test: Vec<RecordStat>,
 }
 
 /// A one-run audit's outcome (METRICS.json `audit`).
@@ -223,8 +245,9 @@ fn extraction_cells(s: Option<pb::SplitExtraction>) -> (f64, Ci) {
     (rate, ci(&rate_ci95))
 }
 
-/// The three attacks' cells: LOSS, reference (calibrated by the base), Min-K%.
-fn attacks(m: Option<pb::MembershipInference>) -> [AttackCells; 3] {
+/// The attacks' cells: LOSS, reference (calibrated by the base), Min-K%, token-level
+/// reference, Min-K%++, zlib.
+fn attacks(m: Option<pb::MembershipInference>) -> [AttackCells; 6] {
     let pb::MembershipInference {
         // Set sizes: the TPR note says when they are too small.
         members: _,
@@ -233,11 +256,17 @@ fn attacks(m: Option<pb::MembershipInference>) -> [AttackCells; 3] {
         reference,
         min_k,
         min_k_fraction: _,
+        token_reference,
+        min_k_plus_plus,
+        zlib,
     } = m.unwrap_or_else(absent);
     [
         attack_cells(loss),
         attack_cells(reference),
         attack_cells(min_k),
+        attack_cells(token_reference),
+        attack_cells(min_k_plus_plus),
+        attack_cells(zlib),
     ]
 }
 
@@ -289,9 +318,18 @@ fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::M
         intervals: _,
         base_scores_cached: _,
         timing,
+        privacy_loss_general,
+        privacy_loss_general_ci95,
     } = m.clone();
     let (utility_nll, utility_nll_ci, utility_ppl, utility_gain, utility_gain_ci) = utility(u);
-    let [loss, reference, min_k] = attacks(membership_inference);
+    let [loss, reference, min_k, token_reference, min_k_plus_plus, zlib] =
+        attacks(membership_inference);
+    // privacy_loss = general + memorised holds exactly, so an older file's general is known.
+    let privacy_loss_general = if privacy_loss_general.is_nan() {
+        privacy_loss - memorisation_gap_corrected
+    } else {
+        privacy_loss_general
+    };
     let pb::Extraction {
         train: ex_train,
         test: ex_test,
@@ -311,6 +349,8 @@ fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::M
         audit: audit.as_ref().map(audit_row),
         privacy_loss,
         privacy_loss_ci: ci(&privacy_loss_ci95),
+        privacy_loss_general,
+        privacy_loss_general_ci: ci(&privacy_loss_general_ci95),
         utility_nll,
         utility_nll_ci,
         utility_ppl,
@@ -328,6 +368,12 @@ fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::M
         auc_reference_ci: reference.auc_ci,
         auc_min_k: min_k.auc,
         auc_min_k_ci: min_k.auc_ci,
+        auc_token_reference: token_reference.auc,
+        auc_token_reference_ci: token_reference.auc_ci,
+        auc_min_k_plus_plus: min_k_plus_plus.auc,
+        auc_min_k_plus_plus_ci: min_k_plus_plus.auc_ci,
+        auc_zlib: zlib.auc,
+        auc_zlib_ci: zlib.auc_ci,
         tpr_1pct: loss.tpr_1pct,
         tpr_1pct_ci: loss.tpr_1pct_ci,
         tpr_1pct_note: loss.tpr_1pct_note,
@@ -341,6 +387,7 @@ fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::M
         peak_gpu_gib: None,
         trainable: None,
         eval_s: timing.as_ref().map_or(f64::NAN, |t| t.total_s),
+        records: None,
     }
 }
 
@@ -361,6 +408,7 @@ fn run_rows(
     for e in ledger.evals(&r.id)? {
         let m = metrics(&r.id, e.epoch, &e.metrics)?;
         let mut row = row(&r.id, &r.label, &r.method, params, e.epoch, &m);
+        row.records = records(ledger, &r.id, e.epoch)?;
         let at = record.epochs.iter().find(|x| x.epoch == e.epoch);
         // ε of the epoch; the run's last value where older records kept none per epoch.
         let is_last = last == Some(e.epoch);
@@ -479,6 +527,29 @@ fn metrics(run: &str, epoch: u64, text: &str) -> Result<pb::Metrics, StudyError>
     Ok(m)
 }
 
+/// An evaluation's per-record statistics from the ledger, if it kept them.
+fn records(
+    ledger: &Ledger,
+    run: &str,
+    epoch: u64,
+) -> Result<Option<std::sync::Arc<Records>>, StudyError> {
+    let Some(text) = ledger.records(run, epoch)? else {
+        return Ok(None);
+    };
+    let r: pb::RecordStats = triad_proto::json::from_file_text(&text).map_err(|e| {
+        StudyError::Ledger(format!(
+            "per-record statistics of `{run}` epoch {epoch} do not read as \
+             triad.v1.RecordStats ({e}); delete that row of the ledger's records table (the \
+             report then shows no paired comparison for it)"
+        ))
+    })?;
+    let conv = |v: &[pb::RecordStat]| v.iter().map(RecordStat::from).collect();
+    Ok(Some(std::sync::Arc::new(Records {
+        train: conv(&r.train),
+        test: conv(&r.test),
+    })))
+}
+
 /// Read the ledger into reports: one per model, in plan order (one in a one-model study).
 pub fn load(ledger: &Ledger, name: &str) -> Result<Vec<Report>, StudyError> {
     let mut by_model: Vec<(String, Vec<RunSummary>)> = vec![];
@@ -531,6 +602,7 @@ fn base_row(ledger: &Ledger, model: &str) -> Result<Option<Row>, StudyError> {
             let m = metrics(&id, 0, &e.metrics)?;
             let mut r = row(&id, "base", "base", "", 0, &m);
             r.epsilon = Some(0.0);
+            r.records = records(ledger, &id, 0)?;
             Some(r)
         }
         None => None,
