@@ -202,6 +202,41 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
     );
     assert!(pl > 1.0, "privacy loss {pl}");
     assert!(auc > 0.9, "MIA AUC {auc}");
+    // Power of the attacks added in issue 29: each separates the memorising run's members
+    // clearly (the interval's lower end well above chance).
+    for attack in ["token_reference", "min_k_plus_plus", "zlib"] {
+        let a = &seen["membership_inference"][attack];
+        let lo = a["auc_ci95"][0].as_f64().unwrap();
+        println!("trained set: {attack} AUC {} {}", a["auc"], a["auc_ci95"]);
+        assert!(lo > 0.75, "{attack}: {a}");
+    }
+    // privacy loss = learnt about secrets in general + memorised (the corrected gap).
+    let general = seen["privacy_loss_general"].as_f64().unwrap();
+    let memorised = seen["memorisation_gap_corrected"].as_f64().unwrap();
+    assert!(
+        (general + memorised - pl).abs() < 1e-9,
+        "{general} + {memorised} vs {pl}"
+    );
+    // The per-record statistics beside METRICS.json, compared with themselves: 0 exactly.
+    let records = tmp.path().join("seen.records.json");
+    let same = triad(&[
+        "compare",
+        records.to_str().unwrap(),
+        records.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&same.stdout);
+    assert!(
+        text.contains("paired records: train 24 (only A 0, only B 0), test 24"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("privacy loss"))
+        .unwrap();
+    assert!(
+        line.contains("+0.0000  [+0.0000, +0.0000]") && line.contains("not distinguishable"),
+        "{line}"
+    );
     let x = &seen["extraction"];
     let rate = |split: &str, key: &str| x[split][key].as_f64().unwrap();
     println!(
@@ -284,7 +319,14 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
         &unseen.join("test.jsonl"),
         "unseen.json",
     );
-    for attack in ["loss", "reference", "min_k"] {
+    for attack in [
+        "loss",
+        "reference",
+        "min_k",
+        "token_reference",
+        "min_k_plus_plus",
+        "zlib",
+    ] {
         let a = never["membership_inference"][attack]["auc"]
             .as_f64()
             .unwrap();
@@ -358,7 +400,15 @@ fn the_base_model_as_its_own_checkpoint_sits_at_every_null() {
     assert!(m["per_label"].get("PIN").is_none(), "{}", m["per_label"]);
     assert_eq!(m["privacy_loss"].as_f64(), Some(0.0));
     assert_eq!(m["privacy_loss_ci95"], serde_json::json!([0.0, 0.0]));
-    for attack in ["loss", "reference", "min_k"] {
+    assert_eq!(m["privacy_loss_general"].as_f64(), Some(0.0));
+    for attack in [
+        "loss",
+        "reference",
+        "min_k",
+        "token_reference",
+        "min_k_plus_plus",
+        "zlib",
+    ] {
         let a = &m["membership_inference"][attack];
         let auc = a["auc"].as_f64().unwrap();
         println!("{attack}: AUC {auc:.3} {}", a["auc_ci95"]);

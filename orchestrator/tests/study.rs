@@ -429,6 +429,89 @@ fn the_report_renders_in_headless_chromium() {
         dom.contains(r#"<span class="ci">["#),
         "no intervals in the table"
     );
+    // "What this study shows" comes first, its sentences generated from the paired intervals:
+    // each run's decomposition, each run against the base and the two runs against each
+    // other, each with its interval; the pairs table marks what the intervals distinguish.
+    let findings = &dom[dom
+        .find(r#"<section id="findings">"#)
+        .expect("no findings section")..];
+    let findings = &findings[..findings.find("</section>").unwrap()];
+    assert!(dom.find(r#"id="findings""#) < dom.find("<table><thead>"));
+    let sentences: Vec<&str> = findings
+        .split(r#"<li class="finding">"#)
+        .skip(1)
+        .map(|s| &s[..s.find("</li>").unwrap()])
+        .collect();
+    assert!(sentences.len() >= 2 + 3, "{findings}");
+    for run in ["full", "dp-lora"] {
+        assert!(
+            sentences
+                .iter()
+                .any(|s| s.starts_with(&format!("{run}: privacy loss"))
+                    && s.contains("learnt about secrets in general")),
+            "{run}: {sentences:?}"
+        );
+        assert!(
+            sentences
+                .iter()
+                .any(|s| s.starts_with(&format!("{run} vs base:"))),
+            "{run}: {sentences:?}"
+        );
+    }
+    assert!(
+        sentences.iter().any(|s| s.starts_with("full vs dp-lora:")),
+        "{sentences:?}"
+    );
+    for s in &sentences[2..] {
+        assert!(s.contains(" ["), "a sentence without its interval: {s}");
+    }
+    assert!(findings.contains(r#"<table class="pairs">"#), "{findings}");
+    // The runs table fits a 1,280-pixel window or scrolls inside its own box: the page itself
+    // never scrolls sideways.
+    let probe = tmp.path().join("probe.html");
+    std::fs::write(
+        &probe,
+        std::fs::read_to_string(&html).unwrap().replace(
+            "</body>",
+            "<script>document.body.setAttribute('data-overflow', document.documentElement.scrollWidth - document.documentElement.clientWidth)</script></body>",
+        ),
+    )
+    .unwrap();
+    let probed = Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--window-size=1280,900", "--dump-dom"])
+        .arg(format!("file://{}", probe.display()))
+        .output()
+        .unwrap();
+    let probed = String::from_utf8_lossy(&probed.stdout);
+    assert!(
+        probed.contains(r#"data-overflow="0""#),
+        "the page scrolls sideways at 1,280 px: {}",
+        &probed[probed.find("<body").unwrap_or(0)..][..200.min(probed.len())]
+    );
+    // A study evaluated before per-record statistics were kept re-renders without rescoring:
+    // its findings say why there is no paired comparison, its runs are all there.
+    rusqlite::Connection::open(dir.join("ledger.sqlite"))
+        .unwrap()
+        .execute_batch("DROP TABLE records;")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args(["report", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("## What this study shows"), "{md}");
+    assert!(md.contains("No paired comparison"), "{md}");
+    assert!(
+        md.contains("full: privacy loss") && md.contains("| dp-lora"),
+        "{md}"
+    );
     let png = tmp.path().join("report.png");
     let shot = Command::new(chromium)
         .args(flags)

@@ -3,6 +3,7 @@
 use super::svg::{self, esc, Bar, EpsPoint, Point};
 
 const AUDIT_CAPTION: &str = "Each run's last checkpoint. x: formal ε (the tighter of PLD and RDP; ∞ for full and LoRA fine-tuning, which promise none; 0 for the base model, which saw nothing). y: the one-run audit's lower bound at 95% confidence (Steinke, Nasr & Jagielski 2023): ε the run is shown not to satisfy. A sound DP run stays on or under the diagonal; the dashed line is the most these canaries could show.";
+use super::findings;
 use super::text;
 use super::{Ci, Report, Row, RunSummary, Spread};
 
@@ -154,8 +155,10 @@ fn seeds_section(r: &Report) -> String {
 const BASE_LABEL: &str = "base (before fine-tuning)";
 
 /// The page's style sheet.
-const STYLE: &str = "body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1320px; color: #222; }
-div.wide { overflow-x: auto; }
+const STYLE: &str = "body { font-family: system-ui, sans-serif; margin: 24px auto; padding: 0 12px; max-width: 1320px; color: #222; box-sizing: border-box; }
+div.wide { overflow-x: auto; max-width: 100%; }
+ul.findings li { margin: 4px 0; font-size: 14px; }
+td.sig { font-weight: 600; background: #fdf3e7; }
 h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; border: 1px solid #ddd; padding: 6px; }
@@ -202,6 +205,7 @@ pub fn render_all(rs: &[Report], terms: &[String]) -> String {
 fn body(r: &Report) -> String {
     let charts = Charts::new(r);
     [
+        findings_section(r),
         runs_section(r),
         seeds_section(r),
         "\n".into(),
@@ -213,6 +217,47 @@ fn body(r: &Report) -> String {
         epoch_section(&charts),
     ]
     .concat()
+}
+
+/// "What this study shows": the generated sentences, then the paired differences.
+fn findings_section(r: &Report) -> String {
+    let items: String = findings::sentences(r, &r.pairs)
+        .iter()
+        .map(|s| format!("<li class=\"finding\">{}</li>", esc(s)))
+        .collect();
+    let t = findings::table(r);
+    let table = if t.rows.is_empty() {
+        String::new()
+    } else {
+        let head: String = t
+            .head
+            .iter()
+            .map(|h| format!("<th>{}</th>", esc(h)))
+            .collect();
+        let rows: String = t
+            .rows
+            .iter()
+            .map(|(name, cells)| {
+                let cells: String = cells
+                    .iter()
+                    .map(|(c, sig)| {
+                        format!(
+                            "<td{}>{}</td>",
+                            if *sig { " class=\"sig\"" } else { "" },
+                            esc(c)
+                        )
+                    })
+                    .collect();
+                format!("<tr><td>{}</td>{cells}</tr>", esc(name))
+            })
+            .collect();
+        format!("<div class=\"wide\"><table class=\"pairs\"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>\n")
+    };
+    format!(
+        "<section id=\"findings\"><h2>What this study shows</h2>\n<ul class=\"findings\">{items}</ul>\n{table}<p class=\"note\">{}{}</p></section>\n<h2>Runs</h2>\n",
+        if t.rows.is_empty() { "" } else { "Bold cells: the paired interval excludes 0. " },
+        esc(findings::METHOD_NOTE)
+    )
 }
 
 /// From the doctype to the opening `<body>`: title and style sheet.
@@ -481,7 +526,10 @@ fn audit_section(c: &Charts) -> String {
     )
 }
 
-/// Canary exposure and the LOSS attack's AUC, the base model's bar first.
+/// Canary exposure and membership inference: the base-referenced attack (whose base row is
+/// 0.5 by construction, so a bar above it is what fine-tuning did), and the study's strongest
+/// attack where that is another one. The LOSS attack is not charted: its base row carries the
+/// luck of the split and sits far from 0.5.
 fn memorisation_section(c: &Charts) -> String {
     let exposure = svg::bars(
         "Canary exposure",
@@ -489,14 +537,31 @@ fn memorisation_section(c: &Charts) -> String {
         &c.bars_with_base(&|x| (x.exposure, x.exposure_ci)),
         None,
     );
-    let auc = svg::bars(
-        "Membership inference (LOSS attack)",
-        "AUC (0.5 = chance)",
-        &c.bars_with_base(&|x| (Some(x.auc_loss), x.auc_loss_ci)),
-        Some(0.5),
-    );
+    let auc_chart = |attack: &'static str, name: &str| {
+        svg::bars(
+            &format!("Membership inference ({name} attack)"),
+            "AUC (0.5 = chance)",
+            &c.bars_with_base(&move |x| {
+                let (v, ci) = findings::auc_of(x, attack);
+                (Some(v).filter(|v| v.is_finite()), ci)
+            }),
+            Some(0.5),
+        )
+    };
+    let mut figures = vec![
+        format!("<figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model. Error bars are 95% intervals (Student t over canaries).</figcaption></figure>"),
+        format!("<figure>{}<figcaption>Membership-inference AUC of the reference attack (the checkpoint's likelihood over the base model's, per record): the base model sits at 0.5 by construction; the dashed line is chance. Error bars are 95% intervals (bootstrap over records).</figcaption></figure>", auc_chart("reference", "reference")),
+    ];
+    if let Some(s) = findings::strongest(c.r).filter(|s| s.attack != "reference") {
+        figures.push(format!(
+            "<figure>{}<figcaption>The study's strongest attack, {} (largest AUC above its own base row); grey: the base model, whose AUC is this attack's null here. Error bars are 95% intervals (bootstrap over records).</figcaption></figure>",
+            auc_chart(s.attack, s.name),
+            esc(s.name)
+        ));
+    }
     format!(
-        "<h2>Memorisation</h2>\n<div class=\"grid\"><figure>{exposure}<figcaption>Mean canary exposure (Carlini et al. 2019); grey: the base model. Error bars are 95% intervals (Student t over canaries).</figcaption></figure><figure>{auc}<figcaption>Membership-inference AUC of the LOSS attack; the dashed line is chance; grey: the base model. Error bars are 95% intervals (bootstrap over records).</figcaption></figure></div>\n"
+        "<h2>Memorisation</h2>\n<div class=\"grid\">{}</div>\n",
+        figures.concat()
     )
 }
 

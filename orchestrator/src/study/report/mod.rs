@@ -2,6 +2,7 @@
 //! `report.html` (self-contained, charts as inline SVG), `report.md`, `results.csv`, and a
 //! table for the terminal.
 
+pub mod findings;
 mod html;
 mod svg;
 mod text;
@@ -149,6 +150,8 @@ pub struct Report {
     pub base: Option<Row>,
     /// Runs that differ only by seed, summarised; empty when the study lists no `seeds`.
     pub across_seeds: Vec<SeedGroup>,
+    /// Paired comparisons: each run against the base, each pair of runs (last checkpoints).
+    pub pairs: Vec<findings::Pair>,
 }
 
 /// Mean and sample standard deviation over the seeds' runs (`sd` is NaN for one run), and
@@ -583,13 +586,16 @@ pub fn load(ledger: &Ledger, name: &str) -> Result<Vec<Report>, StudyError> {
         .map(|(model, mut runs)| {
             // Each model's own front: runs of different models do not compete.
             mark_front(&mut runs);
-            Ok(Report {
+            let mut r = Report {
                 name: name.to_string(),
                 base: base_row(ledger, &model)?,
                 across_seeds: across_seeds(&runs),
                 model,
                 runs,
-            })
+                pairs: vec![],
+            };
+            r.pairs = findings::pairs(&r);
+            Ok(r)
         })
         .collect()
 }
@@ -725,6 +731,7 @@ mod tests {
             across_seeds: across_seeds(&runs),
             runs,
             base,
+            pairs: vec![],
         }
     }
 

@@ -17,7 +17,11 @@ mia_tpr_at_1pct_fpr_loss,mia_tpr_at_1pct_fpr_loss_lo,mia_tpr_at_1pct_fpr_loss_hi
 extraction_rate_train,extraction_rate_train_lo,extraction_rate_train_hi,\
 extraction_rate_test,extraction_rate_test_lo,extraction_rate_test_hi,\
 train_seconds,train_tokens_per_s,peak_memory_gib,peak_gpu_memory_gib,trainable_parameters,\
-eval_seconds,pareto";
+eval_seconds,pareto,\
+privacy_loss_general,privacy_loss_general_lo,privacy_loss_general_hi,\
+mia_auc_token_reference,mia_auc_token_reference_lo,mia_auc_token_reference_hi,\
+mia_auc_min_k_plus_plus,mia_auc_min_k_plus_plus_lo,mia_auc_min_k_plus_plus_hi,\
+mia_auc_zlib,mia_auc_zlib_lo,mia_auc_zlib_hi";
 
 fn num(x: f64) -> String {
     if x.is_finite() {
@@ -92,6 +96,20 @@ fn fields(x: &Row, pareto: bool) -> Vec<String> {
         num(x.eval_s),
         pareto.to_string(),
     ]);
+    // Added in issue 29, after the older columns so those keep their places.
+    v.extend(with_ci(
+        Some(x.privacy_loss_general),
+        x.privacy_loss_general_ci,
+    ));
+    v.extend(with_ci(
+        Some(x.auc_token_reference),
+        x.auc_token_reference_ci,
+    ));
+    v.extend(with_ci(
+        Some(x.auc_min_k_plus_plus),
+        x.auc_min_k_plus_plus_ci,
+    ));
+    v.extend(with_ci(Some(x.auc_zlib), x.auc_zlib_ci));
     v
 }
 
@@ -330,8 +348,38 @@ fn md_head() -> String {
     format!("| {} |\n|{}\n", HEAD.join(" | "), "---|".repeat(HEAD.len()))
 }
 
+/// "What this study shows": the generated sentences and the paired-differences table.
+fn md_findings(r: &Report) -> String {
+    let mut out = "## What this study shows\n\n".to_string();
+    for s in super::findings::sentences(r, &r.pairs) {
+        out.push_str(&format!("- {}\n", s.replace('|', "\\|")));
+    }
+    let t = super::findings::table(r);
+    if !t.rows.is_empty() {
+        out.push_str(&format!(
+            "\n| {} |\n|{}\n",
+            t.head.join(" | "),
+            "---|".repeat(t.head.len())
+        ));
+        for (name, cells) in &t.rows {
+            let cells: Vec<String> = cells
+                .iter()
+                .map(|(c, sig)| if *sig { format!("**{c}**") } else { c.clone() })
+                .collect();
+            out.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
+        }
+        out.push_str("\n**Bold**: the paired interval excludes 0. ");
+    } else {
+        out.push('\n');
+    }
+    out.push_str(super::findings::METHOD_NOTE);
+    out.push_str("\n\n## Runs\n\n");
+    out
+}
+
 pub fn markdown(r: &Report) -> String {
     let mut out = format!("# Study `{}`\n\n", r.name);
+    out.push_str(&md_findings(r));
     out.push_str("Each run's last evaluated checkpoint; **bold** rows are on the privacy–utility Pareto front (no other run has both lower privacy loss and lower utility NLL); the first row, when present, is the base model before fine-tuning.\n\n");
     out.push_str(&md_head());
     if let Some(b) = &r.base {
@@ -444,7 +492,7 @@ pub fn markdown_all(rs: &[Report], terms: &[String]) -> String {
         let md = markdown(r);
         let body = md.split_once("\n\n").map_or("", |x| x.1);
         out.push_str(&format!("## {}\n\n", model_heading(r)));
-        out.push_str(&body.replace("\n## ", "\n### "));
+        out.push_str(format!("\n{body}").replace("\n## ", "\n### ").trim_start());
         out.push('\n');
     }
     out
