@@ -492,7 +492,7 @@ impl From<&pb::RecordStat> for RecordStat {
             token_reference,
             min_k_plus_plus,
             zlib,
-        } = attack.clone().unwrap_or(pb::AttackScores {
+        } = (*attack).unwrap_or(pb::AttackScores {
             loss: f64::NAN,
             reference: f64::NAN,
             min_k: f64::NAN,
