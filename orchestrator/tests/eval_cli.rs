@@ -226,7 +226,8 @@ fn memorisation_is_detected_and_absent_on_unseen_data() {
     ]);
     let text = String::from_utf8_lossy(&same.stdout);
     assert!(
-        text.contains("paired records: train 24 (only A 0, only B 0), test 24"),
+        // 24 dialogues and the 2 × 10 canary copies (no --canaries: they stay members).
+        text.contains("paired records: train 44 (only A 0, only B 0), test 24"),
         "{text}"
     );
     let line = text
