@@ -590,3 +590,36 @@ fn a_study_over_two_models_runs_every_method_on_each_and_reports_each_front() {
         "{csv}"
     );
 }
+
+/// `eval.nonmembers`: a study evaluates on more held-out records than it trains on (forward
+/// passes only), and a TPR at 1% FPR becomes reportable once there are 100 of them.
+#[test]
+fn a_study_evaluates_on_more_nonmembers_than_it_trains_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_model(tmp.path());
+    let text = SPEC.replace("epochs = 3", "epochs = 1").replace(
+        "exposure_samples = 100\n",
+        "exposure_samples = 100\nnonmembers = 120\n",
+    );
+    let one = text[..text.find("[[method]]").unwrap()].to_string()
+        + "[[method]]\nmethod = \"lora\"\nlora_r = [4]\nlr = [1e-2]\n"
+        + &text[text.find("[eval]").unwrap()..];
+    let dir = run_study(tmp.path(), &one);
+    let test = std::fs::read_to_string(dir.join("data/test.jsonl")).unwrap();
+    let non = std::fs::read_to_string(dir.join("data/nonmembers.jsonl")).unwrap();
+    assert_eq!(test.lines().count(), 16);
+    assert_eq!(non.lines().count(), 120);
+    // The test split's records are the first of the non-members.
+    assert!(
+        non.starts_with(&test),
+        "test.jsonl is not a prefix of nonmembers.jsonl"
+    );
+    let metrics = metrics_of(&dir);
+    assert_eq!(metrics.len(), 2, "the base row and the run");
+    for m in metrics {
+        let mia = &m["membership_inference"];
+        assert_eq!(mia["non_members"], 120, "{m}");
+        assert!(mia["reference"]["tpr_at_1pct_fpr"].is_number(), "{mia}");
+        assert!(mia["reference"]["tpr_at_01pct_fpr"].is_null(), "{mia}");
+    }
+}

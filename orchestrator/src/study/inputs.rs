@@ -116,10 +116,14 @@ pub fn prepare(
         }
         prepare_model(m, spec_dir, study_dir, &model_dir)?;
         let d = &spec.data;
-        let files = match &d.generate {
+        let mut files = match &d.generate {
             Some(g) => generate_data(d, g.get_ref(), &data_dir, &model_dir)?,
             None => link_data(d, spec_dir, &data_dir, root)?,
         };
+        if let Some(test) = nonmembers(spec, spec_dir, &data_dir, root)? {
+            files.test = test;
+            triad_data::check::read_valid(&files.test)?;
+        }
         check_data(d, &files)?;
         out.push(Inputs {
             name,
@@ -207,6 +211,65 @@ fn generate_data(
         canaries: (d.canaries > 0).then(|| data_dir.join("canaries.jsonl")),
         audit: (d.audit_canaries > 0).then(|| data_dir.join("audit.jsonl")),
     })
+}
+
+/// The evaluation's non-members when the spec asks for more than the test split: generated
+/// (`eval.nonmembers`: the generator's test split drawn to that size — its test draws come
+/// after the training ones from their own stream, so training data is unchanged and the first
+/// `data.test` records are test.jsonl's) or the spec's file (`eval.nonmembers_file`).
+fn nonmembers(
+    spec: &StudySpec,
+    spec_dir: &Path,
+    data_dir: &Path,
+    root: &Path,
+) -> Result<Option<PathBuf>, StudyError> {
+    let d = &spec.data;
+    if let Some(f) = &spec.eval.nonmembers_file {
+        let src = absolute(spec_dir, f.get_ref());
+        if src.starts_with(root) {
+            return Ok(Some(src));
+        }
+        let bytes = std::fs::read(&src).map_err(|e| {
+            StudyError::Invalid(format!(
+                "field `eval.nonmembers_file`: {}: {e}",
+                src.display()
+            ))
+        })?;
+        let dest = data_dir.join("nonmembers.jsonl");
+        triad_data::fsutil::write_atomic(&dest, &bytes)?;
+        return Ok(Some(dest));
+    }
+    let (Some(n), Some(g)) = (spec.eval.nonmembers, &d.generate) else {
+        return Ok(None);
+    };
+    let gspec = Spec {
+        domain: if g.get_ref() == "biographies" {
+            Domain::Biographies
+        } else {
+            Domain::CustomerSupport
+        },
+        train: d.train,
+        test: n,
+        canaries: d.canaries,
+        canary_repeats: d.canary_repeats,
+        seed: d.seed,
+    };
+    gspec
+        .check()
+        .map_err(|e| StudyError::Invalid(format!("[eval] nonmembers: {e}")))?;
+    let dest = data_dir.join("nonmembers.jsonl");
+    let want = serde_json::json!([gspec.domain.name(), d.train, n, d.seed]).to_string();
+    let stamp = data_dir.join(".nonmembers-spec");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
+        let text: String = generate(&gspec)
+            .test
+            .iter()
+            .map(|r| r.to_json_line() + "\n")
+            .collect();
+        triad_data::fsutil::write_atomic(&dest, text.as_bytes())?;
+        triad_data::fsutil::write_atomic(&stamp, want.as_bytes())?;
+    }
+    Ok(Some(dest))
 }
 
 /// The generation settings as the JSON text stamped beside the generated data.

@@ -150,6 +150,13 @@ pub struct EvalSettings {
     pub exposure_samples: Option<u64>,
     pub exposure_exact_max: Option<u64>,
     pub exposure_search_budget: Option<u64>,
+    /// Non-members to evaluate on, more than `data.test` (generated data): held-out records
+    /// cost forward passes only, and resolve lower FPRs. The first `data.test` of them are
+    /// test.jsonl's records.
+    pub nonmembers: Option<usize>,
+    /// Or a file of held-out records (never trained on) to evaluate on in place of the test
+    /// split.
+    pub nonmembers_file: Option<Spanned<PathBuf>>,
 }
 
 impl Default for EvalSettings {
@@ -161,6 +168,8 @@ impl Default for EvalSettings {
             exposure_samples: None,
             exposure_exact_max: None,
             exposure_search_budget: None,
+            nonmembers: None,
+            nonmembers_file: None,
         }
     }
 }
@@ -238,7 +247,44 @@ impl StudySpec {
         self.data.check()?;
         check_methods(&self.methods)?;
         self.eval.check()?;
+        self.check_nonmembers()?;
         self.check_size()
+    }
+
+    /// `eval.nonmembers` needs generated data and at least `data.test` records; it and
+    /// `eval.nonmembers_file` exclude each other.
+    fn check_nonmembers(&self) -> Result<(), Problem> {
+        let e = &self.eval;
+        if let Some(f) = &e.nonmembers_file {
+            if e.nonmembers.is_some() {
+                return Err(problem(
+                    Some(f.span()),
+                    "fields `eval.nonmembers` and `eval.nonmembers_file`: give one".into(),
+                ));
+            }
+        }
+        let Some(n) = e.nonmembers else {
+            return Ok(());
+        };
+        if self.data.generate.is_none() {
+            return Err(problem(
+                None,
+                "field `eval.nonmembers`: only for generated data; give your own held-out \
+                 records as `eval.nonmembers_file`"
+                    .into(),
+            ));
+        }
+        if n < self.data.test {
+            return Err(problem(
+                None,
+                format!(
+                    "field `eval.nonmembers`: {n} is fewer than `data.test` ({}); it adds \
+                     non-members to the test split's",
+                    self.data.test
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// A study plans at most [`MAX_RUNS`] runs: a larger grid is refused at once, not planned
@@ -675,6 +721,50 @@ lr = [1e-3]
         let ok = format!("{OK}\n[eval]\nbatch_size = 256\nexposure_samples = 200\n");
         let s = StudySpec::parse(&ok, Path::new("study.toml")).unwrap();
         assert_eq!(s.eval.settings().exposure_samples, Some(200));
+    }
+
+    #[test]
+    fn more_nonmembers_need_generated_data_and_at_least_the_test_split() {
+        let e = err(&format!("{OK}\n[eval]\nnonmembers = 10\n"));
+        assert!(
+            e.contains("field `eval.nonmembers`: 10 is fewer than `data.test` (32)"),
+            "{e}"
+        );
+        let files = OK.replace(
+            "generate = \"customer-support\"",
+            "train_file = \"a.jsonl\"\ntest_file = \"b.jsonl\"",
+        );
+        let e = err(&format!("{files}\n[eval]\nnonmembers = 1000\n"));
+        assert!(e.contains("only for generated data"), "{e}");
+        let e = err(&format!(
+            "{OK}\n[eval]\nnonmembers = 1000\nnonmembers_file = \"n.jsonl\"\n"
+        ));
+        assert!(e.contains("give one"), "{e}");
+        let s = StudySpec::parse(
+            &format!("{OK}\n[eval]\nnonmembers = 1000\n"),
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.eval.nonmembers, Some(1000));
+    }
+
+    /// What `eval.nonmembers` relies on: drawing the test split larger changes neither the
+    /// training split nor the test records already drawn.
+    #[test]
+    fn a_larger_test_draw_keeps_training_data_and_extends_the_test_split() {
+        use triad_data::generate::{generate, Domain, Spec};
+        let spec = |test| Spec {
+            domain: Domain::CustomerSupport,
+            train: 20,
+            test,
+            canaries: 2,
+            canary_repeats: 3,
+            seed: 7,
+        };
+        let (small, large) = (generate(&spec(10)), generate(&spec(300)));
+        assert_eq!(small.train, large.train);
+        assert_eq!(small.test[..], large.test[..10]);
+        assert_eq!(large.test.len(), 300);
     }
 
     #[test]
