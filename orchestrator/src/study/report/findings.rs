@@ -14,6 +14,8 @@ pub struct Measure {
     pub label: &'static str,
     pub unit: &'static str,
     pub more: &'static str,
+    /// What a negative difference says about A.
+    pub less: &'static str,
 }
 
 /// The headline measures, in the order the sentences give them.
@@ -23,30 +25,35 @@ pub const MEASURES: [Measure; 5] = [
         label: "privacy loss",
         unit: " nats",
         more: "made the secrets it saw likelier",
+        less: "made the secrets it saw less likely",
     },
     Measure {
         key: "privacy_loss_general",
         label: "learnt about secrets in general",
         unit: " nats",
         more: "learns more about the secrets' form",
+        less: "learns less about the secrets' form",
     },
     Measure {
         key: "memorisation_gap_corrected",
         label: "memorised beyond that",
         unit: " nats",
         more: "memorises more of these very secrets",
+        less: "memorises less of these very secrets",
     },
     Measure {
         key: "utility_nll",
         label: "utility NLL",
         unit: " nats",
         more: "predicts held-out text worse",
+        less: "predicts held-out text better",
     },
     Measure {
         key: "extraction_train",
         label: "extraction rate",
         unit: "",
         more: "reproduces more of its secrets greedily",
+        less: "reproduces fewer of its secrets greedily",
     },
 ];
 
@@ -176,7 +183,7 @@ fn value_text(v: f64, ci: super::Ci) -> String {
 fn verdict(a: &str, m: &Measure, ci: super::Ci, diff: f64) -> String {
     match paired_verdict(ci) {
         Some(true) if diff > 0.0 => format!("{a} {}", m.more),
-        Some(true) => format!("{a} less so ({} lower)", m.label),
+        Some(true) => format!("{a} {}", m.less),
         Some(false) => "not distinguishable at this size".into(),
         None => "no interval".into(),
     }
