@@ -78,6 +78,17 @@ pub fn auc_of(x: &Row, attack: &str) -> (f64, super::Ci) {
     }
 }
 
+/// How the sentences name a run: its label, with its grid point where another run of the
+/// report has the same label (several grid points or seeds of one method).
+pub fn run_name(r: &Report, run: &super::RunSummary) -> String {
+    let shared = r.runs.iter().filter(|x| x.label == run.label).count() > 1;
+    if shared && !run.params.is_empty() {
+        format!("{} ({})", run.label, run.params)
+    } else {
+        run.label.clone()
+    }
+}
+
 /// The strongest attack of a study: the largest AUC any run reaches above the base row's AUC
 /// for that attack (0.5 where there is no base row); none when no attack rises above it.
 pub struct Strongest {
@@ -105,7 +116,7 @@ pub fn strongest(r: &Report) -> Option<Strongest> {
                 Strongest {
                     attack,
                     name,
-                    run: run.label.clone(),
+                    run: run_name(r, run),
                     auc,
                     ci,
                     base_auc,
@@ -129,7 +140,7 @@ pub fn pairs(r: &Report) -> Vec<Pair> {
     let runs: Vec<(String, &Row)> = r
         .runs
         .iter()
-        .filter_map(|run| run.last().map(|x| (run.label.clone(), x)))
+        .filter_map(|run| run.last().map(|x| (run_name(r, run), x)))
         .collect();
     let side = |x: &Row| x.records.clone();
     let mut out = vec![];
@@ -245,7 +256,7 @@ pub fn sentences(r: &Report, pairs: &[Pair]) -> Vec<String> {
         let Some(x) = run.last() else { continue };
         out.push(format!(
             "{}: privacy loss {} nats = learnt about secrets in general {} + memorised of these very secrets {}.",
-            run.label,
+            run_name(r, run),
             value_text(x.privacy_loss, x.privacy_loss_ci),
             value_text(x.privacy_loss_general, x.privacy_loss_general_ci),
             value_text(x.memorisation_gap_corrected, x.memorisation_gap_corrected_ci),
@@ -295,7 +306,7 @@ fn claim(r: &Report, pairs: &[Pair]) -> Vec<String> {
         r.runs
             .iter()
             .find(|run| run.last().is_some_and(|x| pred(&x.method)))
-            .map(|run| run.label.clone())
+            .map(|run| run_name(r, run))
     };
     let (Some(lora), Some(dp)) = (label_of(&|m| m == "lora"), label_of(&|m| is_dp(m))) else {
         return vec![];
