@@ -50,18 +50,25 @@ def request(**kw):
 
 
 def evaluate(req):
-    stages, typed = [], None
+    stages, typed, records = [], None, None
     for ev in stub.Evaluate(req, timeout=600):
         kind = ev.WhichOneof("event")
         if kind == "progress":
-            assert typed is None, "progress after the metrics"
+            assert typed is None and records is None, "progress after the results"
             assert ev.progress.done <= ev.progress.total, ev.progress
             if not stages or stages[-1] != ev.progress.stage:
                 stages.append(ev.progress.stage)
+        elif kind == "records":
+            assert typed is None and records is None, "records after the metrics, or twice"
+            records = ev.records
         else:
             assert kind == "metrics" and typed is None, kind
             typed = ev.metrics
     assert typed is not None, "the stream ended without metrics"
+    # The per-record statistics came just before the metrics, one per member record.
+    assert records is not None, "no per-record statistics before the metrics"
+    assert len(records.train) >= typed.membership_inference.members > 0, len(records.train)
+    assert all(r.id and r.sensitive.tokens + r.non_sensitive.tokens > 0 for r in records.train)
     # Typed fields, no JSON parsing: privacy loss, an attack's AUC with its interval.
     auc = typed.membership_inference.loss.auc
     assert 0.0 <= auc <= 1.0, auc
