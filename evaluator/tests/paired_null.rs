@@ -48,8 +48,7 @@ fn evaluate(model: &Path, train: &Path, test: &Path, cache: &Path) -> Stats {
     s.checkpoint = Some(model.to_path_buf());
     s.cache_dir = Some(cache.to_path_buf());
     let e = run(&s, &mut |_, _, _| {}).unwrap();
-    let conv = |v: &[triad_proto::v1::RecordStat]| v.iter().map(RecordStat::from).collect();
-    (conv(&e.records.train), conv(&e.records.test))
+    triad_evaluator::metrics::paired::sides_of(&e.records)
 }
 
 fn side(s: &Stats) -> Side<'_> {

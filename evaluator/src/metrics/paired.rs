@@ -35,6 +35,18 @@ pub struct Difference {
     pub unpaired_ci95: Ci,
 }
 
+/// Whether a 95% interval of a difference excludes 0 (the two differ at 95%); `None` where
+/// there is no interval.
+pub fn distinguishable(ci: Ci) -> Option<bool> {
+    ci.map(|[lo, hi]| lo > 0.0 || hi < 0.0)
+}
+
+/// Members and non-members of a `RecordStats` message, as the bootstrap reads them.
+pub fn sides_of(r: &triad_proto::v1::RecordStats) -> (Vec<RecordStat>, Vec<RecordStat>) {
+    let conv = |v: &[triad_proto::v1::RecordStat]| v.iter().map(RecordStat::from).collect();
+    (conv(&r.train), conv(&r.test))
+}
+
 /// How the records of one split matched up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pairing {

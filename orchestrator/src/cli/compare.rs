@@ -40,8 +40,7 @@ pub fn read_records(path: &Path) -> Result<(Vec<RecordStat>, Vec<RecordStat>)> {
     }
     let r: pb::RecordStats = triad_proto::json::from_file_text(&text)
         .map_err(|e| anyhow::anyhow!("{}: not a RECORDS.json ({e})", path.display()))?;
-    let conv = |v: &[pb::RecordStat]| v.iter().map(RecordStat::from).collect::<Vec<_>>();
-    Ok((conv(&r.train), conv(&r.test)))
+    Ok(paired::sides_of(&r))
 }
 
 /// The differences the command prints, in this order.
@@ -66,11 +65,6 @@ fn interval(ci: Option<[f64; 2]>) -> String {
     }
 }
 
-/// Whether an interval excludes 0 (the two differ at 95%).
-pub fn distinguishable(ci: Option<[f64; 2]>) -> Option<bool> {
-    ci.map(|[lo, hi]| lo > 0.0 || hi < 0.0)
-}
-
 fn print(c: &Comparison) {
     println!(
         "paired records: train {} (only A {}, only B {}), test {} (only A {}, only B {})",
@@ -82,7 +76,7 @@ fn print(c: &Comparison) {
     );
     for (name, label) in SHOWN {
         let Some(d) = c.get(name) else { continue };
-        let verdict = match distinguishable(d.ci95) {
+        let verdict = match paired::distinguishable(d.ci95) {
             Some(true) => "distinguishable",
             Some(false) => "not distinguishable at this size",
             None => "no interval",

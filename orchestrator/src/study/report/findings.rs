@@ -192,16 +192,12 @@ fn value_text(v: f64, ci: super::Ci) -> String {
 
 /// What a paired difference says, in words: which way, or that the data cannot tell.
 fn verdict(a: &str, m: &Measure, ci: super::Ci, diff: f64) -> String {
-    match paired_verdict(ci) {
+    match paired::distinguishable(ci) {
         Some(true) if diff > 0.0 => format!("{a} {}", m.more),
         Some(true) => format!("{a} {}", m.less),
         Some(false) => "not distinguishable at this size".into(),
         None => "no interval".into(),
     }
-}
-
-fn paired_verdict(ci: super::Ci) -> Option<bool> {
-    ci.map(|[lo, hi]| lo > 0.0 || hi < 0.0)
 }
 
 fn measure(key: &str) -> &'static Measure {
@@ -231,7 +227,7 @@ fn attack_clause(p: &Pair, s: &Strongest) -> Option<String> {
     if !d.diff.is_finite() {
         return None;
     }
-    let words = match paired_verdict(d.ci95) {
+    let words = match paired::distinguishable(d.ci95) {
         Some(true) if d.diff > 0.0 => format!("{} is easier to attack", p.a),
         Some(true) => format!("{} is harder to attack", p.a),
         Some(false) => "not distinguishable at this size".into(),
@@ -326,7 +322,7 @@ fn claim(r: &Report, pairs: &[Pair]) -> Vec<String> {
             .map(|[lo, hi]| if sign > 0.0 { [lo, hi] } else { [-hi, -lo] });
         let v = sign * d.diff;
         let m = measure(key);
-        let holds = match paired_verdict(ci) {
+        let holds = match paired::distinguishable(ci) {
             Some(false) => "holds (not distinguishable at this size)",
             Some(true) if v > 0.0 => "does not hold: LoRA is worse",
             Some(true) => "does not hold: LoRA is better",
@@ -380,7 +376,7 @@ pub fn table(r: &Report) -> Table {
                 .map(|(k, _)| match p.comparison.get(k) {
                     Some(d) if d.diff.is_finite() => (
                         diff_text(d.diff, d.ci95, ""),
-                        paired_verdict(d.ci95) == Some(true),
+                        paired::distinguishable(d.ci95) == Some(true),
                     ),
                     _ => ("–".into(), false),
                 })

@@ -546,11 +546,8 @@ fn records(
              report then shows no paired comparison for it)"
         ))
     })?;
-    let conv = |v: &[pb::RecordStat]| v.iter().map(RecordStat::from).collect();
-    Ok(Some(std::sync::Arc::new(Records {
-        train: conv(&r.train),
-        test: conv(&r.test),
-    })))
+    let (train, test) = triad_evaluator::metrics::paired::sides_of(&r);
+    Ok(Some(std::sync::Arc::new(Records { train, test })))
 }
 
 /// Read the ledger into reports: one per model, in plan order (one in a one-model study).
