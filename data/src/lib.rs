@@ -7,6 +7,7 @@
 //! - [`generate`], [`support`], [`values`] — synthetic generators with exact labels.
 //! - [`canary`], [`audit`] — exposure canaries and one-run audit canaries.
 //! - [`tagger`], [`tag_eval`] — the rule-based PII tagger and its precision/recall.
+//! - [`scrub`] — masking or pseudonymising spans before training.
 //! - [`jsonl`], [`fsutil`] — reading JSONL, atomic writes.
 //! - [`error`] — the crate's error and the error kinds every Triad error is classified by.
 
@@ -21,6 +22,7 @@ pub mod jsonl;
 pub mod mask;
 pub mod record;
 pub mod rng;
+pub mod scrub;
 pub mod support;
 pub mod tag_eval;
 pub mod tagger;

@@ -7,11 +7,11 @@ mod checksum;
 pub(crate) mod words;
 
 pub use checksum::{iban_check_digits, iban_mod97, iban_valid, luhn_check_digit, luhn_valid};
-pub(crate) use words::{CITIES, FIRST_NAMES, LAST_NAMES};
+pub(crate) use words::{CITIES, FIRST_NAMES, LAST_NAMES, MONTHS, STREETS, STREET_KINDS};
 
 use super::rng::Rng;
 use std::collections::HashSet;
-use words::{EMAIL_DOMAINS, MONTHS, STREETS, STREET_KINDS};
+use words::EMAIL_DOMAINS;
 
 /// Draws values and remembers them, re-drawing on a repeat.
 #[derive(Debug, Default)]

@@ -17,10 +17,10 @@ pub(crate) static FIRST_NAMES: LazyLock<Vec<&'static str>> =
 pub(crate) static LAST_NAMES: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| entries(include_str!("words/last_names.txt")));
 
-pub(super) static STREETS: LazyLock<Vec<&'static str>> =
+pub(crate) static STREETS: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| entries(include_str!("words/streets.txt")));
 
-pub(super) static STREET_KINDS: LazyLock<Vec<&'static str>> =
+pub(crate) static STREET_KINDS: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| entries(include_str!("words/street_kinds.txt")));
 
 /// (city, state)
@@ -36,7 +36,7 @@ pub(super) static EMAIL_DOMAINS: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| entries(include_str!("words/email_domains.txt")));
 
 /// January first: indexed by month - 1.
-pub(super) static MONTHS: LazyLock<Vec<&'static str>> =
+pub(crate) static MONTHS: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| entries(include_str!("words/months.txt")));
 
 #[cfg(test)]

@@ -1,0 +1,252 @@
+//! Scrubbing: the text a model is trained on, with its personal data masked or pseudonymised
+//! before training (docs/datasets.md, "Scrubbing"). Spans come from the file's labels (the
+//! best case) or from the rule-based [`crate::tagger`] (what a user without labels gets: every
+//! span it misses reaches the model). The scrubbed records carry exact spans: a pseudonym is
+//! still a sensitive span (so `loss_on` keeps working), a `[LABEL]` placeholder is not, and a
+//! labelled span the tagger missed stays sensitive where it now lies.
+
+mod coverage;
+mod fake;
+
+pub use coverage::{Coverage, LabelRecall};
+
+use crate::record::{Record, Span};
+use crate::rng::Rng;
+use fake::{Faker, Kind, RecordMap};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// What replaces a span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// `[LABEL]`, the span's label in brackets.
+    Mask,
+    /// A fresh fake value of the same kind and shape, the same within a record.
+    Pseudonymise,
+}
+
+/// Where the spans to replace come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanSource {
+    /// The file's own `spans`.
+    #[default]
+    Labelled,
+    /// The rule-based tagger's predictions only.
+    Tagger,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Mask => "mask",
+            Mode::Pseudonymise => "pseudonymise",
+        }
+    }
+}
+
+impl SpanSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            SpanSource::Labelled => "labelled",
+            SpanSource::Tagger => "tagger",
+        }
+    }
+}
+
+/// `[scrub]` of RUN.toml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scrub {
+    pub mode: Mode,
+    #[serde(default)]
+    pub spans: SpanSource,
+}
+
+/// What a scrub did, for the run record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub mode: Mode,
+    pub spans: SpanSource,
+    pub records: u64,
+    pub spans_replaced: u64,
+    /// Spans replaced per label.
+    pub replaced_by_label: BTreeMap<String, u64>,
+    /// With `spans = "tagger"` on a labelled file: how much of the labels the tagger found.
+    pub tagger: Option<Coverage>,
+}
+
+/// A pseudonym that could not be made different from every secret in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record `{id}`: no pseudonym for a {label} span differs from every secret in the file")]
+pub struct NoPseudonym {
+    pub id: String,
+    pub label: String,
+}
+
+/// Scrub every record. `rng` draws the pseudonyms (deterministic per seed).
+pub fn scrub(records: &[Record], how: Scrub, rng: Rng) -> Result<(Vec<Record>, Stats), NoPseudonym> {
+    let chosen: Vec<Vec<Span>> = records
+        .iter()
+        .map(|r| match how.spans {
+            SpanSource::Labelled => r.spans.clone(),
+            SpanSource::Tagger => crate::tagger::tag(&r.text),
+        })
+        .collect();
+    let originals = secrets(records, &chosen);
+    let name_words = name_words(records, &chosen);
+    let mut faker = Faker::new(rng, &originals, &name_words);
+    let mut out = Vec::with_capacity(records.len());
+    let mut by_label: BTreeMap<String, u64> = BTreeMap::new();
+    for (r, spans) in records.iter().zip(&chosen) {
+        let replacements = replacements(r, spans, how.mode, &mut faker)?;
+        for s in spans {
+            *by_label.entry(s.label.clone()).or_default() += 1;
+        }
+        out.push(apply(r, spans, &replacements, how.mode));
+    }
+    let tagger = (how.spans == SpanSource::Tagger && records.iter().any(|r| !r.spans.is_empty()))
+        .then(|| Coverage::of(records, &chosen));
+    let stats = Stats {
+        mode: how.mode,
+        spans: how.spans,
+        records: records.len() as u64,
+        spans_replaced: by_label.values().sum(),
+        replaced_by_label: by_label,
+        tagger,
+    };
+    Ok((out, stats))
+}
+
+/// Every secret of the file, lower-cased: the labelled spans' and the chosen spans' texts.
+fn secrets(records: &[Record], chosen: &[Vec<Span>]) -> HashSet<String> {
+    records
+        .iter()
+        .zip(chosen)
+        .flat_map(|(r, c)| r.spans.iter().chain(c).map(|s| r.span_text(s).to_lowercase()))
+        .collect()
+}
+
+/// Every word of every name in the file, lower-cased.
+fn name_words(records: &[Record], chosen: &[Vec<Span>]) -> HashSet<String> {
+    records
+        .iter()
+        .zip(chosen)
+        .flat_map(|(r, c)| {
+            r.spans
+                .iter()
+                .chain(c)
+                .filter(|s| Kind::of(&s.label) == Kind::Name)
+                .flat_map(|s| {
+                    r.span_text(s)
+                        .split(|c: char| !c.is_alphabetic())
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_lowercase)
+                        .collect::<Vec<_>>()
+                })
+        })
+        .collect()
+}
+
+/// The text that replaces each chosen span.
+fn replacements(
+    r: &Record,
+    spans: &[Span],
+    mode: Mode,
+    faker: &mut Faker,
+) -> Result<Vec<String>, NoPseudonym> {
+    if mode == Mode::Mask {
+        return Ok(spans.iter().map(|s| placeholder(&s.label)).collect());
+    }
+    let mut map = RecordMap::default();
+    // Full names first, so a first name alone later maps as part of its full name did.
+    let mut names: Vec<String> = spans
+        .iter()
+        .filter(|s| Kind::of(&s.label) == Kind::Name)
+        .map(|s| r.span_text(s))
+        .collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.split_whitespace().count()));
+    for n in &names {
+        faker.learn_name(&mut map, n);
+    }
+    spans
+        .iter()
+        .map(|s| {
+            faker
+                .fake(&mut map, Kind::of(&s.label), &r.span_text(s))
+                .ok_or_else(|| NoPseudonym {
+                    id: r.id.chars().take(80).collect(),
+                    label: s.label.chars().take(40).collect(),
+                })
+        })
+        .collect()
+}
+
+/// `[PHONE_NUMBER]` for a span labelled `phone_number`.
+pub fn placeholder(label: &str) -> String {
+    let l: String = label
+        .chars()
+        .take(40)
+        .map(|c| match c {
+            ' ' | '-' => '_',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect();
+    format!("[{l}]")
+}
+
+/// The record with each chosen span replaced. Spans of the result: a pseudonym where it now
+/// lies (mask: none, a placeholder is not a secret), and every labelled span that no chosen
+/// span touched, moved by the replacements before it.
+fn apply(r: &Record, chosen: &[Span], with: &[String], mode: Mode) -> Record {
+    let chars: Vec<char> = r.text.chars().collect();
+    let mut text = String::with_capacity(r.text.len());
+    // shift[i]: new offset of old char i, for chars outside chosen spans.
+    let mut new_at = vec![0usize; chars.len() + 1];
+    let mut spans = vec![];
+    let (mut i, mut n) = (0usize, 0usize);
+    let mut next = chosen.iter().zip(with).peekable();
+    while i < chars.len() {
+        if let Some((s, v)) = next.peek().filter(|(s, _)| s.start == i) {
+            let len = v.chars().count();
+            if mode == Mode::Pseudonymise {
+                spans.push(Span {
+                    start: n,
+                    end: n + len,
+                    label: s.label.clone(),
+                });
+            }
+            text.push_str(v);
+            for slot in new_at.iter_mut().take(s.end.max(i + 1)).skip(i) {
+                *slot = n;
+            }
+            n += len;
+            i = s.end.max(i + 1);
+            next.next();
+            continue;
+        }
+        new_at[i] = n;
+        text.push(chars[i]);
+        n += 1;
+        i += 1;
+    }
+    new_at[chars.len()] = n;
+    let touched = |s: &Span| chosen.iter().any(|c| s.start < c.end && c.start < s.end);
+    for s in r.spans.iter().filter(|s| !touched(s)) {
+        spans.push(Span {
+            start: new_at[s.start],
+            end: new_at[s.end],
+            label: s.label.clone(),
+        });
+    }
+    spans.sort_by_key(|s| s.start);
+    Record {
+        id: r.id.clone(),
+        text,
+        spans,
+    }
+}
+
+#[cfg(test)]
+mod tests;
