@@ -228,6 +228,10 @@ pub struct RunConfig {
     pub dp: Option<DpConfig>,
     #[serde(default)]
     pub checkpoint: Checkpoints,
+    /// Mask or pseudonymise the training text's spans before training (absent: train on the
+    /// file as it is). The evaluator still reads the original records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrub: Option<triad_data::scrub::Scrub>,
 }
 
 fn default_batch() -> usize {

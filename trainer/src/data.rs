@@ -5,7 +5,9 @@ use crate::error::{Result, TrainError};
 use std::path::Path;
 use triad_data::mask::sensitivity_mask;
 use triad_data::rng::Rng;
+use triad_data::scrub::{Scrub, Stats as ScrubStats};
 use triad_data::tokenizer::Tokenizer;
+use triad_data::Record;
 use triad_lm::tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Clone)]
@@ -15,15 +17,30 @@ pub struct Example {
     pub target: Vec<bool>,
 }
 
-/// Read and validate a dataset file (every problem is an error naming its line), tokenise,
-/// truncate to `max_length`, and mark loss targets.
+/// Read and validate a dataset file (every problem is an error naming its line), scrub it
+/// when asked (pseudonyms drawn from `seed`), tokenise, truncate to `max_length`, and mark loss
+/// targets (a pseudonym is a sensitive span, a `[LABEL]` placeholder is not).
 pub fn load(
     path: &Path,
     tok: &Tokenizer,
     max_length: usize,
     loss_on: LossOn,
-) -> Result<Vec<Example>> {
-    let records = triad_data::check::read_valid(path)?;
+    scrub: Option<(Scrub, u64)>,
+) -> Result<(Vec<Example>, Option<ScrubStats>)> {
+    let mut records = triad_data::check::read_valid(path)?;
+    let stats = match scrub {
+        None => None,
+        Some((how, seed)) => {
+            let plain: Vec<Record> = records.iter().map(|(_, r)| r.clone()).collect();
+            let (scrubbed, stats) =
+                triad_data::scrub::scrub(&plain, how, Rng::new(seed).fork("scrub"))
+                    .map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))?;
+            for ((_, r), s) in records.iter_mut().zip(scrubbed) {
+                *r = s;
+            }
+            Some(stats)
+        }
+    };
     let mut out = Vec::with_capacity(records.len());
     for (line, r) in &records {
         let enc = tok
@@ -55,7 +72,7 @@ pub fn load(
             path.display()
         )));
     }
-    Ok(out)
+    Ok((out, stats))
 }
 
 /// A right-padded batch: ids `[B, T]` and the loss mask over predicted positions `[B, T-1]`.

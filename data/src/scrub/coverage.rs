@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Spans of one label: how many the predictions covered entirely.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabelRecall {
+    pub label: String,
     pub caught: u64,
     pub total: u64,
 }
@@ -21,14 +22,15 @@ pub struct Coverage {
     pub char_recall: f64,
     /// Predicted characters inside labelled spans, over predicted characters.
     pub char_precision: f64,
-    pub by_label: BTreeMap<String, LabelRecall>,
+    /// Per label, in label order.
+    pub by_label: Vec<LabelRecall>,
 }
 
 impl Coverage {
     /// `predicted[i]` are the spans predicted on `records[i]`.
     pub fn of(records: &[Record], predicted: &[Vec<Span>]) -> Coverage {
         let (mut both, mut gold, mut pred) = (0u64, 0u64, 0u64);
-        let mut by_label: BTreeMap<String, LabelRecall> = BTreeMap::new();
+        let mut by_label: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         for (r, p) in records.iter().zip(predicted) {
             let n = r.text.chars().count();
             let (g, q) = (paint(&r.spans, n), paint(p, n));
@@ -39,17 +41,24 @@ impl Coverage {
             }
             for s in &r.spans {
                 let e = by_label.entry(s.label.clone()).or_default();
-                e.total += 1;
-                e.caught += q[s.start.min(n)..s.end.min(n)].iter().all(|&x| x) as u64;
+                e.1 += 1;
+                e.0 += q[s.start.min(n)..s.end.min(n)].iter().all(|&x| x) as u64;
             }
         }
         let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
         Coverage {
-            spans_caught: by_label.values().map(|l| l.caught).sum(),
-            spans_labelled: by_label.values().map(|l| l.total).sum(),
+            spans_caught: by_label.values().map(|l| l.0).sum(),
+            spans_labelled: by_label.values().map(|l| l.1).sum(),
             char_recall: ratio(both, gold),
             char_precision: ratio(both, pred),
-            by_label,
+            by_label: by_label
+                .into_iter()
+                .map(|(label, (caught, total))| LabelRecall {
+                    label,
+                    caught,
+                    total,
+                })
+                .collect(),
         }
     }
 

@@ -103,7 +103,12 @@ impl<'a> Faker<'a> {
 
     /// The fake for one span's value; `None` only when no value unlike every original was
     /// found in many draws (a one- or two-character secret).
-    pub(crate) fn fake(&mut self, map: &mut RecordMap, kind: Kind, original: &str) -> Option<String> {
+    pub(crate) fn fake(
+        &mut self,
+        map: &mut RecordMap,
+        kind: Kind,
+        original: &str,
+    ) -> Option<String> {
         let key = (kind, original.to_string());
         if let Some(v) = map.values.get(&key) {
             return Some(v.clone());
@@ -185,7 +190,8 @@ impl<'a> Faker<'a> {
             let in_list = |xs: &[&str]| xs.iter().any(|x| x.eq_ignore_ascii_case(w));
             if CITIES.iter().any(|(c, _)| c.eq_ignore_ascii_case(w)) {
                 same_case(self.rng.pick(&CITIES).0, w)
-            } else if in_list(&STREET_KINDS) || ["apt", "suite", "unit", "floor"].contains(&l.as_str())
+            } else if in_list(&STREET_KINDS)
+                || ["apt", "suite", "unit", "floor"].contains(&l.as_str())
             {
                 w.to_string()
             } else if w.len() == 2 && w.chars().all(|c| c.is_ascii_uppercase()) {
@@ -212,7 +218,10 @@ impl<'a> Faker<'a> {
     fn shaped(&mut self, original: &str) -> String {
         let digits: String = original.chars().filter(char::is_ascii_digit).collect();
         let prefix_len = if digits.len() >= 6 {
-            original.chars().take_while(|c| c.is_ascii_alphabetic()).count()
+            original
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .count()
         } else {
             0
         };
@@ -324,7 +333,10 @@ fn fix_luhn(v: &str) -> String {
 fn fix_iban(v: &str) -> String {
     let compact: String = v.chars().filter(|c| !c.is_whitespace()).collect();
     let (country, bban) = (&compact[..2], &compact[4..]);
-    let check = format!("{:02}", iban_check_digits(&country.to_ascii_uppercase(), bban));
+    let check = format!(
+        "{:02}",
+        iban_check_digits(&country.to_ascii_uppercase(), bban)
+    );
     // Put the two check digits back where the original had them (the 3rd and 4th
     // non-space characters), keeping its spacing.
     let mut seen = 0;
@@ -367,7 +379,11 @@ mod tests {
         let (o, n) = (HashSet::new(), HashSet::new());
         let mut f = faker(&o, &n);
         let mut m = RecordMap::default();
-        for card in ["4111 1111 1111 1111", "4539-1488-0343-6467", "378282246310005"] {
+        for card in [
+            "4111 1111 1111 1111",
+            "4539-1488-0343-6467",
+            "378282246310005",
+        ] {
             let v = f.fake(&mut m, Kind::Other, card).unwrap();
             assert_eq!(v.len(), card.len());
             let d: String = v.chars().filter(char::is_ascii_digit).collect();
@@ -385,12 +401,18 @@ mod tests {
         let v = f.fake(&mut m, Kind::Other, "ORD-123456").unwrap();
         assert!(v.starts_with("ORD-") && v.len() == 10, "{v}");
         let v = f.fake(&mut m, Kind::Other, "KXQ-4").unwrap();
-        assert!(!v.starts_with("KXQ") && v.len() == 5 && v.as_bytes()[3] == b'-', "{v}");
+        assert!(
+            !v.starts_with("KXQ") && v.len() == 5 && v.as_bytes()[3] == b'-',
+            "{v}"
+        );
     }
 
     #[test]
     fn a_name_keeps_its_words_consistent_and_the_email_follows() {
-        let (o, n) = (HashSet::new(), HashSet::from(["anna".into(), "schmidt".into()]));
+        let (o, n) = (
+            HashSet::new(),
+            HashSet::from(["anna".into(), "schmidt".into()]),
+        );
         let mut f = faker(&o, &n);
         let mut m = RecordMap::default();
         let full = f.fake(&mut m, Kind::Name, "Anna B. Schmidt").unwrap();
@@ -399,7 +421,9 @@ mod tests {
         assert_eq!(words.len(), 3, "{full}");
         assert_eq!(words[0], first);
         assert!(words[1].len() == 2 && words[1].ends_with('.'));
-        let mail = f.fake(&mut m, Kind::Email, "anna.schmidt@example.com").unwrap();
+        let mail = f
+            .fake(&mut m, Kind::Email, "anna.schmidt@example.com")
+            .unwrap();
         assert_eq!(
             mail,
             format!(
@@ -408,7 +432,10 @@ mod tests {
                 words[2].to_lowercase()
             )
         );
-        assert_eq!(f.fake(&mut m, Kind::Name, "ANNA").unwrap(), first.to_uppercase());
+        assert_eq!(
+            f.fake(&mut m, Kind::Name, "ANNA").unwrap(),
+            first.to_uppercase()
+        );
     }
 
     #[test]
@@ -418,7 +445,10 @@ mod tests {
         for d in ["1985-03-14", "14 March 1985", "03/14/1985", "Mar 3, 1985"] {
             let v = f.fake(&mut RecordMap::default(), Kind::Date, d).unwrap();
             assert_ne!(v, d);
-            for run in v.split(|c: char| !c.is_ascii_digit()).filter(|r| !r.is_empty()) {
+            for run in v
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|r| !r.is_empty())
+            {
                 let x: usize = run.parse().unwrap();
                 assert!(
                     (run.len() == 4 && (1940..=2005).contains(&x)) || (1..=12).contains(&x),

@@ -71,10 +71,16 @@ pub struct Stats {
     pub spans: SpanSource,
     pub records: u64,
     pub spans_replaced: u64,
-    /// Spans replaced per label.
-    pub replaced_by_label: BTreeMap<String, u64>,
+    /// Spans replaced per label, in label order.
+    pub replaced_by_label: Vec<LabelCount>,
     /// With `spans = "tagger"` on a labelled file: how much of the labels the tagger found.
     pub tagger: Option<Coverage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelCount {
+    pub label: String,
+    pub count: u64,
 }
 
 /// A pseudonym that could not be made different from every secret in the file.
@@ -86,7 +92,11 @@ pub struct NoPseudonym {
 }
 
 /// Scrub every record. `rng` draws the pseudonyms (deterministic per seed).
-pub fn scrub(records: &[Record], how: Scrub, rng: Rng) -> Result<(Vec<Record>, Stats), NoPseudonym> {
+pub fn scrub(
+    records: &[Record],
+    how: Scrub,
+    rng: Rng,
+) -> Result<(Vec<Record>, Stats), NoPseudonym> {
     let chosen: Vec<Vec<Span>> = records
         .iter()
         .map(|r| match how.spans {
@@ -113,7 +123,10 @@ pub fn scrub(records: &[Record], how: Scrub, rng: Rng) -> Result<(Vec<Record>, S
         spans: how.spans,
         records: records.len() as u64,
         spans_replaced: by_label.values().sum(),
-        replaced_by_label: by_label,
+        replaced_by_label: by_label
+            .into_iter()
+            .map(|(label, count)| LabelCount { label, count })
+            .collect(),
         tagger,
     };
     Ok((out, stats))
@@ -124,7 +137,12 @@ fn secrets(records: &[Record], chosen: &[Vec<Span>]) -> HashSet<String> {
     records
         .iter()
         .zip(chosen)
-        .flat_map(|(r, c)| r.spans.iter().chain(c).map(|s| r.span_text(s).to_lowercase()))
+        .flat_map(|(r, c)| {
+            r.spans
+                .iter()
+                .chain(c)
+                .map(|s| r.span_text(s).to_lowercase())
+        })
         .collect()
 }
 

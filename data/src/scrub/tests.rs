@@ -55,7 +55,10 @@ fn masking_labelled_spans_replaces_exactly_them_and_leaves_no_secret_span() {
         }
         let expected: usize = b.text.chars().count()
             - b.spans.iter().map(|s| s.end - s.start).sum::<usize>()
-            + b.spans.iter().map(|s| placeholder(&s.label).chars().count()).sum::<usize>();
+            + b.spans
+                .iter()
+                .map(|s| placeholder(&s.label).chars().count())
+                .sum::<usize>();
         assert_eq!(a.text.chars().count(), expected);
     }
 }
@@ -68,8 +71,12 @@ fn pseudonyms_sit_exactly_in_their_spans_are_consistent_and_never_a_real_secret(
             .iter()
             .flat_map(|r| r.spans.iter().map(|s| r.span_text(s).to_lowercase()))
             .collect();
-        let (out, stats) =
-            scrub(&records, how(Mode::Pseudonymise, SpanSource::Labelled), Rng::new(3)).unwrap();
+        let (out, stats) = scrub(
+            &records,
+            how(Mode::Pseudonymise, SpanSource::Labelled),
+            Rng::new(3),
+        )
+        .unwrap();
         assert!(stats.spans_replaced > 100);
         for (b, a) in records.iter().zip(&out) {
             assert_eq!(a.spans.len(), b.spans.len(), "{}", b.id);
@@ -79,13 +86,21 @@ fn pseudonyms_sit_exactly_in_their_spans_are_consistent_and_never_a_real_secret(
             for (s, t) in b.spans.iter().zip(&a.spans) {
                 assert_eq!(s.label, t.label);
                 let (orig, fake) = (b.span_text(s), a.span_text(t));
-                assert!(!secrets.contains(&fake.to_lowercase()), "{}: `{fake}` is real", b.id);
+                assert!(
+                    !secrets.contains(&fake.to_lowercase()),
+                    "{}: `{fake}` is real",
+                    b.id
+                );
                 assert_ne!(orig, fake);
                 // The same secret twice in a record: the same pseudonym.
                 let prev = seen.entry(orig.clone()).or_insert(fake.clone());
                 assert_eq!(prev, &fake, "{}: `{orig}`", b.id);
                 if Kind::of(&s.label) == Kind::Other {
-                    assert_eq!(orig.chars().count(), fake.chars().count(), "{orig} → {fake}");
+                    assert_eq!(
+                        orig.chars().count(),
+                        fake.chars().count(),
+                        "{orig} → {fake}"
+                    );
                 }
             }
         }
@@ -112,7 +127,11 @@ fn with_the_tagger_a_missed_span_stays_in_the_text_and_stays_sensitive() {
     };
     let mut r = r;
     let at = |s: &str| r.text.find(s).unwrap();
-    let spans = [("Anna Schmidt", "NAME"), ("(415) 555-0132", "PHONE"), ("KQX-4", "REF")];
+    let spans = [
+        ("Anna Schmidt", "NAME"),
+        ("(415) 555-0132", "PHONE"),
+        ("KQX-4", "REF"),
+    ];
     let spans: Vec<Span> = spans
         .iter()
         .map(|(v, l)| Span {
@@ -123,18 +142,30 @@ fn with_the_tagger_a_missed_span_stays_in_the_text_and_stays_sensitive() {
         .collect();
     r.spans = spans;
     let predicted = crate::tagger::tag(&r.text);
-    assert!(predicted.iter().all(|p| r.span_text(p) != "KQX-4"), "the tagger knows this code");
+    assert!(
+        predicted.iter().all(|p| r.span_text(p) != "KQX-4"),
+        "the tagger knows this code"
+    );
     for mode in [Mode::Mask, Mode::Pseudonymise] {
-        let (out, stats) = scrub(std::slice::from_ref(&r), how(mode, SpanSource::Tagger), Rng::new(1))
-            .unwrap();
+        let (out, stats) = scrub(
+            std::slice::from_ref(&r),
+            how(mode, SpanSource::Tagger),
+            Rng::new(1),
+        )
+        .unwrap();
         let a = &out[0];
         assert!(a.text.contains("KQX-4"), "{}", a.text);
         assert!(!a.text.contains("(415) 555-0132"), "{}", a.text);
-        let left = a.spans.iter().find(|s| s.label == "REF").expect("missed span kept");
+        let left = a
+            .spans
+            .iter()
+            .find(|s| s.label == "REF")
+            .expect("missed span kept");
         assert_eq!(a.span_text(left), "KQX-4");
         let cov = stats.tagger.expect("coverage on a labelled file");
         assert_eq!(cov.spans_labelled, 3);
-        assert_eq!(cov.by_label["REF"], LabelRecall { caught: 0, total: 1 });
+        let reference = cov.by_label.iter().find(|l| l.label == "REF").unwrap();
+        assert_eq!((reference.caught, reference.total), (0, 1));
         assert!(cov.span_recall() < 1.0 && cov.char_precision > 0.9);
     }
 }
@@ -147,7 +178,10 @@ fn the_tagger_scrubs_most_of_generated_dialogue() {
     assert!(cov.span_recall() > 0.8, "{cov:?}");
     // Whatever it caught is gone from the text; whatever it missed is still a span.
     let left: usize = out.iter().map(|r| r.spans.len()).sum();
-    assert_eq!(left as u64, cov.spans_labelled - caught_or_touched(&records));
+    assert_eq!(
+        left as u64,
+        cov.spans_labelled - caught_or_touched(&records)
+    );
 }
 
 /// Labelled spans that some tagger span overlaps (those are replaced, wholly or in part).

@@ -5,6 +5,7 @@
 use super::record::{EpochRecord, LossPoint, RunRecord};
 use crate::config::{Checkpoints, DpConfig, LoraConfig, Optimizer, RunConfig, Schedule};
 use serde::Serialize;
+use triad_data::scrub::{Coverage, LabelCount, LabelRecall, Scrub, Stats};
 use triad_proto::v1 as pb;
 
 /// An enum as RUN.toml spells it (its serde name: `dp-lora`, `non_sensitive`, `pld`, …).
@@ -54,6 +55,7 @@ impl From<&RunRecord> for pb::RunRecord {
             final_checkpoint,
             train_sha256,
             base_model_sha256,
+            scrub,
         } = r;
         pb::RunRecord {
             status: status.clone(),
@@ -87,7 +89,72 @@ impl From<&RunRecord> for pb::RunRecord {
             base_model_sha256: base_model_sha256.clone(),
             dataset_size_source: dataset_size_source.clone(),
             tokens_counted: tokens_counted.clone(),
+            scrub: scrub.as_ref().map(scrubbing),
         }
+    }
+}
+
+/// Functions, not `From`: both types live in other crates.
+fn scrubbing(s: &Stats) -> pb::Scrubbing {
+    let Stats {
+        mode,
+        spans,
+        records,
+        spans_replaced,
+        replaced_by_label,
+        tagger,
+    } = s;
+    pb::Scrubbing {
+        mode: spelling(mode),
+        spans: spelling(spans),
+        records: *records,
+        spans_replaced: *spans_replaced,
+        replaced_by_label: replaced_by_label
+            .iter()
+            .map(|LabelCount { label, count }| pb::LabelCount {
+                label: label.clone(),
+                count: *count,
+            })
+            .collect(),
+        tagger: tagger.as_ref().map(coverage),
+    }
+}
+
+fn coverage(c: &Coverage) -> pb::TaggerCoverage {
+    let Coverage {
+        spans_caught,
+        spans_labelled,
+        char_recall,
+        char_precision,
+        by_label,
+    } = c;
+    pb::TaggerCoverage {
+        spans_caught: *spans_caught,
+        spans_labelled: *spans_labelled,
+        char_recall: *char_recall,
+        char_precision: *char_precision,
+        by_label: by_label
+            .iter()
+            .map(
+                |LabelRecall {
+                     label,
+                     caught,
+                     total,
+                 }| pb::LabelRecall {
+                    label: label.clone(),
+                    caught: *caught,
+                    total: *total,
+                },
+            )
+            .collect(),
+    }
+}
+
+fn scrub_config(s: &Scrub) -> pb::ScrubConfig {
+    let Scrub { mode, spans } = s;
+    pb::ScrubConfig {
+        mode: spelling(mode),
+        spans: spelling(spans),
     }
 }
 
@@ -151,6 +218,7 @@ impl From<&RunConfig> for pb::RunConfig {
             lora,
             dp,
             checkpoint,
+            scrub,
         } = c;
         pb::RunConfig {
             model: model.to_string_lossy().into_owned(),
@@ -170,6 +238,7 @@ impl From<&RunConfig> for pb::RunConfig {
             lora: lora.as_ref().map(pb::LoraConfig::from),
             dp: dp.as_ref().map(pb::DpConfig::from),
             checkpoint: Some(checkpoint.into()),
+            scrub: scrub.as_ref().map(scrub_config),
         }
     }
 }

@@ -195,7 +195,9 @@ impl<'a> Run<'a> {
             TrainError::Invalid(format!("dtype `{}`: expected auto, f32 or bf16", cfg.dtype))
         })?;
         let tok = Tokenizer::from_file(cfg.model.join("tokenizer.json"))?;
-        let examples = data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on)?;
+        let scrub = cfg.scrub.map(|s| (s, cfg.seed));
+        let (examples, scrubbed) =
+            data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on, scrub)?;
         tch::manual_seed(cfg.seed as i64);
         let mut model = CausalLm::load(&cfg.model, kind, device)?;
         let lora_cfg = cfg.lora_config();
@@ -274,6 +276,7 @@ impl<'a> Run<'a> {
                     .map_err(|e| TrainError::io(&cfg.train_file, e))?,
             ),
             base_model_sha256: Some(triad_lm::weights::model_identity(&cfg.model)?),
+            scrub: scrubbed,
         };
         let opt = Optimizer::new(cfg.optimizer.clone(), params);
         let run = Run {

@@ -90,6 +90,9 @@ pub struct RunRecord {
     /// The base model's identity (`triad_lm::weights::model_identity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_model_sha256: Option<String>,
+    /// What `[scrub]` did to the training text (absent: trained on the file as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrub: Option<triad_data::scrub::Stats>,
 }
 
 impl RunRecord {
@@ -187,14 +190,22 @@ mod tests {
         let dp = "model = \"m\"\ntrain_file = \"d.jsonl\"\nmethod = \"dp-lora\"\nepochs = 2\n\
                   loss_on = \"non_sensitive\"\n[optimizer]\nlr = 1e-4\nname = \"sgd\"\n\
                   [schedule]\ndecay = \"cosine\"\n[lora]\nr = 4\n[dp]\nnoise_multiplier = 1.1\n\
-                  delta = 1e-6\naccountant = \"rdp\"\ndataset_size = 100\n";
+                  delta = 1e-6\naccountant = \"rdp\"\ndataset_size = 100\n\
+                  [scrub]\nmode = \"pseudonymise\"\nspans = \"tagger\"\n";
         let full = dp
             .replace("dp-lora", "full")
             .replace("loss_on", "seed = 3\nloss_on");
         let full = &full[..full.find("[dp]").unwrap()].replace("[lora]\nr = 4\n", "");
+        let scrub = serde_json::json!({
+            "mode": "pseudonymise", "spans": "tagger", "records": 64, "spans_replaced": 120,
+            "replaced_by_label": [{"label": "NAME", "count": 70}, {"label": "PHONE", "count": 50}],
+            "tagger": {"spans_caught": 100, "spans_labelled": 130, "char_recall": 0.8,
+                       "char_precision": 1.0,
+                       "by_label": [{"label": "NAME", "caught": 60, "total": 75}]}
+        });
         for cfg in [dp, full] {
             let cfg = crate::RunConfig::from_toml(cfg, Path::new("run.toml")).unwrap();
-            let v = serde_json::json!({
+            let mut v = serde_json::json!({
                 "status": "completed", "config": cfg, "method": cfg.method, "device": "Cpu",
                 "dtype": "Float", "examples": 64, "total_steps": 16, "steps_done": 16,
                 "trainable_parameters": 10, "total_parameters": 100, "tokens_seen": 900,
@@ -210,6 +221,9 @@ mod tests {
                 "final_checkpoint": "checkpoints/epoch-1", "train_sha256": "ab",
                 "base_model_sha256": "cd"
             });
+            if cfg.scrub.is_some() {
+                v["scrub"] = scrub.clone();
+            }
             let r: RunRecord = serde_json::from_value(v).unwrap();
             let direct = triad_proto::json::to_file_text(&r.to_message());
             let via_json: triad_proto::v1::RunRecord = triad_proto::json::to_message(&r).unwrap();
