@@ -1,9 +1,10 @@
 //! A study's runs: each method's grid expanded into RUN.toml texts with stable ids.
 
-use super::spec::{axis, MethodSpec, StudySpec};
+use super::spec::{axis, parse_scrub, scrub_key, MethodSpec, StudySpec};
 use super::StudyError;
 use std::collections::BTreeMap;
 use std::path::Path;
+use triad_data::scrub::Scrub;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedRun {
@@ -78,6 +79,8 @@ struct Point {
     eps: Option<f64>,
     epochs: Option<u64>,
     r: Option<i64>,
+    /// `Some(None)`: the axis lists `none` here.
+    scrub: Option<Option<Scrub>>,
     seed: Option<u64>,
 }
 
@@ -98,13 +101,18 @@ fn points(m: &MethodSpec, seeds: &[Option<u64>]) -> Vec<Point> {
         for eps in values(axis(&m.target_epsilon)) {
             for epochs in values(axis(&m.epochs)) {
                 for r in values(axis(&m.lora_r)) {
-                    out.extend(seeds.iter().map(|&seed| Point {
-                        lr,
-                        eps,
-                        epochs,
-                        r,
-                        seed,
-                    }));
+                    for scrub in values(axis(&m.scrub)) {
+                        // Checked when the spec was read.
+                        let scrub = scrub.map(|v| parse_scrub(&v).unwrap_or(None));
+                        out.extend(seeds.iter().map(|&seed| Point {
+                            lr,
+                            eps,
+                            epochs,
+                            r,
+                            scrub,
+                            seed,
+                        }));
+                    }
                 }
             }
         }
@@ -140,6 +148,15 @@ fn run_table(
     if let Some(r) = p.r {
         set(&mut t, &["lora", "r"], r.into());
         params.insert("r".into(), r.to_string());
+    }
+    if let Some(scrub) = p.scrub {
+        if let Some(sc) = scrub {
+            set(&mut t, &["scrub", "mode"], sc.mode.name().into());
+            set(&mut t, &["scrub", "spans"], sc.spans.name().into());
+        } else {
+            t.remove("scrub");
+        }
+        params.insert("scrub".into(), scrub_key(&scrub));
     }
     // Only with `seeds`: a study without them keeps its RUN.toml texts, hence its run ids.
     if let Some(seed) = p.seed {
@@ -305,6 +322,46 @@ lr = [1e-4]
         let twice = text.replace("name = \"small\"\n", "name = \"gemma-3\"\n");
         let e = StudySpec::parse(&twice, path).unwrap_err().to_string();
         assert!(e.contains("model.name") && e.contains("gemma-3"), "{e}");
+    }
+
+    /// `scrub` is a grid axis like the others: `none` trains on the file as it is, the other
+    /// values add a `[scrub]` table; every value is its own run id.
+    #[test]
+    fn a_scrub_axis_adds_scrubbed_runs_of_the_same_method() {
+        let text = SPEC.replace(
+            "method = \"dp\"\n",
+            "method = \"dp\"\nscrub = [\"none\", \"mask\", \"pseudonymise:tagger\"]\n",
+        );
+        let runs = planned(&text);
+        let dp: Vec<&PlannedRun> = runs.iter().filter(|r| r.method == "dp").collect();
+        assert_eq!(dp.len(), 3);
+        let keys: Vec<&str> = dp.iter().map(|r| r.params["scrub"].as_str()).collect();
+        assert_eq!(keys, ["none", "mask", "pseudonymise-tagger"]);
+        assert!(!dp[0].run_toml.contains("[scrub]"));
+        assert!(dp[1]
+            .run_toml
+            .contains("[scrub]\nmode = \"mask\"\nspans = \"labelled\""));
+        assert!(dp[2]
+            .run_toml
+            .contains("mode = \"pseudonymise\"\nspans = \"tagger\""));
+        let distinct: std::collections::HashSet<&str> = ids(&runs).into_iter().collect();
+        assert_eq!(distinct.len(), runs.len());
+        assert!(
+            dp[2]
+                .id
+                .starts_with("dp-eps8-lr0.0001-scrubpseudonymise-tagger-"),
+            "{}",
+            dp[2].id
+        );
+        // A study without the axis keeps its ids.
+        assert_eq!(
+            ids(&runs
+                .iter()
+                .filter(|r| r.method == "lora")
+                .cloned()
+                .collect::<Vec<_>>()),
+            ids(&planned(SPEC))[..2]
+        );
     }
 
     fn ids(runs: &[PlannedRun]) -> Vec<&str> {

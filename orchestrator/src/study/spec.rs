@@ -6,6 +6,7 @@ use serde::Deserialize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
+use triad_data::scrub::{Mode, Scrub, SpanSource};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,6 +132,9 @@ pub struct MethodSpec {
     pub epochs: Option<Spanned<Vec<u64>>>,
     pub lora_r: Option<Spanned<Vec<i64>>>,
     pub target_epsilon: Option<Spanned<Vec<f64>>>,
+    /// Scrubbing before training: `none`, `mask`, `pseudonymise`, each optionally with its span
+    /// source (`mask:tagger`, `pseudonymise:labelled`; default `labelled`).
+    pub scrub: Option<Spanned<Vec<String>>>,
     /// Extra RUN.toml fields for this method only (e.g. `lora.target_modules`, `dp.max_grad_norm`).
     #[serde(default)]
     pub train: toml::Table,
@@ -559,6 +563,7 @@ impl MethodSpec {
             .saturating_mul(n(axis(&self.epochs).len()))
             .saturating_mul(n(axis(&self.lora_r).len()))
             .saturating_mul(n(axis(&self.target_epsilon).len()))
+            .saturating_mul(n(axis(&self.scrub).len()))
     }
 
     /// The grid axes: positive values, ε only for DP methods (and required by them unless
@@ -593,6 +598,20 @@ impl MethodSpec {
             "lora_r",
             span(&self.lora_r),
             ints(axis(&self.lora_r).into_iter().map(|r| r as u64).collect()),
+        )?;
+        let scrubs = axis(&self.scrub);
+        for v in &scrubs {
+            parse_scrub(v)
+                .map_err(|e| problem(span(&self.scrub), format!("{}: {e}", field("scrub"))))?;
+        }
+        let canonical = |v: &String| scrub_key(&parse_scrub(v).unwrap_or(None));
+        twice(
+            "scrub",
+            span(&self.scrub),
+            scrubs
+                .iter()
+                .map(|v| (fnv1a_str(&canonical(v)), v.clone()))
+                .collect(),
         )?;
         if axis(&self.lr).iter().any(|x| x.is_nan() || *x <= 0.0) {
             return Err(problem(
@@ -664,6 +683,48 @@ fn check_seeds(seeds: &[u64]) -> Result<(), String> {
     }
 }
 
+/// A `scrub` axis value: `none`, or a mode with an optional span source after a colon.
+pub fn parse_scrub(v: &str) -> Result<Option<Scrub>, String> {
+    let shown: String = v.chars().take(40).collect();
+    let (mode, spans) = v.split_once(':').unwrap_or((v, "labelled"));
+    let mode = match mode {
+        "none" if spans == "labelled" && !v.contains(':') => return Ok(None),
+        "mask" => Mode::Mask,
+        "pseudonymise" | "pseudonymize" => Mode::Pseudonymise,
+        _ => {
+            return Err(format!(
+                "`{shown}` is not none, mask or pseudonymise (optionally `:labelled` or `:tagger`)"
+            ))
+        }
+    };
+    let spans = match spans {
+        "labelled" | "labeled" => SpanSource::Labelled,
+        "tagger" => SpanSource::Tagger,
+        _ => {
+            return Err(format!(
+                "`{shown}`: the span source is `labelled` or `tagger`"
+            ))
+        }
+    };
+    Ok(Some(Scrub { mode, spans }))
+}
+
+/// How a scrub reads in run ids and reports: `none`, `mask`, `pseudonymise-tagger`, …
+pub fn scrub_key(s: &Option<Scrub>) -> String {
+    match s {
+        None => "none".into(),
+        Some(Scrub {
+            mode,
+            spans: SpanSource::Labelled,
+        }) => mode.name().into(),
+        Some(Scrub { mode, spans }) => format!("{}-{}", mode.name(), spans.name()),
+    }
+}
+
+fn fnv1a_str(s: &str) -> u64 {
+    super::plan::fnv1a(s.as_bytes())
+}
+
 /// A grid axis' values (empty when absent).
 pub fn axis<T: Clone>(v: &Option<Spanned<Vec<T>>>) -> Vec<T> {
     v.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default()
@@ -701,6 +762,38 @@ lr = [1e-3]
         StudySpec::parse(text, Path::new("study.toml"))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn scrub_values_are_checked_and_named() {
+        assert_eq!(parse_scrub("none"), Ok(None));
+        assert_eq!(
+            parse_scrub("mask:tagger"),
+            Ok(Some(Scrub {
+                mode: Mode::Mask,
+                spans: SpanSource::Tagger
+            }))
+        );
+        assert_eq!(
+            parse_scrub("pseudonymise"),
+            Ok(Some(Scrub {
+                mode: Mode::Pseudonymise,
+                spans: SpanSource::Labelled
+            }))
+        );
+        let with = |v: &str| {
+            OK.replace(
+                "method = \"lora\"",
+                &format!("method = \"lora\"\nscrub = {v}"),
+            )
+        };
+        let e = err(&with("[\"blur\"]"));
+        assert!(e.contains("method[0].scrub") && e.contains("blur"), "{e}");
+        let e = err(&with("[\"mask:ner\"]"));
+        assert!(e.contains("method[0].scrub") && e.contains("tagger"), "{e}");
+        let e = err(&with("[\"mask\", \"mask:labelled\"]"));
+        assert!(e.contains("listed twice"), "{e}");
+        assert!(StudySpec::parse(&with("[\"none\", \"mask\"]"), Path::new("s.toml")).is_ok());
     }
 
     /// `[eval]` is checked by the evaluator's own rules, at load, not at the first evaluation.
