@@ -103,7 +103,7 @@ fn audit_cell(x: &Row) -> String {
 /// Columns of the runs table (the failed-run row spans all but the first).
 const COLUMNS: [&str; 18] = [
     "run",
-    "formal ε",
+    "formal ε, guarantee",
     "audit ε",
     "privacy loss",
     "utility NLL",
@@ -170,6 +170,7 @@ tr.front { background: #f3f8ee; font-weight: 600; }
 tr.base { color: #666; font-style: italic; }
 p.note { font-size: 13px; color: #555; }
 span.ci { font-size: 11px; color: #888; font-weight: normal; white-space: nowrap; }
+span.guarantee { font-size: 11px; color: #444; }
 ";
 
 /// The whole page: head, the runs table, the seeds summary, then the figures by topic.
@@ -312,11 +313,12 @@ fn runs_table(r: &Report) -> String {
 /// An evaluated run's row: its last checkpoint's metrics, then its costs.
 fn run_row(run: &RunSummary, x: &Row) -> String {
     format!(
-        "<tr{}><td>{}{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        "<tr{}><td>{}{}</td><td>{}<br><span class=\"guarantee\">{}</span></td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         if run.pareto { " class=\"front\"" } else { "" },
         esc(&run_name(run)),
         if run.pareto { " ★" } else { "" },
         esc(&text::eps(x)),
+        esc(&super::guarantee::words(x)),
         metric_cells(x),
         x.train_s
             .map(crate::study::runner::human)
@@ -460,6 +462,13 @@ fn privacy_utility_section(c: &Charts) -> String {
                 label: c.short(run),
                 color: c.color(&run.label),
                 front: run.pareto,
+                mark: if x.selective {
+                    svg::Mark::Diamond
+                } else if x.scrub.is_some() {
+                    svg::Mark::Square
+                } else {
+                    svg::Mark::Circle
+                },
             }
         })
         .collect();
@@ -472,6 +481,7 @@ fn privacy_utility_section(c: &Charts) -> String {
             label: BASE_LABEL.into(),
             color: svg::BASE_COLOR,
             front: false,
+            mark: svg::Mark::Circle,
         });
     }
     let scatter = svg::scatter(
@@ -481,7 +491,7 @@ fn privacy_utility_section(c: &Charts) -> String {
         &pts,
     );
     format!(
-        "<h2>Privacy against utility</h2>\n<div class=\"grid\"><figure>{scatter}<figcaption>Each point is a run; the dashed line joins the Pareto front; grey: the base model before fine-tuning. Error bars are 95% intervals (bootstrap over records): horizontal for privacy loss, vertical for utility NLL.</figcaption></figure></div>\n"
+        "<h2>Privacy against utility</h2>\n<div class=\"grid\"><figure>{scatter}<figcaption>Each point is a run; the dashed line joins the Pareto front; grey: the base model before fine-tuning; squares trained on scrubbed text, diamonds are redact-then-DP runs. Error bars are 95% intervals (bootstrap over records): horizontal for privacy loss, vertical for utility NLL.</figcaption></figure></div>\n"
     )
 }
 

@@ -3,6 +3,7 @@
 //! table for the terminal.
 
 pub mod findings;
+pub mod guarantee;
 mod html;
 mod svg;
 mod text;
@@ -33,6 +34,10 @@ pub struct Row {
     /// A DP run whose noise came from its seed (`dp.reproducible_noise`): ε assumes the seed
     /// stays secret.
     pub seeded_noise: bool,
+    /// The formal ε covers the labelled spans only (redact-then-DP), not whole records.
+    pub selective: bool,
+    /// The scrub the run's training text went through.
+    pub scrub: Option<guarantee::ScrubRow>,
     /// The one-run audit, when the study audits its runs.
     pub audit: Option<AuditRow>,
     pub privacy_loss: f64,
@@ -349,6 +354,8 @@ fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::M
         epsilon_rdp: None,
         epsilon_pld: None,
         seeded_noise: false,
+        selective: false,
+        scrub: None,
         audit: audit.as_ref().map(audit_row),
         privacy_loss,
         privacy_loss_ci: ci(&privacy_loss_ci95),
@@ -422,6 +429,7 @@ fn run_rows(
         row.epsilon_rdp = pick(at.and_then(|x| x.epsilon_rdp), record.epsilon_rdp, false);
         row.epsilon_pld = pick(at.and_then(|x| x.epsilon_pld), record.epsilon_pld, false);
         row.seeded_noise = record.epsilon.is_some() && !record.secure_rng;
+        row.scrub = guarantee::ScrubRow::of(&record);
         row.train_s = r.record.as_ref().map(|_| record.wall_time_s);
         row.tokens_per_s = r.record.as_ref().map(|_| record.tokens_per_second);
         let gib = |b: Option<u64>| b.map(|b| b as f64 / (1u64 << 30) as f64);
@@ -699,6 +707,11 @@ mod tests {
         m
     }
 
+    /// A row of the plain metrics, for tests of what is drawn from it.
+    pub(super) fn row_for_tests() -> Row {
+        row("r", "lora", "lora", "", 1, &pb(new_metrics(1.0)))
+    }
+
     fn run(id: &str, seed: Option<u64>, m: &serde_json::Value) -> RunSummary {
         let mut params = BTreeMap::from([("lr".to_string(), "0.001".to_string())]);
         let point = params_text(&params);
@@ -826,8 +839,10 @@ mod tests {
         assert_eq!(field("audit_epsilon_lb"), "1.250000");
         assert_eq!(field("epsilon_rdp"), "8.000000");
         assert_eq!(field("audit_correct"), "20");
-        assert!(text::markdown(&r).contains("| PLD 6.00 / RDP 8.00 | ≥ 1.25 |"));
-        assert!(text::markdown(&r).contains("| ∞ | ≥ 1.25 |"));
+        assert!(text::markdown(&r).contains("| PLD 6.00 / RDP 8.00 | ε 6.00 per record | ≥ 1.25 |"));
+        assert!(text::markdown(&r).contains("| ∞ | none | ≥ 1.25 |"));
+        assert_eq!(field("guarantee"), "ε 6.00 per record");
+        assert_eq!(field("scrub"), "none");
         assert!(!text::markdown(&r).contains(text::SEEDED_NOTE));
         let html = html::render(&r);
         assert!(html.contains("Formal against empirical ε"));

@@ -194,6 +194,74 @@ pub struct Point {
     pub label: String,
     pub color: usize,
     pub front: bool,
+    pub mark: Mark,
+}
+
+/// A point's marker: what was done to the data it trained on, told apart at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mark {
+    /// Trained on the file as it is.
+    #[default]
+    Circle,
+    /// Trained on scrubbed text.
+    Square,
+    /// Redact-then-DP: a selective ε.
+    Diamond,
+}
+
+impl Mark {
+    /// The marker at (x, y), radius `r`, with `attrs` (fill, stroke) and a tooltip.
+    fn draw(self, x: f64, y: f64, r: f64, attrs: &str, title: &str) -> String {
+        let t = format!("<title>{title}</title>");
+        match self {
+            Mark::Circle => {
+                format!(r##"<circle cx="{x:.1}" cy="{y:.1}" r="{r}" {attrs}>{t}</circle>"##)
+            }
+            Mark::Square => format!(
+                r##"<rect class="mark-square" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" {attrs}>{t}</rect>"##,
+                x - r,
+                y - r,
+                2.0 * r,
+                2.0 * r
+            ),
+            Mark::Diamond => {
+                let r = r * 1.3;
+                format!(
+                    r##"<polygon class="mark-diamond" points="{:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1}" {attrs}>{t}</polygon>"##,
+                    x - r,
+                    y - r,
+                    x + r,
+                    y + r
+                )
+            }
+        }
+    }
+}
+
+/// The legend of the markers in use, when any but circles are.
+fn mark_legend(pts: &[Point]) -> String {
+    let has = |m: Mark| pts.iter().any(|p| p.mark == m);
+    if !has(Mark::Square) && !has(Mark::Diamond) {
+        return String::new();
+    }
+    let mut items = vec![(Mark::Circle, "as is")];
+    if has(Mark::Square) {
+        items.push((Mark::Square, "scrubbed"));
+    }
+    if has(Mark::Diamond) {
+        items.push((Mark::Diamond, "redact-then-DP"));
+    }
+    let mut out = String::new();
+    let mut x = W as f64 - 110.0;
+    for (m, label) in items.iter().rev() {
+        out += &m.draw(x, 14.0, 4.0, r##"fill="#fff" stroke="#222""##, label);
+        out += &format!(
+            r##"<text x="{:.1}" y="18" font-size="10">{label}</text>"##,
+            x + 7.0
+        );
+        x -= 8.0 * label.len() as f64 + 20.0;
+    }
+    out
 }
 
 /// One bar: its value and interval.
@@ -248,21 +316,30 @@ pub fn scatter(title: &str, xlabel: &str, ylabel: &str, pts: &[Point]) -> String
             ly += 13.0;
         }
         placed.push((x + 9.0, ly, width));
-        body += &format!(
-            r##"<circle cx="{x:.1}" cy="{y:.1}" r="{}" fill="{}" stroke="#222" stroke-width="{}"><title>{}: {}{}, {}{}</title></circle><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
-            if p.front { 7 } else { 5 },
-            colour(p.color),
-            if p.front { 2 } else { 0 },
+        let title = format!(
+            "{}: {}{}, {}{}",
             esc(&p.label),
             fmt_tick(p.x),
             ci_text(p.xci),
             fmt_tick(p.y),
-            ci_text(p.yci),
+            ci_text(p.yci)
+        );
+        let attrs = format!(
+            r##"fill="{}" stroke="#222" stroke-width="{}""##,
+            colour(p.color),
+            if p.front { 2 } else { 0 }
+        );
+        body += &p
+            .mark
+            .draw(x, y, if p.front { 7.0 } else { 5.0 }, &attrs, &title);
+        body += &format!(
+            r##"<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
             x + 9.0,
             ly,
             esc(&p.label)
         );
     }
+    body += &mark_legend(pts);
     svg(title, body)
 }
 
@@ -515,11 +592,22 @@ mod tests {
             label: "p".into(),
             color: 0,
             front: false,
+            mark: Mark::Circle,
         };
         let s = scatter("t", "x", "y", &[p(Some([0.5, 1.5]), Some([1.0, 3.0]))]);
         // One horizontal (privacy loss) and one vertical (utility) bar.
         assert_eq!(s.matches(r#"class="errbar""#).count(), 2, "{s}");
         assert!(!scatter("t", "x", "y", &[p(None, None)]).contains("errbar"));
+        // Scrubbed and redact-then-DP runs have their own markers, and a legend says which.
+        let mut sq = p(None, None);
+        sq.mark = Mark::Square;
+        let mut di = p(None, None);
+        di.mark = Mark::Diamond;
+        let marked = scatter("t", "x", "y", &[p(None, None), sq, di]);
+        assert_eq!(marked.matches("mark-square").count(), 2, "{marked}");
+        assert_eq!(marked.matches("mark-diamond").count(), 2, "{marked}");
+        assert!(marked.contains(">scrubbed</text>") && marked.contains(">redact-then-DP</text>"));
+        assert!(!s.contains(">scrubbed</text>"));
 
         let line = |ci| vec![("r".to_string(), 0, vec![(1.0, 2.0, ci), (2.0, 1.0, ci)])];
         let l = lines("t", "epoch", "y", &line(Some([0.5, 2.5])));

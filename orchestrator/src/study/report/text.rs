@@ -21,7 +21,8 @@ eval_seconds,pareto,\
 privacy_loss_general,privacy_loss_general_lo,privacy_loss_general_hi,\
 mia_auc_token_reference,mia_auc_token_reference_lo,mia_auc_token_reference_hi,\
 mia_auc_min_k_plus_plus,mia_auc_min_k_plus_plus_lo,mia_auc_min_k_plus_plus_hi,\
-mia_auc_zlib,mia_auc_zlib_lo,mia_auc_zlib_hi";
+mia_auc_zlib,mia_auc_zlib_lo,mia_auc_zlib_hi,\
+guarantee,scrub,scrub_spans_replaced,scrub_span_recall";
 
 fn num(x: f64) -> String {
     if x.is_finite() {
@@ -110,6 +111,12 @@ fn fields(x: &Row, pareto: bool) -> Vec<String> {
         x.auc_min_k_plus_plus_ci,
     ));
     v.extend(with_ci(Some(x.auc_zlib), x.auc_zlib_ci));
+    // Added in issue 30.
+    v.push(quote(&super::guarantee::words(x)));
+    match &x.scrub {
+        Some(s) => v.extend([s.key(), s.spans_replaced.to_string(), opt(s.span_recall)]),
+        None => v.extend(["none".to_string(), String::new(), String::new()]),
+    }
     v
 }
 
@@ -158,6 +165,7 @@ fn cells(x: &Row) -> Vec<String> {
         x.params.clone(),
         x.epoch.to_string(),
         eps(x),
+        super::guarantee::words(x),
         audit_eps(x),
         format!("{:.3}", x.privacy_loss),
         format!("{:.3}", x.utility_nll),
@@ -197,16 +205,16 @@ pub(super) fn interval(ci: Ci, prec: usize) -> String {
 /// The intervals of `cells`' metrics, column for column (empty elsewhere).
 fn ci_cells(x: &Row) -> Vec<String> {
     let mut c = vec![String::new(); HEAD.len()];
-    c[5] = interval(x.privacy_loss_ci, 3);
-    c[6] = interval(x.utility_nll_ci, 3);
-    c[7] = x
+    c[6] = interval(x.privacy_loss_ci, 3);
+    c[7] = interval(x.utility_nll_ci, 3);
+    c[8] = x
         .utility_gain_ci
         .map(|[lo, hi]| format!("[{lo:+.3}, {hi:+.3}]"))
         .unwrap_or_default();
-    c[8] = interval(x.exposure_ci, 1);
-    c[9] = interval(x.auc_loss_ci, 3);
-    c[10] = interval(x.auc_reference_ci, 3);
-    c[11] = x
+    c[9] = interval(x.exposure_ci, 1);
+    c[10] = interval(x.auc_loss_ci, 3);
+    c[11] = interval(x.auc_reference_ci, 3);
+    c[12] = x
         .extraction_train_ci
         .map(|[lo, hi]| format!("[{:.0}%, {:.0}%]", 100.0 * lo, 100.0 * hi))
         .unwrap_or_default();
@@ -252,14 +260,16 @@ fn base_cells(x: &Row) -> Vec<String> {
     let mut c = cells(x);
     c[0] = "base (before fine-tuning)".into();
     c[3] = "0".into();
+    c[4] = "–".into();
     c
 }
 
-const HEAD: [&str; 14] = [
+const HEAD: [&str; 15] = [
     "method",
     "grid point",
     "epoch",
     "formal ε",
+    "guarantee",
     "audit ε",
     "privacy loss",
     "utility NLL",

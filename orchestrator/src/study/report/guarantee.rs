@@ -1,0 +1,137 @@
+//! What a run promises, in words: its formal ε and what it covers, and the scrub its training
+//! text went through (docs/studies.md, "Guarantees").
+
+use super::Row;
+use triad_proto::v1 as pb;
+
+/// The scrub a run's training text went through, as its run record states it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrubRow {
+    /// `mask` or `pseudonymise`.
+    pub mode: String,
+    /// `labelled` or `tagger`.
+    pub spans: String,
+    pub spans_replaced: u64,
+    /// With tagger spans on a labelled file: labelled spans the tagger caught entirely.
+    pub span_recall: Option<f64>,
+}
+
+impl ScrubRow {
+    /// From the run record's `scrub` (what was done), else its config's (what was asked).
+    pub fn of(record: &pb::RunRecord) -> Option<ScrubRow> {
+        if let Some(s) = &record.scrub {
+            let recall = s
+                .tagger
+                .as_ref()
+                .filter(|t| t.spans_labelled > 0)
+                .map(|t| t.spans_caught as f64 / t.spans_labelled as f64);
+            return Some(ScrubRow {
+                mode: s.mode.clone(),
+                spans: s.spans.clone(),
+                spans_replaced: s.spans_replaced,
+                span_recall: recall,
+            });
+        }
+        let c = record.config.as_ref()?.scrub.as_ref()?;
+        Some(ScrubRow {
+            mode: c.mode.clone(),
+            spans: c.spans.clone(),
+            spans_replaced: 0,
+            span_recall: None,
+        })
+    }
+
+    /// `mask` / `pseudonymise:tagger`, as the study's `scrub` axis spells it.
+    pub fn key(&self) -> String {
+        if self.spans == "labelled" {
+            self.mode.clone()
+        } else {
+            format!("{}:{}", self.mode, self.spans)
+        }
+    }
+}
+
+/// The row's guarantee in words: `none`, `ε 7.99 per record`, `selective: ε 8.00 on labelled
+/// spans`, `scrubbed (mask, tagger, span recall 0.91)`, or a formal ε and a scrub together.
+pub fn words(x: &Row) -> String {
+    let mut parts = vec![];
+    if let Some(e) = x.epsilon {
+        parts.push(if x.selective {
+            format!("selective: ε {e:.2} on labelled spans")
+        } else {
+            format!("ε {e:.2} per record")
+        });
+    }
+    if let Some(s) = &x.scrub {
+        parts.push(match (s.spans.as_str(), s.span_recall) {
+            ("tagger", Some(r)) => format!("scrubbed ({}, tagger, span recall {r:.2})", s.mode),
+            (spans, _) => format!("scrubbed ({}, {spans})", s.mode),
+        });
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrub(spans: &str, recall: Option<f64>) -> Option<ScrubRow> {
+        Some(ScrubRow {
+            mode: "mask".into(),
+            spans: spans.into(),
+            spans_replaced: 10,
+            span_recall: recall,
+        })
+    }
+
+    #[test]
+    fn every_kind_of_run_says_what_it_promises() {
+        let mut x = super::super::tests::row_for_tests();
+        assert_eq!(words(&x), "none");
+        x.epsilon = Some(7.994);
+        assert_eq!(words(&x), "ε 7.99 per record");
+        x.scrub = scrub("tagger", Some(0.912));
+        assert_eq!(
+            words(&x),
+            "ε 7.99 per record; scrubbed (mask, tagger, span recall 0.91)"
+        );
+        x.epsilon = None;
+        x.scrub = scrub("labelled", None);
+        assert_eq!(words(&x), "scrubbed (mask, labelled)");
+        x.epsilon = Some(8.0);
+        x.selective = true;
+        assert!(words(&x).starts_with("selective: ε 8.00 on labelled spans"));
+    }
+
+    #[test]
+    fn a_record_without_stats_falls_back_to_its_config() {
+        let mut r = pb::RunRecord::default();
+        assert_eq!(ScrubRow::of(&r), None);
+        r.config = Some(pb::RunConfig {
+            scrub: Some(pb::ScrubConfig {
+                mode: "pseudonymise".into(),
+                spans: "tagger".into(),
+            }),
+            ..Default::default()
+        });
+        let s = ScrubRow::of(&r).unwrap();
+        assert_eq!(s.key(), "pseudonymise:tagger");
+        r.scrub = Some(pb::Scrubbing {
+            mode: "pseudonymise".into(),
+            spans: "tagger".into(),
+            records: 4,
+            spans_replaced: 9,
+            replaced_by_label: vec![],
+            tagger: Some(pb::TaggerCoverage {
+                spans_caught: 9,
+                spans_labelled: 12,
+                ..Default::default()
+            }),
+        });
+        assert_eq!(ScrubRow::of(&r).unwrap().span_recall, Some(0.75));
+    }
+}
