@@ -188,13 +188,12 @@ impl<'a> Faker<'a> {
         let text = replace_runs(original, |w| {
             let l = w.to_lowercase();
             let in_list = |xs: &[&str]| xs.iter().any(|x| x.eq_ignore_ascii_case(w));
+            let format_word = in_list(&STREET_KINDS)
+                || ["apt", "suite", "unit", "floor"].contains(&l.as_str())
+                || (w.len() == 2 && w.chars().all(|c| c.is_ascii_uppercase()));
             if CITIES.iter().any(|(c, _)| c.eq_ignore_ascii_case(w)) {
                 same_case(self.rng.pick(&CITIES).0, w)
-            } else if in_list(&STREET_KINDS)
-                || ["apt", "suite", "unit", "floor"].contains(&l.as_str())
-            {
-                w.to_string()
-            } else if w.len() == 2 && w.chars().all(|c| c.is_ascii_uppercase()) {
+            } else if format_word {
                 w.to_string()
             } else if in_list(&STREETS) || w.chars().next().is_some_and(char::is_uppercase) {
                 let s = *self.rng.pick(&STREETS);
@@ -455,7 +454,7 @@ mod tests {
                     "{v} from {d}"
                 );
             }
-            assert_eq!(v.len() >= d.len() - 2, true, "{v} from {d}");
+            assert!(v.len() + 2 >= d.len(), "{v} from {d}");
         }
     }
 

@@ -252,7 +252,7 @@ fn mark_legend(pts: &[Point]) -> String {
         items.push((Mark::Diamond, "redact-then-DP"));
     }
     let mut out = String::new();
-    let mut x = W as f64 - 110.0;
+    let mut x = W - 110.0;
     for (m, label) in items.iter().rev() {
         out += &m.draw(x, 14.0, 4.0, r##"fill="#fff" stroke="#222""##, label);
         out += &format!(
