@@ -62,19 +62,43 @@ fn fill(
             tensors.insert(n.clone(), RawTensor::from_tensor(&t.detach())?);
         }
         write_safetensors(&tmp.join("model.safetensors"), &tensors)?;
-        for f in [
-            "config.json",
-            "tokenizer.json",
-            "tokenizer_config.json",
-            "generation_config.json",
-        ] {
-            let src = base.join(f);
-            if src.exists() {
-                std::fs::copy(&src, tmp.join(f)).map_err(|e| TrainError::io(&src, e))?;
-            }
-        }
+        copy_model_files(base, tmp)?;
     }
     extra(tmp)
+}
+
+/// A full model folder at `dir`: the base model's weights with the LoRA adapter in `adapter`
+/// merged in (`W + s·B·A`), and the base's config and tokenizer files.
+pub fn write_merged(base: &Path, adapter: &Path, dir: &Path) -> Result<()> {
+    let device = triad_lm::tch::Device::Cpu;
+    let mut w = triad_lm::weights::Weights::load_dir(base, triad_lm::tch::Kind::Float, device)?;
+    triad_lm::adapter::merge_into(&mut w, adapter)?;
+    write_folder(dir, |tmp| {
+        let names: Vec<String> = w.names().map(str::to_string).collect();
+        let mut tensors = BTreeMap::new();
+        for n in names {
+            let t = w.get_mut(&n).expect("a listed name");
+            tensors.insert(n, RawTensor::from_tensor(t)?);
+        }
+        write_safetensors(&tmp.join("model.safetensors"), &tensors)?;
+        copy_model_files(base, tmp)
+    })
+}
+
+/// The base model's config, tokenizer and generation files, where it has them.
+fn copy_model_files(base: &Path, tmp: &Path) -> Result<()> {
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ] {
+        let src = base.join(f);
+        if src.exists() {
+            std::fs::copy(&src, tmp.join(f)).map_err(|e| TrainError::io(&src, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Remove `.NAME.tmp-PID` folders in `parent` left by processes that no longer run (a kill

@@ -232,6 +232,10 @@ pub struct RunConfig {
     /// file as it is). The evaluator still reads the original records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrub: Option<triad_data::scrub::Scrub>,
+    /// Redact-then-DP: a first phase without noise on scrubbed text, then this run's DP-SGD
+    /// from its weights on the original text (docs/training.md, "Redact-then-DP").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact: Option<crate::redact::Redact>,
 }
 
 fn default_batch() -> usize {
@@ -353,6 +357,11 @@ impl RunConfig {
         }
         if self.method.is_private() {
             self.validate_dp(path)?;
+        }
+        if let Some(r) = &self.redact {
+            r.validate(self).map_err(|(field, msg)| {
+                TrainError::config(path, format!("field `{field}`: {msg}"))
+            })?;
         }
         Ok(())
     }

@@ -26,6 +26,7 @@ mod lock;
 pub mod lora;
 pub mod memory;
 mod optim;
+pub mod redact;
 mod resume;
 mod rng;
 mod run;

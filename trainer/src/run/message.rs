@@ -4,6 +4,7 @@
 
 use super::record::{EpochRecord, LossPoint, RunRecord};
 use crate::config::{Checkpoints, DpConfig, LoraConfig, Optimizer, RunConfig, Schedule};
+use crate::redact::{PhaseOne, Redact};
 use serde::Serialize;
 use triad_data::scrub::{Coverage, LabelCount, LabelRecall, Scrub, Stats};
 use triad_proto::v1 as pb;
@@ -56,6 +57,7 @@ impl From<&RunRecord> for pb::RunRecord {
             train_sha256,
             base_model_sha256,
             scrub,
+            redact,
         } = r;
         pb::RunRecord {
             status: status.clone(),
@@ -90,6 +92,43 @@ impl From<&RunRecord> for pb::RunRecord {
             dataset_size_source: dataset_size_source.clone(),
             tokens_counted: tokens_counted.clone(),
             scrub: scrub.as_ref().map(scrubbing),
+            redact: redact.as_ref().map(phase_one),
+        }
+    }
+}
+
+fn phase_one(p: &PhaseOne) -> pb::PhaseOne {
+    let PhaseOne {
+        method,
+        steps,
+        wall_time_s,
+        mean_loss,
+        scrub,
+    } = p;
+    pb::PhaseOne {
+        method: spelling(method),
+        steps: *steps,
+        wall_time_s: *wall_time_s,
+        mean_loss: opt(*mean_loss),
+        scrub: scrub.as_ref().map(scrubbing),
+    }
+}
+
+impl From<&Redact> for pb::RedactConfig {
+    fn from(r: &Redact) -> Self {
+        let Redact {
+            method,
+            epochs,
+            lr,
+            scrub,
+            lora,
+        } = r;
+        pb::RedactConfig {
+            method: spelling(method),
+            epochs: *epochs,
+            lr: *lr,
+            scrub: Some(scrub_config(scrub)),
+            lora: lora.as_ref().map(pb::LoraConfig::from),
         }
     }
 }
@@ -219,6 +258,7 @@ impl From<&RunConfig> for pb::RunConfig {
             dp,
             checkpoint,
             scrub,
+            redact,
         } = c;
         pb::RunConfig {
             model: model.to_string_lossy().into_owned(),
@@ -239,6 +279,7 @@ impl From<&RunConfig> for pb::RunConfig {
             dp: dp.as_ref().map(pb::DpConfig::from),
             checkpoint: Some(checkpoint.into()),
             scrub: scrub.as_ref().map(scrub_config),
+            redact: redact.as_ref().map(pb::RedactConfig::from),
         }
     }
 }

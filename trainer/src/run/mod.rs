@@ -53,7 +53,7 @@ pub enum Event {
     },
 }
 
-fn checkpoint_dir(out: &Path, epoch: u64) -> PathBuf {
+pub(crate) fn checkpoint_dir(out: &Path, epoch: u64) -> PathBuf {
     out.join("checkpoints").join(format!("epoch-{epoch}"))
 }
 
@@ -73,7 +73,16 @@ pub fn train(
         .as_ref()
         .and_then(|p| p.epochs.last())
         .is_some_and(|e| e.checkpoint.is_some());
-    let (examples, mut run) = Run::prepare(cfg, out, resuming, &stop)?;
+    // Redact-then-DP: phase 1 first (done, resumed or run); this run starts from its weights.
+    let (weights, phase_one) = match &cfg.redact {
+        Some(r) => {
+            let (w, p) = crate::redact::run_phase_one(r, cfg, out, cancel)?;
+            (w, Some(p))
+        }
+        None => (cfg.model.clone(), None),
+    };
+    let (examples, mut run) = Run::prepare(cfg, &weights, out, resuming, &stop)?;
+    run.record.redact = phase_one;
     if let Some(p) = &previous {
         crate::resume::same_run(p, &run.record)?;
         if p.status == "completed" {
@@ -182,8 +191,11 @@ fn schedule(cfg: &RunConfig, n: usize) -> (u64, u64, u64) {
 
 impl<'a> Run<'a> {
     /// Load data and model, make the trainable parameters, plan DP (σ for the target ε).
+    /// `weights`: the folder the model starts from (`cfg.model`, or redact-then-DP's phase 1);
+    /// the tokenizer and the base's identity are always `cfg.model`'s.
     fn prepare(
         cfg: &'a RunConfig,
+        weights: &Path,
         out: &'a Path,
         resuming: bool,
         stop: &dyn Fn() -> bool,
@@ -199,7 +211,7 @@ impl<'a> Run<'a> {
         let (examples, scrubbed) =
             data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on, scrub)?;
         tch::manual_seed(cfg.seed as i64);
-        let mut model = CausalLm::load(&cfg.model, kind, device)?;
+        let mut model = CausalLm::load(weights, kind, device)?;
         let lora_cfg = cfg.lora_config();
         let named = crate::lora::trainable(&mut model, cfg.method, &lora_cfg, cfg.seed)?;
         let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
@@ -277,6 +289,7 @@ impl<'a> Run<'a> {
             ),
             base_model_sha256: Some(triad_lm::weights::model_identity(&cfg.model)?),
             scrub: scrubbed,
+            redact: None,
         };
         let opt = Optimizer::new(cfg.optimizer.clone(), params);
         let run = Run {

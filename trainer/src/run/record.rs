@@ -93,6 +93,9 @@ pub struct RunRecord {
     /// What `[scrub]` did to the training text (absent: trained on the file as it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrub: Option<triad_data::scrub::Stats>,
+    /// Redact-then-DP's phase 1 (absent for other runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact: Option<crate::redact::PhaseOne>,
 }
 
 impl RunRecord {
@@ -203,7 +206,15 @@ mod tests {
                        "char_precision": 1.0,
                        "by_label": [{"label": "NAME", "caught": 60, "total": 75}]}
         });
-        for cfg in [dp, full] {
+        // Redact-then-DP: phase 2 is `dp`, phase 1 a LoRA run on pseudonymised text.
+        let redacted = dp
+            .replace("dp-lora", "dp")
+            .replace("[lora]\nr = 4\n", "")
+            .replace(
+                "[scrub]\n",
+                "[redact]\nmethod = \"lora\"\nepochs = 1\nlr = 1e-3\n[redact.scrub]\n",
+            );
+        for cfg in [dp, full, &redacted] {
             let cfg = crate::RunConfig::from_toml(cfg, Path::new("run.toml")).unwrap();
             let mut v = serde_json::json!({
                 "status": "completed", "config": cfg, "method": cfg.method, "device": "Cpu",
@@ -223,6 +234,12 @@ mod tests {
             });
             if cfg.scrub.is_some() {
                 v["scrub"] = scrub.clone();
+            }
+            if cfg.redact.is_some() {
+                v["redact"] = serde_json::json!({
+                    "method": "lora", "steps": 4, "wall_time_s": 2.0, "mean_loss": 3.5,
+                    "scrub": scrub.clone()
+                });
             }
             let r: RunRecord = serde_json::from_value(v).unwrap();
             let direct = triad_proto::json::to_file_text(&r.to_message());
