@@ -25,7 +25,7 @@ pub fn load(
     tok: &Tokenizer,
     max_length: usize,
     loss_on: LossOn,
-    scrub: Option<(Scrub, u64)>,
+    scrub: Option<(&Scrub, u64)>,
 ) -> Result<(Vec<Example>, Option<ScrubStats>)> {
     let mut records = triad_data::check::read_valid(path)?;
     let stats = match scrub {

@@ -36,10 +36,7 @@ fn full() -> Method {
 }
 
 fn mask_labelled() -> Scrub {
-    Scrub {
-        mode: Mode::Mask,
-        spans: SpanSource::Labelled,
-    }
+    Scrub::all(Mode::Mask, SpanSource::Labelled)
 }
 
 /// Phase 1 as the run record states it.
@@ -96,7 +93,7 @@ impl Redact {
         c.optimizer.lr = self.lr;
         c.dp = None;
         c.lora = (self.method == Method::Lora).then(|| self.lora.clone().unwrap_or_default());
-        c.scrub = Some(self.scrub);
+        c.scrub = Some(self.scrub.clone());
         c.redact = None;
         c.schedule = Default::default();
         c.checkpoint = Checkpoints {

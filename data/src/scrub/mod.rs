@@ -56,12 +56,31 @@ impl SpanSource {
 }
 
 /// `[scrub]` of RUN.toml.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scrub {
     pub mode: Mode,
     #[serde(default)]
     pub spans: SpanSource,
+    /// Replace only spans of these labels (say, names and e-mails but not order numbers);
+    /// empty: every span. The others stay in the text, and stay sensitive.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+}
+
+impl Scrub {
+    /// Replace every span the source gives.
+    pub fn all(mode: Mode, spans: SpanSource) -> Scrub {
+        Scrub {
+            mode,
+            spans,
+            labels: vec![],
+        }
+    }
+
+    fn wants(&self, s: &Span) -> bool {
+        self.labels.is_empty() || self.labels.contains(&s.label)
+    }
 }
 
 /// What a scrub did, for the run record.
@@ -94,18 +113,22 @@ pub struct NoPseudonym {
 /// Scrub every record. `rng` draws the pseudonyms (deterministic per seed).
 pub fn scrub(
     records: &[Record],
-    how: Scrub,
+    how: &Scrub,
     rng: Rng,
 ) -> Result<(Vec<Record>, Stats), NoPseudonym> {
-    let chosen: Vec<Vec<Span>> = records
+    let found: Vec<Vec<Span>> = records
         .iter()
         .map(|r| match how.spans {
             SpanSource::Labelled => r.spans.clone(),
             SpanSource::Tagger => crate::tagger::tag(&r.text),
         })
         .collect();
-    let originals = secrets(records, &chosen);
-    let name_words = name_words(records, &chosen);
+    let chosen: Vec<Vec<Span>> = found
+        .iter()
+        .map(|f| f.iter().filter(|s| how.wants(s)).cloned().collect())
+        .collect();
+    let originals = secrets(records, &found);
+    let name_words = name_words(records, &found);
     let mut faker = Faker::new(rng, &originals, &name_words);
     let mut out = Vec::with_capacity(records.len());
     let mut by_label: BTreeMap<String, u64> = BTreeMap::new();

@@ -14,7 +14,7 @@ fn data(domain: Domain) -> Vec<Record> {
 }
 
 fn how(mode: Mode, spans: SpanSource) -> Scrub {
-    Scrub { mode, spans }
+    Scrub::all(mode, spans)
 }
 
 /// `after` is `before` with chosen span k replaced by `with[k]`, and (where `at_spans`) the
@@ -40,7 +40,12 @@ fn check_layout(before: &Record, chosen: &[Span], after: &Record, with: &[String
 #[test]
 fn masking_labelled_spans_replaces_exactly_them_and_leaves_no_secret_span() {
     let records = data(Domain::CustomerSupport);
-    let (out, stats) = scrub(&records, how(Mode::Mask, SpanSource::Labelled), Rng::new(1)).unwrap();
+    let (out, stats) = scrub(
+        &records,
+        &how(Mode::Mask, SpanSource::Labelled),
+        Rng::new(1),
+    )
+    .unwrap();
     let total: usize = records.iter().map(|r| r.spans.len()).sum();
     assert_eq!(stats.spans_replaced as usize, total);
     assert!(stats.tagger.is_none());
@@ -73,7 +78,7 @@ fn pseudonyms_sit_exactly_in_their_spans_are_consistent_and_never_a_real_secret(
             .collect();
         let (out, stats) = scrub(
             &records,
-            how(Mode::Pseudonymise, SpanSource::Labelled),
+            &how(Mode::Pseudonymise, SpanSource::Labelled),
             Rng::new(3),
         )
         .unwrap();
@@ -111,9 +116,9 @@ fn pseudonyms_sit_exactly_in_their_spans_are_consistent_and_never_a_real_secret(
 fn the_same_seed_gives_the_same_pseudonyms() {
     let records = data(Domain::CustomerSupport);
     let h = how(Mode::Pseudonymise, SpanSource::Labelled);
-    let a = scrub(&records, h, Rng::new(5)).unwrap().0;
-    let b = scrub(&records, h, Rng::new(5)).unwrap().0;
-    let c = scrub(&records, h, Rng::new(6)).unwrap().0;
+    let a = scrub(&records, &h, Rng::new(5)).unwrap().0;
+    let b = scrub(&records, &h, Rng::new(5)).unwrap().0;
+    let c = scrub(&records, &h, Rng::new(6)).unwrap().0;
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -149,7 +154,7 @@ fn with_the_tagger_a_missed_span_stays_in_the_text_and_stays_sensitive() {
     for mode in [Mode::Mask, Mode::Pseudonymise] {
         let (out, stats) = scrub(
             std::slice::from_ref(&r),
-            how(mode, SpanSource::Tagger),
+            &how(mode, SpanSource::Tagger),
             Rng::new(1),
         )
         .unwrap();
@@ -173,7 +178,7 @@ fn with_the_tagger_a_missed_span_stays_in_the_text_and_stays_sensitive() {
 #[test]
 fn the_tagger_scrubs_most_of_generated_dialogue() {
     let records = data(Domain::CustomerSupport);
-    let (out, stats) = scrub(&records, how(Mode::Mask, SpanSource::Tagger), Rng::new(1)).unwrap();
+    let (out, stats) = scrub(&records, &how(Mode::Mask, SpanSource::Tagger), Rng::new(1)).unwrap();
     let cov = stats.tagger.unwrap();
     assert!(cov.span_recall() > 0.8, "{cov:?}");
     // Whatever it caught is gone from the text; whatever it missed is still a span.
@@ -196,6 +201,31 @@ fn caught_or_touched(records: &[Record]) -> u64 {
                 .count() as u64
         })
         .sum()
+}
+
+#[test]
+fn a_scrub_of_some_labels_leaves_the_others_in_place_and_sensitive() {
+    let records = data(Domain::CustomerSupport);
+    let mut h = how(Mode::Mask, SpanSource::Labelled);
+    h.labels = vec!["NAME".into(), "EMAIL".into()];
+    let (out, stats) = scrub(&records, &h, Rng::new(1)).unwrap();
+    let labels: Vec<&str> = stats
+        .replaced_by_label
+        .iter()
+        .map(|l| l.label.as_str())
+        .collect();
+    assert_eq!(labels, ["EMAIL", "NAME"]);
+    for (b, a) in records.iter().zip(&out) {
+        let kept: Vec<&Span> = b
+            .spans
+            .iter()
+            .filter(|s| !h.labels.contains(&s.label))
+            .collect();
+        assert_eq!(a.spans.len(), kept.len(), "{}", b.id);
+        for (s, t) in kept.iter().zip(&a.spans) {
+            assert_eq!((b.span_text(s), &s.label), (a.span_text(t), &t.label));
+        }
+    }
 }
 
 #[test]

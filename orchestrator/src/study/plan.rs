@@ -73,7 +73,7 @@ fn short(x: f64) -> String {
 }
 
 /// One grid point of a method (`None`: the axis is absent), and the seed of its repeat.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Point {
     lr: Option<f64>,
     eps: Option<f64>,
@@ -109,7 +109,7 @@ fn points(m: &MethodSpec, seeds: &[Option<u64>]) -> Vec<Point> {
                             eps,
                             epochs,
                             r,
-                            scrub,
+                            scrub: scrub.clone(),
                             seed,
                         }));
                     }
@@ -150,7 +150,7 @@ fn run_table(
         params.insert("r".into(), r.to_string());
     }
     if let Some(scrub) = p.scrub {
-        if let Some(sc) = scrub {
+        if let Some(sc) = &scrub {
             set(&mut t, &["scrub", "mode"], sc.mode.name().into());
             set(&mut t, &["scrub", "spans"], sc.spans.name().into());
         } else {

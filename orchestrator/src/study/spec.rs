@@ -706,7 +706,7 @@ pub fn parse_scrub(v: &str) -> Result<Option<Scrub>, String> {
             ))
         }
     };
-    Ok(Some(Scrub { mode, spans }))
+    Ok(Some(Scrub::all(mode, spans)))
 }
 
 /// How a scrub reads in run ids and reports: `none`, `mask`, `pseudonymise-tagger`, …
@@ -716,8 +716,9 @@ pub fn scrub_key(s: &Option<Scrub>) -> String {
         Some(Scrub {
             mode,
             spans: SpanSource::Labelled,
+            ..
         }) => mode.name().into(),
-        Some(Scrub { mode, spans }) => format!("{}-{}", mode.name(), spans.name()),
+        Some(Scrub { mode, spans, .. }) => format!("{}-{}", mode.name(), spans.name()),
     }
 }
 
@@ -769,17 +770,11 @@ lr = [1e-3]
         assert_eq!(parse_scrub("none"), Ok(None));
         assert_eq!(
             parse_scrub("mask:tagger"),
-            Ok(Some(Scrub {
-                mode: Mode::Mask,
-                spans: SpanSource::Tagger
-            }))
+            Ok(Some(Scrub::all(Mode::Mask, SpanSource::Tagger)))
         );
         assert_eq!(
             parse_scrub("pseudonymise"),
-            Ok(Some(Scrub {
-                mode: Mode::Pseudonymise,
-                spans: SpanSource::Labelled
-            }))
+            Ok(Some(Scrub::all(Mode::Pseudonymise, SpanSource::Labelled)))
         );
         let with = |v: &str| {
             OK.replace(

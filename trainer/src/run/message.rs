@@ -190,10 +190,15 @@ fn coverage(c: &Coverage) -> pb::TaggerCoverage {
 }
 
 fn scrub_config(s: &Scrub) -> pb::ScrubConfig {
-    let Scrub { mode, spans } = s;
+    let Scrub {
+        mode,
+        spans,
+        labels,
+    } = s;
     pb::ScrubConfig {
         mode: spelling(mode),
         spans: spelling(spans),
+        labels: labels.clone(),
     }
 }
 

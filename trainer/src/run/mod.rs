@@ -207,7 +207,7 @@ impl<'a> Run<'a> {
             TrainError::Invalid(format!("dtype `{}`: expected auto, f32 or bf16", cfg.dtype))
         })?;
         let tok = Tokenizer::from_file(cfg.model.join("tokenizer.json"))?;
-        let scrub = cfg.scrub.map(|s| (s, cfg.seed));
+        let scrub = cfg.scrub.as_ref().map(|s| (s, cfg.seed));
         let (examples, scrubbed) =
             data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on, scrub)?;
         tch::manual_seed(cfg.seed as i64);

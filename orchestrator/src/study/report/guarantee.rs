@@ -115,6 +115,7 @@ mod tests {
             scrub: Some(pb::ScrubConfig {
                 mode: "pseudonymise".into(),
                 spans: "tagger".into(),
+                labels: vec![],
             }),
             ..Default::default()
         });
