@@ -84,7 +84,7 @@ impl Redact {
     }
 
     /// Phase 1's RUN.toml: the run's model, data, batch and seed; its own method, epochs, lr
-    /// and scrub; no noise; one checkpoint at its end.
+    /// and scrub; no noise.
     pub(crate) fn phase_one(&self, run: &RunConfig) -> RunConfig {
         let mut c = run.clone();
         c.method = self.method;
@@ -96,8 +96,9 @@ impl Redact {
         c.scrub = Some(self.scrub.clone());
         c.redact = None;
         c.schedule = Default::default();
+        // Checkpoints every epoch where the run has them: phase 1 resumes from its last.
         c.checkpoint = Checkpoints {
-            every_epoch: false,
+            every_epoch: run.checkpoint.every_epoch,
             keep_optimizer_state: false,
         };
         c
