@@ -156,6 +156,40 @@ fn audit_has_power_without_dp_and_stays_under_formal_epsilon_with_dp() {
     }
 }
 
+/// Redact-then-DP at ε = 1: phase 1 fine-tunes hard without noise on text whose labelled spans
+/// (the audit secrets among them) are masked, phase 2 runs DP-SGD on the original text. The
+/// audit canaries differ only in their secrets, so what phase 1 learnt is the same whichever
+/// canaries were included: the audit must stay at or under phase 2's ε, as for plain DP.
+#[test]
+fn redact_then_dp_audits_under_its_epsilon() {
+    let s = setup();
+    for seed in 1..=3u64 {
+        let (m, record) = audited_run(
+            &s,
+            &format!("redact-dp-{seed}"),
+            seed,
+            "method = \"dp\"\nepochs = 8\n[optimizer]\nlr = 1e-2\n[dp]\ntarget_epsilon = 1.0\ndelta = 1e-5\nmax_grad_norm = 1.0\n[redact]\nepochs = 8\nlr = 1e-2\n",
+        );
+        let formal = record["epsilon"].as_f64().unwrap();
+        let lb = bound(&m);
+        println!(
+            "redact-then-DP ε 1 seed {seed}: formal {formal:.3}, phase 1 {}, audit {}",
+            record["redact"], m["audit"]
+        );
+        assert!(
+            record["redact"]["scrub"]["spans_replaced"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
+        assert!(formal <= 1.0001, "formal ε {formal} over target 1");
+        assert!(
+            lb <= formal,
+            "audit ε_lb {lb} above formal ε {formal}: the selective guarantee does not hold"
+        );
+    }
+}
+
 /// An audit file that does not match the data is refused with the file and line; too few
 /// canaries are refused before anything is written.
 #[test]

@@ -240,6 +240,21 @@ fn redact_then_dp_spends_phase_twos_epsilon_and_resumes_identically_in_either_ph
     let plain_cfg = config(dir, "dp.toml", &model, dp);
     let cfg = config(dir, "redact.toml", &model, &format!("{dp}{redact}"));
     let plain = train(&plain_cfg, &dir.join("plain"));
+    // DP with a scrub: a per-record ε, so run.json publishes no count of the data.
+    let scrubbed_dp = config(
+        dir,
+        "dp-scrub.toml",
+        &model,
+        &format!("{dp}[scrub]\nmode = \"mask\"\n"),
+    );
+    let s = train(&scrubbed_dp, &dir.join("dp-scrub"))["scrub"].clone();
+    assert_eq!(s["counts_withheld"], true, "{s}");
+    assert_eq!(
+        (s["records"].as_u64(), s["spans_replaced"].as_u64()),
+        (Some(0), Some(0)),
+        "{s}"
+    );
+    assert!(s["replaced_by_label"].as_array().unwrap().is_empty() && s["tagger"].is_null());
     let straight = train(&cfg, &dir.join("straight"));
     // ε, σ and q are the DP phase's alone: the plain DP run's, exactly.
     for k in [

@@ -77,6 +77,13 @@ impl Redact {
                  `redact.scrub`",
             );
         }
+        if run.dp.as_ref().is_some_and(|d| d.dataset_size.is_some()) {
+            return bad(
+                "dp.dataset_size",
+                "phase 1 runs without noise and publishes its steps, which follow the record \
+                 count: the count cannot be kept hidden in redact-then-DP",
+            );
+        }
         if self.lora.is_some() && self.method != Method::Lora {
             return bad("redact.lora", "only phase-1 method `lora` takes an adapter");
         }
@@ -189,6 +196,10 @@ mod tests {
             (
                 "[redact]\nepochs = 1\nlr = 1e-3\n[redact.lora]\nr = 4\n",
                 "redact.lora",
+            ),
+            (
+                "dataset_size = 100\n[redact]\nepochs = 1\nlr = 1e-3\n",
+                "dp.dataset_size",
             ),
         ] {
             let e = parse(extra).unwrap_err();

@@ -94,6 +94,25 @@ pub struct Stats {
     pub replaced_by_label: Vec<LabelCount>,
     /// With `spans = "tagger"` on a labelled file: how much of the labels the tagger found.
     pub tagger: Option<Coverage>,
+    /// The counts above are statistics of the training file without noise: a run with a
+    /// formal ε per record publishes none of them (see [`Stats::withheld`]).
+    #[serde(default)]
+    pub counts_withheld: bool,
+}
+
+impl Stats {
+    /// What a private run may publish: the scrub's settings, no count of the data.
+    pub fn withheld(self) -> Stats {
+        Stats {
+            mode: self.mode,
+            spans: self.spans,
+            records: 0,
+            spans_replaced: 0,
+            replaced_by_label: vec![],
+            tagger: None,
+            counts_withheld: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +170,7 @@ pub fn scrub(
             .map(|(label, count)| LabelCount { label, count })
             .collect(),
         tagger,
+        counts_withheld: false,
     };
     Ok((out, stats))
 }

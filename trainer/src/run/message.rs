@@ -142,6 +142,7 @@ fn scrubbing(s: &Stats) -> pb::Scrubbing {
         spans_replaced,
         replaced_by_label,
         tagger,
+        counts_withheld,
     } = s;
     pb::Scrubbing {
         mode: spelling(mode),
@@ -156,6 +157,7 @@ fn scrubbing(s: &Stats) -> pb::Scrubbing {
             })
             .collect(),
         tagger: tagger.as_ref().map(coverage),
+        counts_withheld: *counts_withheld,
     }
 }
 

@@ -210,6 +210,14 @@ impl<'a> Run<'a> {
         let scrub = cfg.scrub.as_ref().map(|s| (s, cfg.seed));
         let (examples, scrubbed) =
             data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on, scrub)?;
+        // Counts of the data without noise would undo a per-record ε: withheld.
+        let scrubbed = scrubbed.map(|s| {
+            if cfg.method.is_private() {
+                s.withheld()
+            } else {
+                s
+            }
+        });
         tch::manual_seed(cfg.seed as i64);
         let mut model = CausalLm::load(weights, kind, device)?;
         let lora_cfg = cfg.lora_config();

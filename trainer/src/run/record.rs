@@ -204,12 +204,14 @@ mod tests {
             "replaced_by_label": [{"label": "NAME", "count": 70}, {"label": "PHONE", "count": 50}],
             "tagger": {"spans_caught": 100, "spans_labelled": 130, "char_recall": 0.8,
                        "char_precision": 1.0,
-                       "by_label": [{"label": "NAME", "caught": 60, "total": 75}]}
+                       "by_label": [{"label": "NAME", "caught": 60, "total": 75}]},
+            "counts_withheld": false
         });
         // Redact-then-DP: phase 2 is `dp`, phase 1 a LoRA run on pseudonymised text.
         let redacted = dp
             .replace("dp-lora", "dp")
             .replace("[lora]\nr = 4\n", "")
+            .replace("dataset_size = 100\n", "")
             .replace(
                 "[scrub]\n",
                 "[redact]\nmethod = \"lora\"\nepochs = 1\nlr = 1e-3\n[redact.scrub]\n",

@@ -132,6 +132,7 @@ mod tests {
                 spans_labelled: 12,
                 ..Default::default()
             }),
+            counts_withheld: false,
         });
         assert_eq!(ScrubRow::of(&r).unwrap().span_recall, Some(0.75));
     }
