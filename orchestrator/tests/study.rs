@@ -623,3 +623,125 @@ fn a_study_evaluates_on_more_nonmembers_than_it_trains_on() {
         assert!(mia["reference"]["tpr_at_01pct_fpr"].is_null(), "{mia}");
     }
 }
+
+/// Scrubbing and redact-then-DP as grid axes: the study plans one run per scrub, runs them
+/// (resuming after a SIGKILL), and every row states its guarantee in results.csv, report.md
+/// and report.html, where scrubbed and redact-then-DP runs have their own markers.
+#[test]
+fn a_study_with_scrub_axes_and_redact_then_dp_runs_resumes_and_reports_guarantees() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_model(tmp.path());
+    let text = SPEC.replace("epochs = 3", "epochs = 2");
+    let spec = text[..text.find("[[method]]").unwrap()].to_string()
+        + "[[method]]\nmethod = \"full\"\nlr = [1e-3]\nscrub = [\"none\", \"mask\", \"pseudonymise:tagger\"]\n\
+           [[method]]\nmethod = \"redact-dp\"\nlr = [1e-2]\ntarget_epsilon = [8.0]\nscrub = [\"mask\"]\n\
+           train.redact = { epochs = 1, lr = 1e-3 }\ntrain.dp.reproducible_noise = true\n"
+        + &text[text.find("[eval]").unwrap()..];
+    let path = tmp.path().join("study.toml");
+    std::fs::write(&path, &spec).unwrap();
+    let dir = tmp.path().join("s");
+    let run = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_triad"));
+        c.args(["study", "run", path.to_str().unwrap(), "--dir"])
+            .arg(&dir);
+        c
+    };
+    // Killed once the first run's evaluation is in, then resumed to the end.
+    let mut child = run()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !try_ledger(&dir).is_ok_and(|(_, e)| e.iter().any(|e| e.0 != "@base")) {
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "no evaluation recorded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        ledger(&dir).1.len() < 9,
+        "the study finished before it was killed"
+    );
+    let out = run().output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (runs, evals) = ledger(&dir);
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(runs.iter().all(|r| r.1 == "done"), "{runs:?}");
+    assert_eq!(evals.len(), 9, "the base and 4 runs × 2 epochs");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let mut rows: Vec<Vec<String>> = csv.lines().map(csv_fields).collect();
+    let head = rows.remove(0);
+    assert!(rows.iter().all(|r| r.len() == head.len()), "{csv}");
+    let kcol = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let by_run = |prefix: &str| -> Vec<&Vec<String>> {
+        rows.iter().filter(|r| r[0].starts_with(prefix)).collect()
+    };
+    let last = |prefix: &str| by_run(prefix).last().copied().unwrap().clone();
+    let g = |r: &Vec<String>| r[kcol("guarantee")].clone();
+    assert_eq!(g(&rows[0]), "base model: saw no training data");
+    assert_eq!(g(&last("full-lr0.001-scrubnone-")), "none");
+    assert_eq!(
+        g(&last("full-lr0.001-scrubmask-")),
+        "scrubbed (mask, labelled)"
+    );
+    let tagged = g(&last("full-lr0.001-scrubpseudonymise-tagger-"));
+    assert!(
+        tagged.starts_with("scrubbed (pseudonymise, tagger, span recall 0."),
+        "{tagged}"
+    );
+    let redact = last("redact-dp-");
+    assert!(
+        g(&redact).starts_with("selective: ε 7.9") || g(&redact).starts_with("selective: ε 8.00"),
+        "{}",
+        g(&redact)
+    );
+    assert!(g(&redact).ends_with("on labelled spans"), "{}", g(&redact));
+    assert_eq!(redact[kcol("method")], "redact-dp");
+    assert_eq!(last("full-lr0.001-scrubmask-")[kcol("scrub")], "mask");
+    let recall: f64 = last("full-lr0.001-scrubpseudonymise-tagger-")[kcol("scrub_span_recall")]
+        .parse()
+        .unwrap();
+    assert!((0.5..=1.0).contains(&recall), "{recall}");
+    // The evaluator read the original records: every run's privacy loss is measured on them.
+    assert!(rows
+        .iter()
+        .all(|r| r[kcol("privacy_loss")].parse::<f64>().is_ok()));
+
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("| guarantee |"), "{md}");
+    assert!(
+        md.contains("scrubbed (pseudonymise, tagger, span recall") && md.contains("selective: ε")
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("mark-square") && html.contains("mark-diamond"));
+    assert!(html.contains(">scrubbed</text>") && html.contains(">redact-then-DP</text>"));
+    assert!(html.contains("<span class=\"guarantee\">selective: ε"));
+}
+
+/// One CSV line's fields, quotes undone (`"a, b"` is one field).
+fn csv_fields(line: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (vec![], String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}

@@ -1,6 +1,6 @@
 //! A study's runs: each method's grid expanded into RUN.toml texts with stable ids.
 
-use super::spec::{axis, parse_scrub, scrub_key, MethodSpec, StudySpec};
+use super::spec::{axis, parse_scrub, scrub_key, MethodSpec, StudySpec, REDACT_DP};
 use super::StudyError;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -131,7 +131,17 @@ fn run_table(
     merge(&mut t, &m.train);
     let mut params = BTreeMap::new();
     let method = m.method.get_ref().clone();
-    set(&mut t, &["method"], method.clone().into());
+    let redact = method == REDACT_DP;
+    set(
+        &mut t,
+        &["method"],
+        if redact {
+            "dp".to_string()
+        } else {
+            method.clone()
+        }
+        .into(),
+    );
     if let Some(lr) = p.lr {
         set(&mut t, &["optimizer", "lr"], lr.into());
         params.insert("lr".into(), short(lr));
@@ -150,9 +160,15 @@ fn run_table(
         params.insert("r".into(), r.to_string());
     }
     if let Some(scrub) = p.scrub {
+        // Redact-then-DP's scrub is its first phase's; the DP phase reads the original text.
+        let at: &[&str] = if redact {
+            &["redact", "scrub"]
+        } else {
+            &["scrub"]
+        };
         if let Some(sc) = &scrub {
-            set(&mut t, &["scrub", "mode"], sc.mode.name().into());
-            set(&mut t, &["scrub", "spans"], sc.spans.name().into());
+            set(&mut t, &[at, &["mode"]].concat(), sc.mode.name().into());
+            set(&mut t, &[at, &["spans"]].concat(), sc.spans.name().into());
         } else {
             t.remove("scrub");
         }
@@ -163,7 +179,7 @@ fn run_table(
         set(&mut t, &["seed"], (seed as i64).into());
         params.insert("seed".into(), seed.to_string());
     }
-    if method.starts_with("dp") && !t.contains_key("dp") {
+    if (method.starts_with("dp") || redact) && !t.contains_key("dp") {
         set(&mut t, &["dp", "max_grad_norm"], 1.0.into());
     }
     if let Some(toml::Value::Table(dp)) = t.get_mut("dp") {

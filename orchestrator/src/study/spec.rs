@@ -212,7 +212,10 @@ fn yes() -> bool {
     true
 }
 
-pub const METHODS: [&str; 4] = ["full", "lora", "dp", "dp-lora"];
+pub const METHODS: [&str; 5] = ["full", "lora", "dp", "dp-lora", "redact-dp"];
+
+/// Redact-then-DP: RUN.toml method `dp` with a `[redact]` phase 1.
+pub const REDACT_DP: &str = "redact-dp";
 
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
@@ -625,7 +628,30 @@ impl MethodSpec {
                 format!("{}: every value must be positive", field("epochs")),
             ));
         }
-        let private = name.starts_with("dp");
+        let redact = name == REDACT_DP;
+        let private = name.starts_with("dp") || redact;
+        if redact && !self.train.contains_key("redact") {
+            return Err(problem(
+                Some(self.method.span()),
+                format!(
+                    "{}: `{name}` needs its first phase: `train.redact = {{ epochs = …, lr = … }}`",
+                    field("train")
+                ),
+            ));
+        }
+        if redact
+            && scrubs
+                .iter()
+                .any(|v| parse_scrub(v).ok().flatten().is_none())
+        {
+            return Err(problem(
+                span(&self.scrub),
+                format!(
+                    "{}: `none` is no first phase for `{name}`: its scrub replaces the spans ε covers",
+                    field("scrub")
+                ),
+            ));
+        }
         let lora = name.ends_with("lora");
         let epsilon = axis(&self.target_epsilon);
         if private && epsilon.is_empty() && !self.train.contains_key("dp") {

@@ -19,7 +19,24 @@ pub struct ScrubRow {
 impl ScrubRow {
     /// From the run record's `scrub` (what was done), else its config's (what was asked).
     pub fn of(record: &pb::RunRecord) -> Option<ScrubRow> {
-        if let Some(s) = &record.scrub {
+        Self::from_parts(
+            record.scrub.as_ref(),
+            record.config.as_ref().and_then(|c| c.scrub.as_ref()),
+        )
+    }
+
+    /// A redact-then-DP run's first-phase scrub; `None` for other runs.
+    pub fn of_phase_one(record: &pb::RunRecord) -> Option<ScrubRow> {
+        let asked = record.config.as_ref()?.redact.as_ref()?;
+        let done = record.redact.as_ref().and_then(|p| p.scrub.as_ref());
+        Self::from_parts(done, asked.scrub.as_ref())
+    }
+
+    fn from_parts(
+        done: Option<&pb::Scrubbing>,
+        asked: Option<&pb::ScrubConfig>,
+    ) -> Option<ScrubRow> {
+        if let Some(s) = done {
             let recall = s
                 .tagger
                 .as_ref()
@@ -32,7 +49,7 @@ impl ScrubRow {
                 span_recall: recall,
             });
         }
-        let c = record.config.as_ref()?.scrub.as_ref()?;
+        let c = asked?;
         Some(ScrubRow {
             mode: c.mode.clone(),
             spans: c.spans.clone(),
@@ -51,15 +68,26 @@ impl ScrubRow {
     }
 }
 
+/// The base model's row: it was trained on none of the data.
+pub const BASE: &str = "base model: saw no training data";
+
 /// The row's guarantee in words: `none`, `ε 7.99 per record`, `selective: ε 8.00 on labelled
 /// spans`, `scrubbed (mask, tagger, span recall 0.91)`, or a formal ε and a scrub together.
 pub fn words(x: &Row) -> String {
+    if x.run.starts_with(crate::study::ledger::BASE_RUN) {
+        return BASE.into();
+    }
     let mut parts = vec![];
     if let Some(e) = x.epsilon {
-        parts.push(if x.selective {
-            format!("selective: ε {e:.2} on labelled spans")
-        } else {
-            format!("ε {e:.2} per record")
+        parts.push(match &x.selective {
+            Some(s) => match (s.spans.as_str(), s.span_recall) {
+                ("labelled", _) => format!("selective: ε {e:.2} on labelled spans"),
+                (_, Some(r)) => {
+                    format!("selective: ε {e:.2} on the tagger's spans (span recall {r:.2})")
+                }
+                _ => format!("selective: ε {e:.2} on the tagger's spans"),
+            },
+            None => format!("ε {e:.2} per record"),
         });
     }
     if let Some(s) = &x.scrub {
@@ -103,8 +131,14 @@ mod tests {
         x.scrub = scrub("labelled", None);
         assert_eq!(words(&x), "scrubbed (mask, labelled)");
         x.epsilon = Some(8.0);
-        x.selective = true;
-        assert!(words(&x).starts_with("selective: ε 8.00 on labelled spans"));
+        x.scrub = None;
+        x.selective = scrub("labelled", None);
+        assert_eq!(words(&x), "selective: ε 8.00 on labelled spans");
+        x.selective = scrub("tagger", Some(0.78));
+        assert_eq!(
+            words(&x),
+            "selective: ε 8.00 on the tagger's spans (span recall 0.78)"
+        );
     }
 
     #[test]

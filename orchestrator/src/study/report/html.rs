@@ -462,7 +462,7 @@ fn privacy_utility_section(c: &Charts) -> String {
                 label: c.short(run),
                 color: c.color(&run.label),
                 front: run.pareto,
-                mark: if x.selective {
+                mark: if x.selective.is_some() {
                     svg::Mark::Diamond
                 } else if x.scrub.is_some() {
                     svg::Mark::Square

@@ -34,8 +34,9 @@ pub struct Row {
     /// A DP run whose noise came from its seed (`dp.reproducible_noise`): ε assumes the seed
     /// stays secret.
     pub seeded_noise: bool,
-    /// The formal ε covers the labelled spans only (redact-then-DP), not whole records.
-    pub selective: bool,
+    /// Redact-then-DP: the formal ε covers the spans its first phase's scrub replaced, not
+    /// whole records; that scrub.
+    pub selective: Option<guarantee::ScrubRow>,
     /// The scrub the run's training text went through.
     pub scrub: Option<guarantee::ScrubRow>,
     /// The one-run audit, when the study audits its runs.
@@ -354,7 +355,7 @@ fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::M
         epsilon_rdp: None,
         epsilon_pld: None,
         seeded_noise: false,
-        selective: false,
+        selective: None,
         scrub: None,
         audit: audit.as_ref().map(audit_row),
         privacy_loss,
@@ -430,6 +431,7 @@ fn run_rows(
         row.epsilon_pld = pick(at.and_then(|x| x.epsilon_pld), record.epsilon_pld, false);
         row.seeded_noise = record.epsilon.is_some() && !record.secure_rng;
         row.scrub = guarantee::ScrubRow::of(&record);
+        row.selective = guarantee::ScrubRow::of_phase_one(&record);
         row.train_s = r.record.as_ref().map(|_| record.wall_time_s);
         row.tokens_per_s = r.record.as_ref().map(|_| record.tokens_per_second);
         let gib = |b: Option<u64>| b.map(|b| b as f64 / (1u64 << 30) as f64);
