@@ -150,14 +150,28 @@ fn heldout_dialogues() {
 
 /// The second set (`fixtures/dialogues2_src.txt`): 48 dialogues written by another author
 /// without the tagger's rules or the first set in view, split by `make_dialogues.py 2`.
+/// Floors a little under the measured span recall, overall and of reference codes.
+fn assert_span_floors(name: &str, cov: &Coverage, all: f64, codes: f64) {
+    let order = cov.by_label.iter().find(|l| l.label == "ORDER_ID").unwrap();
+    let code_recall = order.caught as f64 / order.total as f64;
+    assert!(
+        cov.span_recall() >= all && code_recall >= codes,
+        "{name}: span recall {:.3} (floor {all}), ORDER_ID {code_recall:.3} (floor {codes})",
+        cov.span_recall()
+    );
+}
+
 #[test]
 fn dev2_dialogues() {
+    // Measured: span recall 0.76 (69/91), ORDER_ID 0.81; before the letter-code, extension and
+    // hyphenated-name rules written looking at these, 0.63 (57/91), ORDER_ID 0.48.
     let (_, cov) = measure_all("dev2_dialogues.jsonl");
-    assert!(cov.span_recall() >= 0.0);
+    assert_span_floors("dev2", &cov, 0.72, 0.75);
 }
 
 #[test]
 fn heldout2_dialogues() {
+    // Measured: span recall 0.72 (65/90), ORDER_ID 0.75 (21/28); before, 0.64 (58/90), 0.54.
     let (_, cov) = measure_all("heldout2_dialogues.jsonl");
-    assert!(cov.span_recall() >= 0.0);
+    assert_span_floors("held-out 2", &cov, 0.68, 0.70);
 }

@@ -1,5 +1,6 @@
 //! The tagger's word lists, kept as data in `gazetteer/*.txt` (one entry per line) and parsed
-//! once on first use: given names, capitalised non-names, street designators and month names.
+//! once on first use: given names, capitalised non-names, words that are no codes, street
+//! designators and month names.
 
 use crate::values::words::entries;
 use std::collections::HashSet;
@@ -23,6 +24,13 @@ pub(super) static NOT_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| 
         .collect()
 });
 
+/// Words that stand where a code of letters is expected without being one (lower case).
+pub(super) static NOT_CODES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    entries(include_str!("gazetteer/not_codes.txt"))
+        .into_iter()
+        .collect()
+});
+
 /// Street designators as a regex alternation ("Street|St|Avenue|…"), in file order.
 pub(super) static STREET_SUFFIXES: LazyLock<String> =
     LazyLock::new(|| entries(include_str!("gazetteer/street_suffixes.txt")).join("|"));
@@ -39,6 +47,7 @@ mod tests {
     fn lists_parse_whole_and_are_plain_words() {
         let sizes = [FIRST_NAMES.len(), NOT_NAMES.len()];
         assert_eq!(sizes, [130 + 297, 25]);
+        assert!(NOT_CODES.len() > 50 && NOT_CODES.iter().all(|w| *w == w.to_lowercase()));
         for alternation in [&*STREET_SUFFIXES, &*MONTHS] {
             // Joined into regexes unescaped: a metacharacter would change what they match.
             let plain = |w: &str| !w.is_empty() && w.chars().all(char::is_alphabetic);

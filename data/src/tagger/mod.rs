@@ -166,7 +166,28 @@ fn code_end(r: &Rules, s: &str) -> Option<usize> {
             && (2..=5).contains(&head.len())
             && head.bytes().all(|b| b.is_ascii_uppercase()));
     let lookalike = r.not_code.is_match(body) || r.iban_shape.is_match(body);
-    (alnum >= 5 && head_ok && !lookalike).then_some(end)
+    ((alnum >= 5 && head_ok || letter_code(body)) && !lookalike).then_some(end)
+}
+
+/// A code of letters only, as booking references and case codes are (`VNHQRD`, `CHG-PLWX`,
+/// `mvrkdz` in chat): it stands after a cue or in an answer (the caller's context), is no word
+/// of `not_codes.txt`, and does not read as a word: in upper case at least four letters with at
+/// most one vowel in three, in lower case at least five letters and no vowel.
+fn letter_code(body: &str) -> bool {
+    let letters: Vec<char> = body.chars().filter(char::is_ascii_alphabetic).collect();
+    let alnum = body.chars().filter(char::is_ascii_alphanumeric).count();
+    if letters.len() != alnum || body.contains(['/', '.']) {
+        return false;
+    }
+    let vowels = letters.iter().filter(|c| "aeiouAEIOU".contains(**c)).count();
+    let upper = letters.iter().all(char::is_ascii_uppercase);
+    let lower = letters.iter().all(char::is_ascii_lowercase);
+    let shaped = (upper && letters.len() >= 4 && 3 * vowels <= letters.len())
+        || (lower && letters.len() >= 5 && vowels == 0);
+    let word = body
+        .split('-')
+        .any(|w| gazetteer::NOT_CODES.contains(w.to_lowercase().as_str()));
+    shaped && !word
 }
 
 /// A digit group glued to a code: three or more upper-case letters or digits, one a digit.
@@ -217,23 +238,33 @@ fn dates_and_phones(text: &str, r: &Rules, questions: &[Question], found: &mut F
         let country = r.phone_country.find(tail(&text[..m.start()], 6));
         let start = country.map_or(m.start(), |c| m.start() - (c.end() - c.start()));
         if number_alone(text, start) {
-            found.take(start, m.end(), "PHONE");
+            found.take(start, m.end() + extension(text, m.end()), "PHONE");
         }
     }
     for m in r.phone_any.find_iter(text) {
         let number = m.as_str().split(['x', 'e']).next().unwrap_or("");
         let digits = number.bytes().filter(u8::is_ascii_digit).count();
         if (9..=15).contains(&digits) && number_alone(text, m.start()) {
-            found.take(m.start(), m.end(), "PHONE");
+            found.take(m.start(), m.end() + extension(text, m.end()), "PHONE");
         }
     }
     answer_each(questions, Ask::Phone, found, &["PHONE"], |s, e, found| {
         r.phone_loose.find_iter(&text[s..e]).any(|m| {
             let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
             let (a, b) = (s + m.start(), s + m.end());
+            let b = b + extension(text, b);
             (7..=15).contains(&digits) && number_alone(text, a) && found.take(a, b, "PHONE")
         })
     });
+}
+
+/// The byte length of an extension written after a phone number (" ext. 307", ", extension
+/// 2214", " x12"), 0 when none follows.
+fn extension(text: &str, end: usize) -> usize {
+    static EXT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^(?i:,? ?(?:x|ext\.?|extension) ?\d{1,6}\b)").expect("valid regex")
+    });
+    EXT.find(&text[end..]).map_or(0, |m| m.end())
 }
 
 /// Order layouts, street addresses, and the address given in answer to a question about it.
@@ -472,6 +503,37 @@ mod tests {
             "Agent: What's your phone number?\nCustomer: It's an iPhone 12.",
         ] {
             assert!(labels(text).is_empty(), "{text:?}: {:?}", labels(text));
+        }
+    }
+
+    #[test]
+    fn phone_extensions_belong_to_the_number() {
+        for (text, phone) in [
+            ("Call me on +1 (415) 555-0142 ext. 307 please.", "+1 (415) 555-0142 ext. 307"),
+            ("It's 020 7946 0018 extension 2214.", "020 7946 0018 extension 2214"),
+        ] {
+            let got = labels(text);
+            assert!(has(&got, "PHONE", phone), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn letter_codes_after_cues_and_in_answers() {
+        let got = labels("Agent: What's your booking reference?\nCustomer: It's VNHQRD.");
+        assert!(has(&got, "ORDER_ID", "VNHQRD"), "{got:?}");
+        let got = labels("Agent: Done. Your change reference is CHG-PLWX.");
+        assert!(has(&got, "ORDER_ID", "CHG-PLWX"), "{got:?}");
+        let got = labels("agent: can i get the order ref?\nuser: its mvrkdz");
+        assert!(has(&got, "ORDER_ID", "mvrkdz"), "{got:?}");
+        // Words are no codes, whatever their case.
+        for text in [
+            "Agent: What's the order reference?\nCustomer: THANKS, one sec",
+            "Your order is PENDING.",
+            "Agent: booking reference?\nCustomer: sorry, lost it",
+            "The policy covers it.",
+        ] {
+            let got = labels(text);
+            assert!(!got.iter().any(|(l, _)| l == "ORDER_ID"), "{text}: {got:?}");
         }
     }
 

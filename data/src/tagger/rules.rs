@@ -81,7 +81,7 @@ pub(super) fn rules() -> &'static Rules {
             // An IBAN written in groups ("DE89 3704 0044 …") that failed mod 97 is no code either.
             iban_shape: re(r"^[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?$"),
             not_code: re(NOT_CODE),
-            name_cue: re(r"(?:\b(?:[Mm]y name is|[Nn]ame's|[Tt]his is|I'm|I am|[Oo]n behalf of|[Aa]ddressed to|Dear|Thanks,?|Hi,?|Hello,?|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|(?:[Ff]irst|[Ll]ast|[Gg]iven|[Ff]amily) name(?: is|:)?|[Ss]urname(?: is|:)?) )(\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?(?: (?:O'|Mc|Mac)?\p{Lu}[\p{Ll}']+)?)"),
+            name_cue: re(r"(?:\b(?:[Mm]y name is|[Nn]ame's|[Tt]his is|I'm|I am|[Oo]n behalf of|[Aa]ddressed to|Dear|Thanks,?|Hi,?|Hello,?|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|(?:[Ff]irst|[Ll]ast|[Gg]iven|[Ff]amily) name(?: is|:)?|[Ss]urname(?: is|:)?) )(\p{Lu}\p{Ll}+(?:-\p{Lu}?\p{Ll}+)?(?: (?:O'|Mc|Mac)?\p{Lu}[\p{Ll}']+(?:-\p{Lu}?\p{Ll}+)?)?)"),
             date: re(&format!(
                 r"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{4}}|\d{{1,2}}\.\d{{1,2}}\.\d{{4}}|\d{{1,2}}-\d{{1,2}}-\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?(?i:{months})\.?,? \d{{4}}|(?i:{months})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}})\b"
             )),
