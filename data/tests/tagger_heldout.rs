@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use triad_data::check::read_valid;
+use triad_data::scrub::Coverage;
 use triad_data::tag_eval::{class, evaluate, Counts};
 use triad_data::tagger::tag_record;
-use triad_data::scrub::Coverage;
 use triad_data::{Record, Span};
 
 fn load(name: &str) -> Vec<Record> {

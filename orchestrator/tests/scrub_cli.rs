@@ -278,6 +278,22 @@ fn redact_then_dp_spends_phase_twos_epsilon_and_resumes_identically_in_either_ph
     // The base identity binds evaluations to the original base model, not phase 1's weights.
     assert_eq!(straight["base_model_sha256"], plain["base_model_sha256"]);
 
+    // A LoRA phase 1: its adapter merged into full weights that phase 2 starts from.
+    let lora_cfg = config(
+        dir,
+        "redact-lora.toml",
+        &model,
+        &format!("{dp}[redact]\nmethod = \"lora\"\nepochs = 1\nlr = 1e-2\n[redact.lora]\nr = 4\n"),
+    );
+    let lora = train(&lora_cfg, &dir.join("redact-lora"));
+    assert_eq!(lora["redact"]["method"], "lora");
+    assert_eq!(lora["epsilon"], plain["epsilon"]);
+    assert!(dir
+        .join("redact-lora/phase1/merged/model.safetensors")
+        .is_file());
+    assert_ne!(weights(&lora), weights(&plain));
+    assert_ne!(weights(&lora), weights(&straight));
+
     for (phase, watch) in [("phase 1", "phase1/run.json"), ("phase 2", "run.json")] {
         let out = dir.join(format!("killed-{}", &phase[6..]));
         kill_once_checkpointed(&cfg, &out, &out.join(watch));

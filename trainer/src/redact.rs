@@ -132,10 +132,10 @@ pub(crate) fn run_phase_one(
     // The trainer's own layout, never a path read from phase 1's run.json.
     let checkpoint = crate::run::checkpoint_dir(&dir, last);
     let weights = if cfg.method.uses_lora() {
+        // Written anew from phase 1's adapter every time (a few seconds), never taken from
+        // whatever a folder on disk holds.
         let merged = dir.join("merged");
-        if !merged.join("model.safetensors").is_file() {
-            crate::checkpoint::write_merged(&cfg.model, &checkpoint, &merged)?;
-        }
+        crate::checkpoint::write_merged(&cfg.model, &checkpoint, &merged)?;
         merged
     } else {
         checkpoint

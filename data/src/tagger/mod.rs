@@ -179,7 +179,10 @@ fn letter_code(body: &str) -> bool {
     if letters.len() != alnum || body.contains(['/', '.']) {
         return false;
     }
-    let vowels = letters.iter().filter(|c| "aeiouAEIOU".contains(**c)).count();
+    let vowels = letters
+        .iter()
+        .filter(|c| "aeiouAEIOU".contains(**c))
+        .count();
     let upper = letters.iter().all(char::is_ascii_uppercase);
     let lower = letters.iter().all(char::is_ascii_lowercase);
     let shaped = (upper && letters.len() >= 4 && 3 * vowels <= letters.len())
@@ -509,8 +512,14 @@ mod tests {
     #[test]
     fn phone_extensions_belong_to_the_number() {
         for (text, phone) in [
-            ("Call me on +1 (415) 555-0142 ext. 307 please.", "+1 (415) 555-0142 ext. 307"),
-            ("It's 020 7946 0018 extension 2214.", "020 7946 0018 extension 2214"),
+            (
+                "Call me on +1 (415) 555-0142 ext. 307 please.",
+                "+1 (415) 555-0142 ext. 307",
+            ),
+            (
+                "It's 020 7946 0018 extension 2214.",
+                "020 7946 0018 extension 2214",
+            ),
         ] {
             let got = labels(text);
             assert!(has(&got, "PHONE", phone), "{got:?}");
