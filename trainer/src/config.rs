@@ -5,6 +5,7 @@
 use crate::error::{Result, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use triad_data::scrub::Mode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -130,6 +131,26 @@ impl Default for LoraConfig {
 }
 
 impl LoraConfig {
+    /// Every field in range: `Err((field, message))`.
+    pub fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        if self.r <= 0 {
+            return Err(("r", "must be positive".into()));
+        }
+        if !(self.alpha > 0.0 && self.alpha.is_finite()) {
+            return Err((
+                "alpha",
+                format!("must be positive and finite, got {}", self.alpha),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(("dropout", "must be in [0, 1)".into()));
+        }
+        if self.target_modules.is_empty() {
+            return Err(("target_modules", "must name at least one module".into()));
+        }
+        Ok(())
+    }
+
     pub fn scale(&self) -> f64 {
         if self.use_rslora {
             self.alpha / (self.r as f64).sqrt()
@@ -336,27 +357,25 @@ impl RunConfig {
         }
         self.validate_optimizer(path)?;
         if let Some(l) = &self.lora {
-            if l.r <= 0 {
-                return bad("lora.r", "must be positive".into());
-            }
-            if !(l.alpha > 0.0 && l.alpha.is_finite()) {
-                return bad(
-                    "lora.alpha",
-                    format!("must be positive and finite, got {}", l.alpha),
-                );
-            }
-            if !(0.0..1.0).contains(&l.dropout) {
-                return bad("lora.dropout", "must be in [0, 1)".into());
-            }
-            if l.target_modules.is_empty() {
-                return bad(
-                    "lora.target_modules",
-                    "must name at least one module".into(),
-                );
-            }
+            l.check()
+                .map_err(|(f, m)| TrainError::config(path, format!("field `lora.{f}`: {m}")))?;
         }
         if self.method.is_private() {
             self.validate_dp(path)?;
+            // Pseudonyms avoid every secret of the file and share one stream: a record's
+            // scrubbed text depends on the other records, which a per-record ε does not allow.
+            if self
+                .scrub
+                .as_ref()
+                .is_some_and(|s| s.mode == Mode::Pseudonymise)
+            {
+                return bad(
+                    "scrub.mode",
+                    "`pseudonymise` draws each record's fakes against the whole file, so a \
+                     record's text would depend on the others: with DP use `mask`"
+                        .into(),
+                );
+            }
         }
         if let Some(r) = &self.redact {
             r.validate(self).map_err(|(field, msg)| {

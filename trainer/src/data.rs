@@ -33,8 +33,7 @@ pub fn load(
         Some((how, seed)) => {
             let plain: Vec<Record> = records.iter().map(|(_, r)| r.clone()).collect();
             let (scrubbed, stats) =
-                triad_data::scrub::scrub(&plain, how, Rng::new(seed).fork("scrub"))
-                    .map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))?;
+                triad_data::scrub::scrub(&plain, how, Rng::new(seed).fork("scrub"));
             for ((_, r), s) in records.iter_mut().zip(scrubbed) {
                 *r = s;
             }

@@ -9,6 +9,7 @@
 
 use crate::config::{Checkpoints, LoraConfig, Method, RunConfig};
 use crate::error::{Result, TrainError};
+use crate::run::Event;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -26,8 +27,8 @@ pub struct Redact {
     /// Default: mask the labelled spans.
     #[serde(default = "mask_labelled")]
     pub scrub: Scrub,
-    /// Phase 1's adapter (method `lora`; default as RUN.toml's `[lora]`), merged into the
-    /// weights phase 2 starts from.
+    /// Phase 1's adapter (method `lora`; default: PEFT's defaults, as an absent `[lora]`),
+    /// merged into the weights phase 2 starts from.
     pub lora: Option<LoraConfig>,
 }
 
@@ -87,6 +88,17 @@ impl Redact {
         if self.lora.is_some() && self.method != Method::Lora {
             return bad("redact.lora", "only phase-1 method `lora` takes an adapter");
         }
+        if let Some(l) = &self.lora {
+            l.check()
+                .map_err(|(f, m)| (format!("redact.lora.{f}"), m))?;
+        }
+        if self.scrub.mode == Mode::Pseudonymise {
+            return bad(
+                "redact.scrub.mode",
+                "phase 1 must see nothing of the spans ε covers: pseudonyms are drawn against \
+                 every secret of the file, so use `mask`",
+            );
+        }
         Ok(())
     }
 
@@ -101,6 +113,8 @@ impl Redact {
         c.dp = None;
         c.lora = (self.method == Method::Lora).then(|| self.lora.clone().unwrap_or_default());
         c.scrub = Some(self.scrub.clone());
+        // Every token of the scrubbed text: a `sensitive` loss would have no target left.
+        c.loss_on = crate::config::LossOn::All;
         c.redact = None;
         c.schedule = Default::default();
         // Checkpoints every epoch where the run has them: phase 1 resumes from its last.
@@ -119,18 +133,44 @@ pub(crate) fn run_phase_one(
     run: &RunConfig,
     out: &Path,
     cancel: Option<&AtomicBool>,
+    on_event: &mut dyn FnMut(&Event),
 ) -> Result<(PathBuf, PhaseOne)> {
     let cfg = redact.phase_one(run);
     let dir = out.join("phase1");
     let _span = tracing::info_span!("phase1", method = ?cfg.method).entered();
     tracing::info!(out = %dir.display(), "redact-then-DP: phase 1 on scrubbed text");
-    let record = crate::run::train(&cfg, &dir, cancel, |_| {})?;
-    let last =
-        record.epochs.last().map(|e| e.epoch).ok_or_else(|| {
-            TrainError::Invalid(format!("{}: phase 1 has no epoch", dir.display()))
-        })?;
-    // The trainer's own layout, never a path read from phase 1's run.json.
-    let checkpoint = crate::run::checkpoint_dir(&dir, last);
+    // Progress only (it keeps a service's heartbeat): no loss, and no checkpoint event, which
+    // would be evaluated as this run's.
+    let record = crate::run::train(&cfg, &dir, cancel, |e| {
+        if let Event::Step {
+            step,
+            total_steps,
+            epoch,
+            lr,
+            tokens_per_second,
+            ..
+        } = e
+        {
+            on_event(&Event::Step {
+                step: *step,
+                total_steps: *total_steps,
+                epoch: *epoch,
+                loss: None,
+                lr: *lr,
+                tokens_per_second: *tokens_per_second,
+                epsilon: 0.0,
+            });
+        }
+    })?;
+    if record.status != "completed" {
+        return Err(TrainError::Invalid(format!(
+            "{}: phase 1 did not complete",
+            dir.display()
+        )));
+    }
+    // Phase 1's last epoch by its own schedule, in the trainer's layout: never an epoch or a
+    // path read from its run.json.
+    let checkpoint = crate::run::checkpoint_dir(&dir, redact.epochs);
     let weights = if cfg.method.uses_lora() {
         // Written anew from phase 1's adapter every time (a few seconds), never taken from
         // whatever a folder on disk holds.
@@ -145,7 +185,12 @@ pub(crate) fn run_phase_one(
         steps: record.steps_done,
         wall_time_s: record.wall_time_s,
         mean_loss: record.epochs.last().and_then(|e| e.mean_loss),
-        scrub: record.scrub.clone(),
+        // The tagger's coverage is measured against the labelled spans (their lengths): not a
+        // function of the scrubbed text, so not published beside the DP checkpoint.
+        scrub: record
+            .scrub
+            .clone()
+            .map(|s| triad_data::scrub::Stats { tagger: None, ..s }),
     };
     Ok((weights, summary))
 }
@@ -174,7 +219,7 @@ mod tests {
         );
         assert!(p.dp.is_none() && p.redact.is_none() && p.lora.is_none());
         assert_eq!(p.scrub, Some(mask_labelled()));
-        let cfg = parse("[redact]\nmethod = \"lora\"\nepochs = 1\nlr = 1e-3\nscrub = { mode = \"pseudonymise\", spans = \"tagger\" }\n").unwrap();
+        let cfg = parse("[redact]\nmethod = \"lora\"\nepochs = 1\nlr = 1e-3\nscrub = { mode = \"mask\", spans = \"tagger\" }\n").unwrap();
         let p = cfg.redact.as_ref().unwrap().phase_one(&cfg);
         assert_eq!(p.lora.map(|l| l.r), Some(8));
         assert_eq!(p.scrub.map(|s| s.spans), Some(SpanSource::Tagger));
@@ -201,6 +246,15 @@ mod tests {
                 "dataset_size = 100\n[redact]\nepochs = 1\nlr = 1e-3\n",
                 "dp.dataset_size",
             ),
+            (
+                "[redact]\nepochs = 1\nlr = 1e-3\nscrub = { mode = \"pseudonymise\" }\n",
+                "redact.scrub.mode",
+            ),
+            (
+                "[redact]\nmethod = \"lora\"\nepochs = 1\nlr = 1e-3\n[redact.lora]\nr = 0\n",
+                "redact.lora.r",
+            ),
+            ("[scrub]\nmode = \"pseudonymise\"\n", "scrub.mode"),
         ] {
             let e = parse(extra).unwrap_err();
             assert!(e.contains(field), "{extra}: {e}");

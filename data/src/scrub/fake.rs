@@ -132,10 +132,11 @@ impl<'a> Faker<'a> {
 
     fn name(&mut self, map: &mut RecordMap, original: &str) -> String {
         self.learn_name(map, original);
-        replace_runs(original, |w| match map.words.get(&w.to_lowercase()) {
+        let text = replace_runs(original, |w| match map.words.get(&w.to_lowercase()) {
             Some(f) => same_case(f, w),
             None => self.letters_like(w), // an initial
-        })
+        });
+        self.digits_like(&text) // a user name's digits ("anna1985")
     }
 
     /// The local part from the record's fake name words where it is made of them

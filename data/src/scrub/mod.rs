@@ -121,20 +121,14 @@ pub struct LabelCount {
     pub count: u64,
 }
 
-/// A pseudonym that could not be made different from every secret in the file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("record `{id}`: no pseudonym for a {label} span differs from every secret in the file")]
-pub struct NoPseudonym {
-    pub id: String,
-    pub label: String,
-}
-
-/// Scrub every record. `rng` draws the pseudonyms (deterministic per seed).
-pub fn scrub(
-    records: &[Record],
-    how: &Scrub,
-    rng: Rng,
-) -> Result<(Vec<Record>, Stats), NoPseudonym> {
+/// Scrub every record. `rng` draws the pseudonyms (deterministic per seed). A span no
+/// pseudonym unlike every secret of the file can be found for (a city when the file names every
+/// city of the list) is masked instead.
+///
+/// `mask` is record by record: a scrubbed record depends on its own text only. `pseudonymise`
+/// is not — the fakes avoid every secret of the file and share one stream — so a run with a
+/// formal ε refuses it (docs/trainer.md).
+pub fn scrub(records: &[Record], how: &Scrub, rng: Rng) -> (Vec<Record>, Stats) {
     let found: Vec<Vec<Span>> = records
         .iter()
         .map(|r| match how.spans {
@@ -152,7 +146,7 @@ pub fn scrub(
     let mut out = Vec::with_capacity(records.len());
     let mut by_label: BTreeMap<String, u64> = BTreeMap::new();
     for (r, spans) in records.iter().zip(&chosen) {
-        let replacements = replacements(r, spans, how.mode, &mut faker)?;
+        let replacements = replacements(r, spans, how.mode, &mut faker);
         for s in spans {
             *by_label.entry(s.label.clone()).or_default() += 1;
         }
@@ -172,7 +166,7 @@ pub fn scrub(
         tagger,
         counts_withheld: false,
     };
-    Ok((out, stats))
+    (out, stats)
 }
 
 /// Every secret of the file, lower-cased: the labelled spans' and the chosen spans' texts.
@@ -211,14 +205,9 @@ fn name_words(records: &[Record], chosen: &[Vec<Span>]) -> HashSet<String> {
 }
 
 /// The text that replaces each chosen span.
-fn replacements(
-    r: &Record,
-    spans: &[Span],
-    mode: Mode,
-    faker: &mut Faker,
-) -> Result<Vec<String>, NoPseudonym> {
+fn replacements(r: &Record, spans: &[Span], mode: Mode, faker: &mut Faker) -> Vec<String> {
     if mode == Mode::Mask {
-        return Ok(spans.iter().map(|s| placeholder(&s.label)).collect());
+        return spans.iter().map(|s| placeholder(&s.label)).collect();
     }
     let mut map = RecordMap::default();
     // Full names first, so a first name alone later maps as part of its full name did.
@@ -236,10 +225,7 @@ fn replacements(
         .map(|s| {
             faker
                 .fake(&mut map, Kind::of(&s.label), &r.span_text(s))
-                .ok_or_else(|| NoPseudonym {
-                    id: r.id.chars().take(80).collect(),
-                    label: s.label.chars().take(40).collect(),
-                })
+                .unwrap_or_else(|| placeholder(&s.label))
         })
         .collect()
 }
@@ -293,13 +279,16 @@ fn apply(r: &Record, chosen: &[Span], with: &[String], mode: Mode) -> Record {
         i += 1;
     }
     new_at[chars.len()] = n;
-    let touched = |s: &Span| chosen.iter().any(|c| s.start < c.end && c.start < s.end);
-    for s in r.spans.iter().filter(|s| !touched(s)) {
-        spans.push(Span {
-            start: new_at[s.start],
-            end: new_at[s.end],
-            label: s.label.clone(),
-        });
+    // A labelled span keeps, where it now lies, every part no chosen span replaced (all of it
+    // when the scrub missed it, "Schmidt" when the tagger caught only "Anna" of "Anna Schmidt").
+    for s in &r.spans {
+        for (a, b) in uncovered(s, chosen) {
+            spans.push(Span {
+                start: new_at[a],
+                end: new_at[b],
+                label: s.label.clone(),
+            });
+        }
     }
     spans.sort_by_key(|s| s.start);
     Record {
@@ -307,6 +296,22 @@ fn apply(r: &Record, chosen: &[Span], with: &[String], mode: Mode) -> Record {
         text,
         spans,
     }
+}
+
+/// The parts of `s` outside every span of `chosen` (sorted, not overlapping), as char ranges.
+fn uncovered(s: &Span, chosen: &[Span]) -> Vec<(usize, usize)> {
+    let mut out = vec![];
+    let mut at = s.start;
+    for c in chosen.iter().filter(|c| c.start < s.end && s.start < c.end) {
+        if c.start > at {
+            out.push((at, c.start));
+        }
+        at = at.max(c.end);
+    }
+    if at < s.end {
+        out.push((at, s.end));
+    }
+    out
 }
 
 #[cfg(test)]

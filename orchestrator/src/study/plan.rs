@@ -346,26 +346,24 @@ lr = [1e-4]
     fn a_scrub_axis_adds_scrubbed_runs_of_the_same_method() {
         let text = SPEC.replace(
             "method = \"dp\"\n",
-            "method = \"dp\"\nscrub = [\"none\", \"mask\", \"pseudonymise:tagger\"]\n",
+            "method = \"dp\"\nscrub = [\"none\", \"mask\", \"mask:tagger\"]\n",
         );
         let runs = planned(&text);
         let dp: Vec<&PlannedRun> = runs.iter().filter(|r| r.method == "dp").collect();
         assert_eq!(dp.len(), 3);
         let keys: Vec<&str> = dp.iter().map(|r| r.params["scrub"].as_str()).collect();
-        assert_eq!(keys, ["none", "mask", "pseudonymise-tagger"]);
+        assert_eq!(keys, ["none", "mask", "mask-tagger"]);
         assert!(!dp[0].run_toml.contains("[scrub]"));
         assert!(dp[1]
             .run_toml
             .contains("[scrub]\nmode = \"mask\"\nspans = \"labelled\""));
         assert!(dp[2]
             .run_toml
-            .contains("mode = \"pseudonymise\"\nspans = \"tagger\""));
+            .contains("mode = \"mask\"\nspans = \"tagger\""));
         let distinct: std::collections::HashSet<&str> = ids(&runs).into_iter().collect();
         assert_eq!(distinct.len(), runs.len());
         assert!(
-            dp[2]
-                .id
-                .starts_with("dp-eps8-lr0.0001-scrubpseudonymise-tagger-"),
+            dp[2].id.starts_with("dp-eps8-lr0.0001-scrubmask-tagger-"),
             "{}",
             dp[2].id
         );

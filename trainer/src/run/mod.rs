@@ -74,11 +74,17 @@ pub fn train(
         .and_then(|p| p.epochs.last())
         .is_some_and(|e| e.checkpoint.is_some());
     // Redact-then-DP: phase 1 first (done, resumed or run); this run starts from its weights.
+    // A completed run needs no phase 1 (its record is checked against the config below).
+    let done = previous.as_ref().is_some_and(|p| p.status == "completed");
     let (weights, phase_one) = match &cfg.redact {
-        Some(r) => {
-            let (w, p) = crate::redact::run_phase_one(r, cfg, out, cancel)?;
+        Some(r) if !done => {
+            let (w, p) = crate::redact::run_phase_one(r, cfg, out, cancel, &mut on_event)?;
             (w, Some(p))
         }
+        Some(_) => (
+            cfg.model.clone(),
+            previous.as_ref().and_then(|p| p.redact.clone()),
+        ),
         None => (cfg.model.clone(), None),
     };
     let (examples, mut run) = Run::prepare(cfg, &weights, out, resuming, &stop)?;
@@ -170,6 +176,21 @@ fn budget_for(
     )
 }
 
+/// The training examples (scrubbed when the run asks), and what the scrub did as the run may
+/// publish it: counts of the data without noise would undo a per-record ε, so a private run
+/// withholds them.
+fn load_examples(cfg: &RunConfig) -> Result<(Vec<Example>, Option<triad_data::scrub::Stats>)> {
+    let tok = Tokenizer::from_file(cfg.model.join("tokenizer.json"))?;
+    let scrub = cfg.scrub.as_ref().map(|s| (s, cfg.seed));
+    let (examples, scrubbed) =
+        data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on, scrub)?;
+    let private = cfg.method.is_private();
+    Ok((
+        examples,
+        scrubbed.map(|s| if private { s.withheld() } else { s }),
+    ))
+}
+
 /// Steps per epoch, total steps and epochs of a run over `n` examples.
 fn schedule(cfg: &RunConfig, n: usize) -> (u64, u64, u64) {
     let batches_per_epoch = n.div_ceil(cfg.batch_size) as u64;
@@ -206,18 +227,7 @@ impl<'a> Run<'a> {
         let kind = resolve_kind(&cfg.dtype).ok_or_else(|| {
             TrainError::Invalid(format!("dtype `{}`: expected auto, f32 or bf16", cfg.dtype))
         })?;
-        let tok = Tokenizer::from_file(cfg.model.join("tokenizer.json"))?;
-        let scrub = cfg.scrub.as_ref().map(|s| (s, cfg.seed));
-        let (examples, scrubbed) =
-            data::load(&cfg.train_file, &tok, cfg.max_length, cfg.loss_on, scrub)?;
-        // Counts of the data without noise would undo a per-record ε: withheld.
-        let scrubbed = scrubbed.map(|s| {
-            if cfg.method.is_private() {
-                s.withheld()
-            } else {
-                s
-            }
-        });
+        let (examples, scrubbed) = load_examples(cfg)?;
         tch::manual_seed(cfg.seed as i64);
         let mut model = CausalLm::load(weights, kind, device)?;
         let lora_cfg = cfg.lora_config();

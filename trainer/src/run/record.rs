@@ -194,20 +194,20 @@ mod tests {
                   loss_on = \"non_sensitive\"\n[optimizer]\nlr = 1e-4\nname = \"sgd\"\n\
                   [schedule]\ndecay = \"cosine\"\n[lora]\nr = 4\n[dp]\nnoise_multiplier = 1.1\n\
                   delta = 1e-6\naccountant = \"rdp\"\ndataset_size = 100\n\
-                  [scrub]\nmode = \"pseudonymise\"\nspans = \"tagger\"\n";
+                  [scrub]\nmode = \"mask\"\nspans = \"tagger\"\n";
         let full = dp
             .replace("dp-lora", "full")
             .replace("loss_on", "seed = 3\nloss_on");
         let full = &full[..full.find("[dp]").unwrap()].replace("[lora]\nr = 4\n", "");
         let scrub = serde_json::json!({
-            "mode": "pseudonymise", "spans": "tagger", "records": 64, "spans_replaced": 120,
+            "mode": "mask", "spans": "tagger", "records": 64, "spans_replaced": 120,
             "replaced_by_label": [{"label": "NAME", "count": 70}, {"label": "PHONE", "count": 50}],
             "tagger": {"spans_caught": 100, "spans_labelled": 130, "char_recall": 0.8,
                        "char_precision": 1.0,
                        "by_label": [{"label": "NAME", "caught": 60, "total": 75}]},
             "counts_withheld": false
         });
-        // Redact-then-DP: phase 2 is `dp`, phase 1 a LoRA run on pseudonymised text.
+        // Redact-then-DP: phase 2 is `dp`, phase 1 a LoRA run on text masked by the tagger.
         let redacted = dp
             .replace("dp-lora", "dp")
             .replace("[lora]\nr = 4\n", "")

@@ -115,7 +115,7 @@ fn fields(x: &Row, pareto: bool) -> Vec<String> {
     v.push(quote(&super::guarantee::words(x)));
     match &x.scrub {
         Some(s) => v.extend([s.key(), s.spans_replaced.to_string(), opt(s.span_recall)]),
-        None => v.extend(["none".to_string(), String::new(), String::new()]),
+        None => v.extend(vec![String::from("none"), String::new(), String::new()]),
     }
     v
 }
