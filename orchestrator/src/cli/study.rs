@@ -367,7 +367,7 @@ method = "redact-dp"
 target_epsilon = [8.0]
 lr = [2e-4]
 scrub = ["mask"]
-train.redact = { epochs = 2, lr = 5e-5 }
+train.redact = { epochs = 1, lr = 5e-5 }
 train.dp.reproducible_noise = true
 "#;
 
