@@ -44,7 +44,7 @@ $(SMOLLM2)/config.json: $(GGUF) | build
 # report in studies/demo/report.html. DEMO_ARGS passes options (e.g. --device cpu, --preset paper).
 # The paper and families presets also run Gemma-3-270M, fetched the first time.
 demo: setup $(GGUF) $(if $(or $(findstring families,$(DEMO_ARGS)),$(findstring paper,$(DEMO_ARGS))),$(GEMMA_GGUF))
-	$(TRIAD) demo --gguf $(GGUF) --dir studies/demo $${DEMO_ARGS:-}
+	$(TRIAD) demo --gguf $(GGUF) --dir $${DEMO_DIR:-studies/demo} $${DEMO_ARGS:-}
 
 # Debian's Chromium, for the test that renders the report (installed once).
 chromium:
