@@ -135,6 +135,22 @@ fn a_scrub_leaks_what_it_misses_and_nothing_when_it_misses_nothing() {
         train(&weak, &dir.join("weak")),
         train(&all, &dir.join("all")),
     );
+    // The real tagger, which has no rule for an account PIN: what a team without labels gets.
+    let tagger = config(
+        dir,
+        "tagger.toml",
+        &model,
+        &format!("{strong}[scrub]\nmode = \"mask\"\nspans = \"tagger\"\n"),
+    );
+    let tagger_run = train(&tagger, &dir.join("tagger"));
+    let pins = tagger_run["scrub"]["tagger"]["by_label"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["label"] == "PIN")
+        .unwrap()
+        .clone();
+    assert_eq!(pins["caught"], 0, "the tagger now finds PINs: {pins}");
     // The run records say what was replaced: the weak scrub left the PINs (and more) alone.
     let replaced = |r: &serde_json::Value| -> Vec<String> {
         r["scrub"]["replaced_by_label"]
@@ -152,6 +168,7 @@ fn a_scrub_leaks_what_it_misses_and_nothing_when_it_misses_nothing() {
     let at = |r: &serde_json::Value| r["final_checkpoint"].as_str().unwrap().to_string();
     let weak_m = evaluate(dir, &model, &at(&weak_run), "weak.json");
     let all_m = evaluate(dir, &model, &at(&all_run), "all.json");
+    let tagger_m = evaluate(dir, &model, &at(&tagger_run), "tagger.json");
     let exposure = |m: &serde_json::Value| {
         (
             m["exposure"]["mean_exposure"].as_f64().unwrap(),
@@ -178,6 +195,13 @@ fn a_scrub_leaks_what_it_misses_and_nothing_when_it_misses_nothing() {
     assert!(
         w_lo > b_hi,
         "weak scrub: exposure {w} [{w_lo}, …] vs base up to {b_hi}"
+    );
+    // So did what the real tagger missed.
+    let (t, (t_lo, _)) = exposure(&tagger_m);
+    println!("tagger scrub: exposure {t:.2} (from {t_lo:.2})");
+    assert!(
+        t_lo > b_hi,
+        "tagger scrub: exposure {t} [{t_lo}, …] vs base up to {b_hi}"
     );
     let (pl_lo, _) = ci(&weak_m["privacy_loss_ci95"]);
     assert!(
