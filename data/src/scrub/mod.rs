@@ -169,37 +169,34 @@ pub fn scrub(records: &[Record], how: &Scrub, rng: Rng) -> (Vec<Record>, Stats) 
     (out, stats)
 }
 
-/// Every secret of the file, lower-cased: the labelled spans' and the chosen spans' texts.
-fn secrets(records: &[Record], chosen: &[Vec<Span>]) -> HashSet<String> {
+/// Every labelled and every chosen span of the file, with its record.
+fn all_spans<'a>(
+    records: &'a [Record],
+    chosen: &'a [Vec<Span>],
+) -> impl Iterator<Item = (&'a Record, &'a Span)> {
     records
         .iter()
         .zip(chosen)
-        .flat_map(|(r, c)| {
-            r.spans
-                .iter()
-                .chain(c)
-                .map(|s| r.span_text(s).to_lowercase())
-        })
+        .flat_map(|(r, c)| r.spans.iter().chain(c).map(move |s| (r, s)))
+}
+
+/// Every secret of the file, lower-cased: the labelled spans' and the chosen spans' texts.
+fn secrets(records: &[Record], chosen: &[Vec<Span>]) -> HashSet<String> {
+    all_spans(records, chosen)
+        .map(|(r, s)| r.span_text(s).to_lowercase())
         .collect()
 }
 
 /// Every word of every name in the file, lower-cased.
 fn name_words(records: &[Record], chosen: &[Vec<Span>]) -> HashSet<String> {
-    records
-        .iter()
-        .zip(chosen)
-        .flat_map(|(r, c)| {
-            r.spans
-                .iter()
-                .chain(c)
-                .filter(|s| Kind::of(&s.label) == Kind::Name)
-                .flat_map(|s| {
-                    r.span_text(s)
-                        .split(|c: char| !c.is_alphabetic())
-                        .filter(|w| !w.is_empty())
-                        .map(str::to_lowercase)
-                        .collect::<Vec<_>>()
-                })
+    all_spans(records, chosen)
+        .filter(|(_, s)| Kind::of(&s.label) == Kind::Name)
+        .flat_map(|(r, s)| {
+            r.span_text(s)
+                .split(|c: char| !c.is_alphabetic())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
         })
         .collect()
 }
