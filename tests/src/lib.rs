@@ -4,6 +4,7 @@
 //! Architecture and conventions: docs/design.md.
 
 pub mod fuzz;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,94 +1,15 @@
 //! End to end with TLS, mutual TLS and bearer tokens: `triad-trainer` and `triad-evaluator`
-//! started on loopback with certificates (made here with openssl) and a token file, a small
+//! started on loopback with certificates (`triad_tests::tls`, openssl) and a token file, a small
 //! study run through them, and the refusals: no token or a wrong one → Unauthenticated, a path
 //! out of the data root → InvalidArgument, an oversized request → refused, a client without a
 //! certificate → no connection. Health checks work without a token.
 
-use std::path::Path;
 use std::process::Command;
 use tonic::Code;
 use triad_proto::v1::evaluator_client::EvaluatorClient;
 use triad_proto::v1::{EvaluateRequest, ScoreTextsRequest, TextInput};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl is on the machine image");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// ca.pem; server.{pem,key} for localhost/127.0.0.1; client.{pem,key}.
-fn certificates(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut a = vec!["req", "-x509"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=triad test CA",
-    ]);
-    openssl(dir, &a);
-    for (name, ext) in [
-        (
-            "server",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        ),
-        ("client", "extendedKeyUsage=clientAuth\n"),
-    ] {
-        let mut a = vec!["req"];
-        a.extend(ec);
-        let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
-        let subj = format!("/CN=triad {name}");
-        a.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-        openssl(dir, &a);
-        let extfile = format!("{name}.ext");
-        std::fs::write(
-            dir.join(&extfile),
-            format!("basicConstraints=CA:FALSE\n{ext}"),
-        )
-        .unwrap();
-        let pem = format!("{name}.pem");
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "2",
-                "-extfile",
-                &extfile,
-            ],
-        );
-    }
-}
 
 #[test]
 fn secured_services_run_a_study_and_refuse_what_they_must() {
@@ -97,7 +18,7 @@ fn secured_services_run_a_study_and_refuse_what_they_must() {
     let certs = tmp.path().join("certs");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::create_dir_all(&certs).unwrap();
-    certificates(&certs);
+    triad_tests::tls::certificates(&certs);
     std::fs::write(certs.join("tokens"), format!("# accepted\n{TOKEN}\n")).unwrap();
     let c = |f: &str| certs.join(f).to_str().unwrap().to_string();
     triad_tests::run_oracle(
