@@ -21,6 +21,8 @@ const DIGITS_PROMPT: &str = "Audit record. The access code is ";
 const DIGITS_LENGTH: usize = 12;
 const RARE_PROMPT: &str = "Audit record. The pass phrase is";
 const RARE_TOKENS: usize = 8;
+/// The most records one audit canary (a user, for a user-level audit) may have.
+pub const MAX_COPIES: usize = 1000;
 /// Fewer canaries give no bound at all: the smallest rung guesses 5 "in" and 5 "out".
 pub const MIN_CANARIES: usize = 10;
 
@@ -59,12 +61,41 @@ pub struct AuditCanary {
     pub prefix: String,
     pub secret: String,
     pub text: String,
-    /// The coin: whether the canary was put (once) into the training split.
+    /// The coin: whether the canary was put into the training split.
     pub included: bool,
+    /// How many records of the training split hold it when included: one, or K for a
+    /// user-level audit, where each canary is a user whose K records all repeat the secret.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub copies: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl AuditCanary {
-    /// The record inserted into the training split, its secret marked as a span.
+    /// The records inserted into the training split: `copies` of [`AuditCanary::record`],
+    /// ids `<id>-c<k>` when there are several. With `users` (a file whose records name their
+    /// users, or several copies) they carry the canary's id as their user.
+    pub fn records(&self, users: bool) -> Vec<Record> {
+        let user = (users || self.copies > 1).then(|| self.id.clone());
+        (0..self.copies)
+            .map(|k| {
+                let mut r = self.record();
+                if self.copies > 1 {
+                    r.id = format!("{}-c{k}", self.id);
+                }
+                r.user = user.clone();
+                r
+            })
+            .collect()
+    }
+
+    /// The canary as one record, its secret marked as a span (what the audit scores).
     pub fn record(&self) -> Record {
         let start = self.prefix.chars().count();
         Record {
@@ -75,6 +106,7 @@ impl AuditCanary {
                 end: start + self.secret.chars().count(),
                 label: LABEL.into(),
             }],
+            user: None,
         }
     }
 }
@@ -155,17 +187,22 @@ pub fn draw(
             text: format!("{prefix}{secret}"),
             secret,
             included: coins.next_u64() & 1 == 1,
+            copies: 1,
         });
     }
     Ok(out)
 }
 
-/// Insert every included canary once, at a random position of `train`.
+/// Insert every included canary's records (once each, or its `copies`) at random positions
+/// of `train`. When `train` names users, every canary is a user of its own.
 pub fn plant(train: &mut Vec<Record>, canaries: &[AuditCanary], seed: u64) {
     let mut rng = Rng::new(seed).fork("audit-positions");
+    let users = train.iter().any(|r| r.user.is_some());
     for c in canaries.iter().filter(|c| c.included) {
-        let at = rng.below(train.len() + 1);
-        train.insert(at, c.record());
+        for r in c.records(users) {
+            let at = rng.below(train.len() + 1);
+            train.insert(at, r);
+        }
     }
 }
 
@@ -197,6 +234,12 @@ pub fn read(path: &Path) -> Result<Vec<(usize, AuditCanary)>> {
             return Err(bad(
                 n,
                 "`text` must be `prefix` followed by a non-empty `secret`".into(),
+            ));
+        }
+        if !(1..=MAX_COPIES).contains(&c.copies) {
+            return Err(bad(
+                n,
+                format!("`copies` must be 1 to {MAX_COPIES}, got {}", c.copies),
             ));
         }
         if let Some(first) = ids.insert(c.id.clone(), n) {
@@ -268,14 +311,19 @@ pub fn check_split(
     };
     for (k, ((_, c), &n)) in canaries.iter().zip(&count).enumerate() {
         match (c.included, n) {
-            (true, 1) | (false, 0) => {}
+            (true, n) if n == c.copies => {}
+            (false, 0) => {}
             (true, n) => {
                 return Err(bad(
                     k,
                     format!(
-                        "{} is marked included but appears {n} times in {} (must be once)",
+                        "{} is marked included but appears {n} times in {} (must be {})",
                         c.id,
-                        train.0.display()
+                        train.0.display(),
+                        match c.copies {
+                            1 => "once".to_string(),
+                            k => format!("{k} times, its copies"),
+                        }
                     ),
                 ))
             }
@@ -319,6 +367,7 @@ mod tests {
             id: id.into(),
             text: text.into(),
             spans: vec![],
+            user: None,
         }
     }
 

@@ -104,5 +104,10 @@ pub fn biography(id: String, rng: &mut Rng, secrets: &mut Secrets) -> Record {
         });
     }
     let (text, spans) = t.finish();
-    Record { id, text, spans }
+    Record {
+        id,
+        text,
+        spans,
+        user: None,
+    }
 }

@@ -55,6 +55,7 @@ impl Canary {
                 end: start + self.secret.chars().count(),
                 label: self.label.clone(),
             }],
+            user: None,
         }
     }
 }

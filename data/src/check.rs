@@ -141,8 +141,30 @@ fn record_from_value(v: &Value) -> Result<Record, Vec<String>> {
         }
         Some(_) => errs.push("field `spans` must be an array".into()),
     }
+    let user = match obj.get("user") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) if !u.trim().is_empty() => Some(u.clone()),
+        Some(Value::String(_)) => {
+            errs.push(
+                "field `user` is empty (leave it out for a record that is its own user)".into(),
+            );
+            None
+        }
+        Some(other) => {
+            errs.push(format!(
+                "field `user` must be a string, got {}",
+                crate::users::capped(&other.to_string())
+            ));
+            None
+        }
+    };
     match (id, text, errs.is_empty()) {
-        (Some(id), Some(text), true) => Ok(Record { id, text, spans }),
+        (Some(id), Some(text), true) => Ok(Record {
+            id,
+            text,
+            spans,
+            user,
+        }),
         _ => Err(errs),
     }
 }

@@ -6,6 +6,7 @@
 //! - [`mask`] — token-level sensitivity masks through a [`tokenizer`].
 //! - [`generate`], [`support`], [`values`] — synthetic generators with exact labels.
 //! - [`canary`], [`audit`] — exposure canaries and one-run audit canaries.
+//! - [`users`] — who each record belongs to, per-user counts, and splits without shared users.
 //! - [`tagger`], [`tag_eval`] — the rule-based PII tagger and its precision/recall.
 //! - [`scrub`] — masking or pseudonymising spans before training.
 //! - [`jsonl`], [`fsutil`] — reading JSONL, atomic writes.
@@ -28,6 +29,7 @@ pub mod tag_eval;
 pub mod tagger;
 pub mod text;
 pub mod tokenizer;
+pub mod users;
 pub mod values;
 
 pub use error::{DataError, ErrorKind, Result};

@@ -1,5 +1,5 @@
 //! One dataset record: `{"id": str, "text": str, "spans": [{"start", "end", "label"}]}` with
-//! character offsets (Unicode scalar values, end exclusive).
+//! character offsets (Unicode scalar values, end exclusive), and an optional `"user": str`.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,10 @@ pub struct Record {
     pub text: String,
     #[serde(default)]
     pub spans: Vec<Span>,
+    /// The person the record is about or from (a repeat customer's tickets share it). Absent:
+    /// the record is its own user. Privacy per user (`dp.unit = "user"`) groups by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 impl Record {

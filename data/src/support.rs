@@ -293,6 +293,13 @@ impl Dialogue<'_> {
 /// One dialogue with fresh, never-before-drawn secrets.
 pub fn dialogue(id: String, rng: &mut Rng, secrets: &mut Secrets) -> Record {
     let p = Person::draw(rng, secrets);
+    dialogue_of(id, &p, rng, secrets)
+}
+
+/// One dialogue of person `p` (a repeat customer's tickets share the person's name, e-mail,
+/// phone, address, date of birth, card and IBAN); the order, tracking number and any new
+/// address, e-mail or card are fresh.
+pub fn dialogue_of(id: String, p: &Person, rng: &mut Rng, secrets: &mut Secrets) -> Record {
     let d = Dialogue {
         order: secrets.unique(rng, values::order_id),
         tracking: secrets.unique(rng, values::tracking_id),
@@ -300,7 +307,7 @@ pub fn dialogue(id: String, rng: &mut Rng, secrets: &mut Secrets) -> Record {
         new_email: secrets.unique(rng, |r| values::email(r, &p.first, &p.last)),
         new_card: secrets.unique(rng, values::card_number),
         item: rng.pick_str(ITEMS),
-        p: &p,
+        p,
     };
     let intent = rng.pick(INTENTS);
     let mut t = TextBuilder::new();
@@ -344,5 +351,10 @@ pub fn dialogue(id: String, rng: &mut Rng, secrets: &mut Secrets) -> Record {
     let (mut text, mut spans) = t.finish();
     text.pop(); // trailing newline
     spans.retain(|s| s.end <= text.chars().count());
-    Record { id, text, spans }
+    Record {
+        id,
+        text,
+        spans,
+        user: None,
+    }
 }

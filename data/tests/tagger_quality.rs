@@ -19,6 +19,7 @@ fn measure(
         test: 0,
         canaries: 0,
         canary_repeats: 0,
+        records_per_user: None,
         seed,
     });
     let pred: Vec<Record> = d.train.iter().map(tag_record).collect();

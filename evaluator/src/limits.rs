@@ -67,12 +67,12 @@ pub fn tokenise_file(
     path: &Path,
     tok: &Tokenizer,
     max_length: Option<usize>,
-) -> Result<(Vec<Record>, Vec<Tokenised>)> {
-    let (lines, records): (Vec<usize>, Vec<Record>) =
-        triad_data::check::read_valid(path)?.into_iter().unzip();
+) -> Result<(Vec<(usize, Record)>, Vec<Tokenised>)> {
+    let numbered = triad_data::check::read_valid(path)?;
+    let (lines, records): (Vec<usize>, Vec<Record>) = numbered.iter().cloned().unzip();
     check_records(path, &lines, &records)?;
     let out = tokenise(path, &lines, &records, tok, max_length)?;
-    Ok((records, out))
+    Ok((numbered, out))
 }
 
 /// Tokens of each record scored: `given` (the request's, else the trained run's), else the
@@ -95,6 +95,7 @@ mod tests {
             id: "r".into(),
             text,
             spans: vec![],
+            user: None,
         }
     }
 

@@ -160,6 +160,7 @@ mod tests {
                 end: 16,
                 label: "PIN".into(),
             }],
+            user: None,
         };
         let counted = |max_length: usize| {
             let records = std::slice::from_ref(&r);

@@ -72,6 +72,7 @@ fn paired_intervals_sit_at_their_nulls() {
         test: 2 * DRAWS * PER_SIDE,
         canaries: 0,
         canary_repeats: 0,
+        records_per_user: None,
         seed: 29,
     });
     let train = tmp.path().join("train.jsonl");

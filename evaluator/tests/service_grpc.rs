@@ -27,10 +27,11 @@ fn evaluator_service_through_grpcio_client() {
         test: 12,
         canaries: 1,
         canary_repeats: 2,
+        records_per_user: None,
         seed: 3,
     };
     let mut data = generate(&spec);
-    data.add_audit(20, Design::Digits, 3, None).unwrap();
+    data.add_audit(20, Design::Digits, 3, None, 1).unwrap();
     write(&r.join("data"), &spec, &data).unwrap();
 
     let server = triad_tests::Service::start(

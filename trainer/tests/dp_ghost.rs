@@ -1,13 +1,15 @@
 //! DP-SGD's clipped gradient sum from one backward pass (ghost norms + book-keeping) must equal
 //! the definition — one backward pass per example, clip the whole gradient to C, sum — for every
-//! architecture (tied embeddings included), full and LoRA, on a right-padded batch.
+//! architecture (tied embeddings included), full and LoRA, on a right-padded batch. The same
+//! for user-level clipping: a user's gradient is the mean of their examples' gradients, its
+//! norm includes the cross terms between them, and it is clipped as a whole.
 
 use triad_lm::tch::{self, Device, Kind, Tensor};
 use triad_lm::weights::Weights;
 use triad_lm::CausalLm;
 use triad_trainer::config::LoraConfig;
 use triad_trainer::data::{token_losses, Batch};
-use triad_trainer::dp::step::clipped_gradient;
+use triad_trainer::dp::step::{clipped_gradient, clipped_user_gradient};
 
 fn naive(
     model: &CausalLm,
@@ -56,6 +58,123 @@ fn naive(
     (sums, norms)
 }
 
+/// The definition of user-level clipping: per user, the gradient of the mean of their
+/// examples' losses (one backward pass per example), its whole norm, clipped, summed.
+fn naive_users(
+    model: &CausalLm,
+    params: &[(String, Tensor)],
+    ids: &Tensor,
+    lengths: &[i64],
+    of: &[usize],
+    clip: f64,
+) -> (Vec<Tensor>, Vec<f64>) {
+    let users = of.iter().max().unwrap() + 1;
+    let mut sums: Vec<Tensor> = params
+        .iter()
+        .map(|(_, p)| p.zeros_like().to_kind(Kind::Float))
+        .collect();
+    let mut norms = vec![];
+    for u in 0..users {
+        let mine: Vec<usize> = (0..of.len()).filter(|&i| of[i] == u).collect();
+        for (_, p) in params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        for &i in &mine {
+            let x = ids.narrow(0, i as i64, 1).narrow(1, 0, lengths[i]);
+            let logits = model.forward(&x, None, None);
+            (token_losses(&logits, &x).mean(Kind::Float) / mine.len() as f64).backward();
+        }
+        let grads: Vec<Tensor> = params
+            .iter()
+            .map(|(_, p)| {
+                let g = p.grad();
+                if g.defined() {
+                    g.to_kind(Kind::Float)
+                } else {
+                    p.zeros_like().to_kind(Kind::Float)
+                }
+            })
+            .collect();
+        let norm = grads
+            .iter()
+            .map(|g| g.pow_tensor_scalar(2).sum(Kind::Float).double_value(&[]))
+            .sum::<f64>()
+            .sqrt();
+        let c = (clip / (norm + 1e-6)).min(1.0);
+        for (s, g) in sums.iter_mut().zip(&grads) {
+            *s += g * c;
+        }
+        norms.push(norm);
+    }
+    (sums, norms)
+}
+
+/// Relative distance between two sets of sums (by parameter order).
+fn rel_error(
+    params: &[(String, Tensor)],
+    got: &std::collections::BTreeMap<String, Tensor>,
+    want: &[Tensor],
+) -> f64 {
+    let (mut diff, mut total) = (0.0, 0.0);
+    for ((pname, _), w) in params.iter().zip(want) {
+        let g = &got[pname];
+        diff += (g - w)
+            .pow_tensor_scalar(2)
+            .sum(Kind::Float)
+            .double_value(&[]);
+        total += w.pow_tensor_scalar(2).sum(Kind::Float).double_value(&[]);
+    }
+    (diff / total).sqrt()
+}
+
+/// User-level clipping on a batch of four examples (the fixture's three and a copy of the
+/// first, so a user repeats a record exactly as a repeat customer repeats a secret) in two
+/// users of two: norms and clipped sums against [`naive_users`].
+fn check_users(
+    name: &str,
+    model: &CausalLm,
+    params: &[(String, Tensor)],
+    ids: &Tensor,
+    mask: &Tensor,
+) -> f64 {
+    let ids = Tensor::cat(&[ids, &ids.narrow(0, 0, 1)], 0);
+    let mask = Tensor::cat(&[mask, &mask.narrow(0, 0, 1)], 0);
+    let lengths: Vec<i64> =
+        Vec::<i64>::try_from(&mask.sum_dim_intlist(1, false, Kind::Int64)).unwrap();
+    let of = [0usize, 1, 1, 0];
+    let batch = Batch {
+        ids: ids.shallow_clone(),
+        mask: mask.narrow(1, 1, mask.size()[1] - 1).to_kind(Kind::Float),
+        tokens: 0,
+        targets: 0,
+    };
+    let (_, raw) = naive_users(model, params, &ids, &lengths, &of, f64::INFINITY);
+    let clip = (raw[0] + raw[1]) / 2.0;
+    let ghost = clipped_user_gradient(model, &batch, params, clip, &of);
+    let (want, _) = naive_users(model, params, &ids, &lengths, &of, clip);
+    let got: Vec<f64> = Vec::<f64>::try_from(&ghost.norms.to_kind(Kind::Double)).unwrap();
+    assert_eq!(got.len(), 2, "{name}: one norm per user");
+    for (a, b) in got.iter().zip(&raw) {
+        assert!(
+            (a - b).abs() <= 1e-4 * b,
+            "{name}: per-user norm {a} vs {b}"
+        );
+    }
+    // The cross terms matter: a user's norm is not the root of their examples' squared norms.
+    let (_, single) = naive(model, params, &ids, &lengths, f64::INFINITY);
+    let no_cross = ((single[0] / 2.0).powi(2) + (single[3] / 2.0).powi(2)).sqrt();
+    assert!(
+        (raw[0] - no_cross).abs() > 1e-3 * raw[0],
+        "{name}: no cross term to test"
+    );
+    let rel = rel_error(params, &ghost.sums, &want);
+    println!("{name:36} users: clip {clip:.3}  norms {raw:.3?}  relative error {rel:.2e}");
+    rel
+}
+
 fn check(
     name: &str,
     model: &CausalLm,
@@ -86,18 +205,9 @@ fn check(
             "{name}: per-example norm {a} vs {b}"
         );
     }
-    let (mut diff, mut total) = (0.0, 0.0);
-    for ((pname, _), w) in params.iter().zip(&want) {
-        let g = &ghost.sums[pname];
-        diff += (g - w)
-            .pow_tensor_scalar(2)
-            .sum(Kind::Float)
-            .double_value(&[]);
-        total += w.pow_tensor_scalar(2).sum(Kind::Float).double_value(&[]);
-    }
-    let rel = (diff / total).sqrt();
+    let rel = rel_error(params, &ghost.sums, &want);
     println!("{name:36} clip {clip:.3}  norms {raw:.3?}  relative error {rel:.2e}");
-    rel
+    rel.max(check_users(name, model, params, ids, mask))
 }
 
 #[test]

@@ -21,6 +21,7 @@ fn trainer_service_through_grpcio_client() {
         test: 2,
         canaries: 0,
         canary_repeats: 0,
+        records_per_user: None,
         seed: 1,
     };
     write(&root.path().join("data"), &spec, &generate(&spec)).unwrap();

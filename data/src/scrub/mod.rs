@@ -292,6 +292,7 @@ fn apply(r: &Record, chosen: &[Span], with: &[String], mode: Mode) -> Record {
         id: r.id.clone(),
         text,
         spans,
+        user: r.user.clone(),
     }
 }
 

@@ -8,6 +8,7 @@ fn data(domain: Domain) -> Vec<Record> {
         test: 0,
         canaries: 2,
         canary_repeats: 2,
+        records_per_user: None,
         seed: 11,
     });
     d.train
@@ -127,6 +128,7 @@ fn with_the_tagger_a_missed_span_stays_in_the_text_and_stays_sensitive() {
         id: "r1".into(),
         text: "Hi, I'm Anna Schmidt, call me at (415) 555-0132; my ref is KQX-4.".into(),
         spans: vec![],
+        user: None,
     };
     let mut r = r;
     let at = |s: &str| r.text.find(s).unwrap();
@@ -235,6 +237,7 @@ fn a_span_caught_in_part_keeps_its_rest_sensitive() {
             end: 17,
             label: "NAME".into(),
         }],
+        user: None,
     };
     // As if a tagger had caught only the first name.
     let chosen = vec![Span {
@@ -270,6 +273,7 @@ fn a_city_with_no_free_fake_is_masked_not_an_error() {
         id: "r".into(),
         text,
         spans,
+        user: None,
     };
     let (out, _) = scrub(
         std::slice::from_ref(&r),

@@ -416,6 +416,7 @@ pub fn tag_record(r: &Record) -> Record {
         id: r.id.clone(),
         text: r.text.clone(),
         spans: tag(&r.text),
+        user: r.user.clone(),
     }
 }
 
@@ -428,6 +429,7 @@ mod tests {
             id: "x".into(),
             text: text.into(),
             spans: tag(text),
+            user: None,
         };
         r.spans
             .iter()

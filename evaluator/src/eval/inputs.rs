@@ -49,12 +49,13 @@ pub(super) fn read_inputs(spec: &EvalSpec, tok: &Tokenizer) -> Result<Inputs> {
     };
     let (train, train_records) = split_data(filter("train", &spec.train), tok, max_length)?;
     let (test, test_records) = split_data(filter("test", &spec.test), tok, max_length)?;
+    triad_data::users::check_split((&spec.train, &train_records), (&spec.test, &test_records))?;
     if let Some(p) = &spec.audit {
         triad_data::audit::check_split(
             p,
             &audit_canaries,
-            (&spec.train, &train_records),
-            (&spec.test, &test_records),
+            (&spec.train, &plain(&train_records)),
+            (&spec.test, &plain(&test_records)),
         )?;
     }
     // Never below the δ the run trained with: at a smaller δ a sound DP run could show a bound
@@ -127,8 +128,9 @@ fn split_data(
     f: SplitFilter,
     tok: &Tokenizer,
     max_length: Option<usize>,
-) -> Result<(SplitData, Vec<triad_data::Record>)> {
-    let (records, data) = crate::limits::tokenise_file(f.path, tok, max_length)?;
+) -> Result<(SplitData, Vec<(usize, triad_data::Record)>)> {
+    let (numbered, data) = crate::limits::tokenise_file(f.path, tok, max_length)?;
+    let records = plain(&numbered);
     let is_canary = |r: &triad_data::Record| {
         f.canaries.iter().any(|c| {
             r.text.contains(&c.text)
@@ -156,7 +158,11 @@ fn split_data(
             out.data.push(t);
         }
     }
-    Ok((out, records))
+    Ok((out, numbered))
+}
+
+fn plain(numbered: &[(usize, triad_data::Record)]) -> Vec<triad_data::Record> {
+    numbered.iter().map(|(_, r)| r.clone()).collect()
 }
 
 /// The audit canaries as records to score, their secrets marked.

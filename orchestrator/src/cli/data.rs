@@ -34,6 +34,10 @@ pub struct AuditArgs {
     /// Model folder whose tokenizer.json the rare-token design draws from.
     #[arg(long)]
     pub audit_model: Option<PathBuf>,
+    /// Records per included audit canary. Above 1 each canary is a user whose records all
+    /// repeat its secret: the audit then bounds ε per user (docs/privacy-units.md).
+    #[arg(long, default_value_t = 1)]
+    pub audit_copies: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -73,6 +77,12 @@ impl AuditArgs {
              above 3; 1,000 for one near 5.8)",
             audit::MIN_CANARIES
         );
+        anyhow::ensure!(
+            (1..=audit::MAX_COPIES).contains(&self.audit_copies),
+            "--audit-copies {}: must be 1 to {}",
+            self.audit_copies,
+            audit::MAX_COPIES
+        );
         Ok(())
     }
 }
@@ -94,6 +104,11 @@ pub enum DataCommand {
         canary_repeats: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Repeat customers (customer-support): records per user, a count K or geometric:MEAN.
+        /// Each user's dialogues share their name, e-mail, phone, address, card and IBAN;
+        /// orders are fresh. Records then carry a `user` field; no user is in both splits.
+        #[arg(long)]
+        records_per_user: Option<String>,
         #[command(flatten)]
         audit: AuditArgs,
         /// Output folder: train.jsonl, test.jsonl, canaries.jsonl, audit.jsonl, dataset.json.
@@ -125,6 +140,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             canaries,
             canary_repeats,
             seed,
+            records_per_user,
             audit,
             out,
         } => {
@@ -143,13 +159,24 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 test,
                 canaries,
                 canary_repeats,
+                records_per_user: records_per_user
+                    .as_deref()
+                    .map(generate::PerUser::parse)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
                 seed,
             };
             spec.check().map_err(anyhow::Error::msg)?;
             let mut d = generate::generate(&spec);
             if audit.audit_canaries > 0 {
                 let tok = audit.tokenizer()?;
-                d.add_audit(audit.audit_canaries, audit.design(), seed, tok.as_ref())?;
+                d.add_audit(
+                    audit.audit_canaries,
+                    audit.design(),
+                    seed,
+                    tok.as_ref(),
+                    audit.audit_copies,
+                )?;
             }
             generate::write(&out, &spec, &d)?;
             let spans: usize = d.train.iter().chain(&d.test).map(|r| r.spans.len()).sum();
@@ -192,6 +219,7 @@ fn check(file: &Path, model: Option<&Path>) -> Result<()> {
         file.display(),
         checked.records.len()
     );
+    print_users(&checked.records);
     if let Some(m) = model {
         let tok = Tokenizer::from_file(m.join("tokenizer.json"))?;
         let (mut tokens, mut sensitive) = (0usize, 0usize);
@@ -221,6 +249,29 @@ fn check(file: &Path, model: Option<&Path>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Users, records per user and the secrets a user's records repeat (what per-record privacy
+/// does not cover).
+fn print_users(numbered: &[(usize, Record)]) {
+    let records: Vec<Record> = numbered.iter().map(|(_, r)| r.clone()).collect();
+    let users = triad_data::users::Users::of_records(&records);
+    if !users.named {
+        println!("users: none named (every record is its own user)");
+        return;
+    }
+    let (min, median, max) = users.spread();
+    let shared = triad_data::users::shared_secrets(&records, &users);
+    println!(
+        "users: {} (a record without `user` counts as its own); records per user min {min}, \
+         median {median}, max {max}",
+        users.count()
+    );
+    println!(
+        "secrets repeated across a user's records: {} values in {} users (record-level DP \
+         covers each record, not the person: see dp.unit = \"user\")",
+        shared.values, shared.users
+    );
 }
 
 fn tag(input: &Path, out: &Path) -> Result<()> {
@@ -271,7 +322,10 @@ pub fn plant(input: &Path, seed: u64, args: &AuditArgs, out: &Path) -> Result<()
     let (lines, mut train): (Vec<usize>, Vec<Record>) =
         triad_data::check::read_valid(input)?.into_iter().unzip();
     let tok = args.tokenizer()?;
-    let canaries = audit::draw(args.audit_canaries, args.design(), seed, tok.as_ref())?;
+    let mut canaries = audit::draw(args.audit_canaries, args.design(), seed, tok.as_ref())?;
+    for c in &mut canaries {
+        c.copies = args.audit_copies;
+    }
     // A canary that already sits in the data would make its coin meaningless.
     let numbered: Vec<(usize, audit::AuditCanary)> = canaries.iter().cloned().enumerate().collect();
     if let Some(i) = audit::locate(&numbered, &train)

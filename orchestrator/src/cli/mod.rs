@@ -108,6 +108,10 @@ enum AuditCommand {
         /// Model folder whose tokenizer.json the rare-token design draws from.
         #[arg(long)]
         model: Option<std::path::PathBuf>,
+        /// Records per included canary; above 1 each canary is a user of its own and the audit
+        /// bounds ε per user.
+        #[arg(long, default_value_t = 1)]
+        copies: usize,
         #[arg(long)]
         out: std::path::PathBuf,
     },
@@ -155,12 +159,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             seed,
             design,
             model,
+            copies,
             out,
         }) => {
             let audit = data::AuditArgs {
                 audit_canaries: canaries,
                 audit_design: design,
                 audit_model: model,
+                audit_copies: copies,
             };
             data::plant(&input, seed, &audit, &out)
         }

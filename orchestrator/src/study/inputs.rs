@@ -182,6 +182,7 @@ fn generate_data(
         test: d.test,
         canaries: d.canaries,
         canary_repeats: d.canary_repeats,
+        records_per_user: per_user(d),
         seed: d.seed,
     };
     gspec
@@ -200,7 +201,7 @@ fn generate_data(
         if d.audit_canaries > 0 {
             // Rare-token secrets come from the base model's own vocabulary.
             let tok = Tokenizer::from_file(model_dir.join("tokenizer.json"))?;
-            data.add_audit(d.audit_canaries, design, d.seed, Some(&tok))?;
+            data.add_audit(d.audit_canaries, design, d.seed, Some(&tok), d.audit_copies)?;
         }
         write(data_dir, &gspec, &data)?;
         triad_data::fsutil::write_atomic(&stamp, want.as_bytes())?;
@@ -252,6 +253,7 @@ fn nonmembers(
         test: n,
         canaries: d.canaries,
         canary_repeats: d.canary_repeats,
+        records_per_user: per_user(d),
         seed: d.seed,
     };
     gspec
@@ -286,7 +288,22 @@ fn manifest(d: &DataSpec, gspec: &Spec, design: Design) -> String {
         let a = want.as_array_mut().expect("array");
         a.extend([d.audit_canaries.into(), design.name().into()]);
     }
+    // Appended only when set, so earlier studies keep their manifest (and data).
+    let a = want.as_array_mut().expect("array");
+    if let Some(p) = gspec.records_per_user {
+        a.push(format!("records_per_user={}", p.name()).into());
+    }
+    if d.audit_copies > 1 {
+        a.push(format!("audit_copies={}", d.audit_copies).into());
+    }
     want.to_string()
+}
+
+/// `data.records_per_user`, checked with the spec.
+fn per_user(d: &DataSpec) -> Option<triad_data::generate::PerUser> {
+    d.records_per_user
+        .as_ref()
+        .and_then(|r| triad_data::generate::PerUser::parse(r.get_ref()).ok())
 }
 
 /// The spec's own data files: used in place when inside `root`, else copied into
@@ -343,9 +360,9 @@ fn check_data(d: &DataSpec, files: &DataFiles) -> Result<(), StudyError> {
         check_audit(a, &files.train, &files.test)?;
     }
     if d.generate.is_none() {
-        for split in [&files.train, &files.test] {
-            triad_data::check::read_valid(split)?;
-        }
+        let train = triad_data::check::read_valid(&files.train)?;
+        let test = triad_data::check::read_valid(&files.test)?;
+        triad_data::users::check_split((&files.train, &train), (&files.test, &test))?;
         if let Some(c) = &files.canaries {
             triad_data::canary::read(c)?;
         }

@@ -99,6 +99,11 @@ pub struct DataSpec {
     pub audit_canaries: usize,
     /// `rare-tokens` (default) or `digits`.
     pub audit_design: Option<Spanned<String>>,
+    /// Records per included audit canary (each canary a user when above 1).
+    #[serde(default = "d_one")]
+    pub audit_copies: usize,
+    /// Repeat customers for a generated `customer-support` set: `K` or `geometric:MEAN`.
+    pub records_per_user: Option<Spanned<String>>,
     /// Or existing files.
     pub train_file: Option<Spanned<PathBuf>>,
     pub test_file: Option<Spanned<PathBuf>>,
@@ -117,6 +122,9 @@ fn d_repeats() -> usize {
     8
 }
 fn d_seed() -> u64 {
+    1
+}
+fn d_one() -> usize {
     1
 }
 
@@ -478,6 +486,32 @@ impl DataSpec {
                         "field `data.audit_design`: `{}` is not rare-tokens or digits",
                         x.get_ref()
                     ),
+                ));
+            }
+        }
+        if !(1..=triad_data::audit::MAX_COPIES).contains(&self.audit_copies) {
+            return Err(problem(
+                None,
+                format!(
+                    "field `data.audit_copies`: {} is not 1 to {}",
+                    self.audit_copies,
+                    triad_data::audit::MAX_COPIES
+                ),
+            ));
+        }
+        if let Some(r) = &self.records_per_user {
+            if self.generate.is_none() {
+                return Err(problem(
+                    Some(r.span()),
+                    "field `data.records_per_user`: only for generated data (your own files \
+                     carry a `user` field per record)"
+                        .into(),
+                ));
+            }
+            if let Err(e) = triad_data::generate::PerUser::parse(r.get_ref()) {
+                return Err(problem(
+                    Some(r.span()),
+                    format!("field `data.records_per_user`: {e}"),
                 ));
             }
         }
@@ -873,6 +907,7 @@ lr = [1e-3]
             test,
             canaries: 2,
             canary_repeats: 3,
+            records_per_user: None,
             seed: 7,
         };
         let (small, large) = (generate(&spec(10)), generate(&spec(300)));

@@ -28,8 +28,79 @@ fn f32(t: &Tensor) -> Tensor {
     t.detach().to_kind(Kind::Float)
 }
 
+/// Examples grouped into units (users): a unit's gradient is the sum of its examples', so its
+/// tokens are simply all of its examples' tokens. Sequences `[B, T, …]` become `[U, K·T, …]`
+/// (K: the most examples of any unit; missing ones are zero rows, which add nothing) and
+/// materialised per-example gradients are summed per unit. Every norm and clipped sum below
+/// is then per unit, cross terms between a unit's examples included, exactly.
+pub struct Groups {
+    /// `[U·K]` row of each slot in the batch, `B` (a zero row) for an empty slot.
+    slots: Tensor,
+    /// `[B]` unit of each example.
+    of: Tensor,
+    units: i64,
+}
+
+impl Groups {
+    /// `of[i]`: the unit (0..U) of example `i`.
+    pub fn new(of: &[usize], device: triad_lm::tch::Device) -> Groups {
+        let units = of.iter().map(|&u| u + 1).max().unwrap_or(0);
+        let mut rows: Vec<Vec<i64>> = vec![vec![]; units];
+        for (i, &u) in of.iter().enumerate() {
+            rows[u].push(i as i64);
+        }
+        let k = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let pad = of.len() as i64;
+        let slots: Vec<i64> = rows
+            .iter()
+            .flat_map(|r| {
+                r.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(pad, k - r.len()))
+            })
+            .collect();
+        let of: Vec<i64> = of.iter().map(|&u| u as i64).collect();
+        Groups {
+            slots: Tensor::from_slice(&slots).to_device(device),
+            of: Tensor::from_slice(&of).to_device(device),
+            units: units as i64,
+        }
+    }
+
+    pub fn units(&self) -> i64 {
+        self.units
+    }
+
+    /// `[B, T, …]` → `[U, K·T, …]`.
+    fn seq(&self, t: &Tensor) -> Tensor {
+        let ext = Tensor::cat(&[t, &t.narrow(0, 0, 1).zeros_like()], 0);
+        let mut shape = vec![self.units, -1];
+        shape.extend_from_slice(&t.size()[2..]);
+        ext.index_select(0, &self.slots).reshape(shape.as_slice())
+    }
+
+    /// `[B, …]` → `[U, …]`, summed per unit.
+    fn sum(&self, d: Tensor) -> Tensor {
+        let mut shape = d.size();
+        shape[0] = self.units;
+        Tensor::zeros(shape.as_slice(), (d.kind(), d.device())).index_add(0, &self.of, &d)
+    }
+}
+
+/// A per-example (or, with `groups`, per-unit) materialised gradient.
+fn direct(d: Tensor, groups: Option<&Groups>) -> Part {
+    Part::Direct(match groups {
+        Some(g) => g.sum(d),
+        None => d,
+    })
+}
+
 /// Group the recorded ops by parameter. `grads[k]` is dL/d(output of op k).
-fn parts(ops: &[TapeOp], grads: &[Tensor]) -> BTreeMap<String, Vec<Part>> {
+fn parts(ops: &[TapeOp], grads: &[Tensor], groups: Option<&Groups>) -> BTreeMap<String, Vec<Part>> {
+    let seq = |t: Tensor| match groups {
+        Some(g) => g.seq(&t),
+        None => t,
+    };
     let mut by: BTreeMap<String, Vec<Part>> = BTreeMap::new();
     for (op, g) in ops.iter().zip(grads) {
         if !g.defined() {
@@ -43,13 +114,13 @@ fn parts(ops: &[TapeOp], grads: &[Tensor]) -> BTreeMap<String, Vec<Part>> {
                 input,
                 ..
             } => {
-                let x = f32(input);
-                let (t, inp, out) = (x.size()[1], x.size()[2], g.size()[2]);
                 if let Some(b) = bias {
                     by.entry(b.clone())
                         .or_default()
-                        .push(Part::Direct(g.sum_dim_intlist(1, false, Kind::Float)));
+                        .push(direct(g.sum_dim_intlist(1, false, Kind::Float), groups));
                 }
+                let (x, g) = (seq(f32(input)), seq(g));
+                let (t, inp, out) = (x.size()[1], x.size()[2], g.size()[2]);
                 let part = if inp * out <= t * (inp + out) {
                     Part::Direct(Tensor::einsum("bto,bti->boi", &[&g, &x], None::<i64>))
                 } else {
@@ -59,8 +130,8 @@ fn parts(ops: &[TapeOp], grads: &[Tensor]) -> BTreeMap<String, Vec<Part>> {
             }
             TapeOp::Embedding { weight, ids, .. } => {
                 by.entry(weight.clone()).or_default().push(Part::Embed {
-                    ids: ids.shallow_clone(),
-                    g,
+                    ids: seq(ids.shallow_clone()),
+                    g: seq(g),
                 });
             }
             TapeOp::Scale {
@@ -73,13 +144,14 @@ fn parts(ops: &[TapeOp], grads: &[Tensor]) -> BTreeMap<String, Vec<Part>> {
                 // is one use of the `[D]` weight.
                 let (b, d) = (g.size()[0], *g.size().last().expect("norm output"));
                 let (g, n) = (g.reshape([b, -1, d]), f32(normalized).reshape([b, -1, d]));
-                by.entry(weight.clone()).or_default().push(Part::Direct(
+                by.entry(weight.clone()).or_default().push(direct(
                     (&g * &n).sum_dim_intlist(1, false, Kind::Float),
+                    groups,
                 ));
                 if let Some(bias) = bias {
                     by.entry(bias.clone())
                         .or_default()
-                        .push(Part::Direct(g.sum_dim_intlist(1, false, Kind::Float)));
+                        .push(direct(g.sum_dim_intlist(1, false, Kind::Float), groups));
                 }
             }
         }
@@ -157,24 +229,27 @@ fn weighted_sum(part: &Part, c: &Tensor, shape: &[i64]) -> Tensor {
 
 /// The result of clipping one batch.
 pub struct Clipped {
-    /// `Σ_i min(1, C/‖G_i‖) G_i` per parameter name (fp32).
+    /// `Σ_i min(1, C/‖G_i‖) G_i` per parameter name (fp32), `i` over examples or units.
     pub sums: BTreeMap<String, Tensor>,
-    /// `‖G_i‖` per example, before clipping.
+    /// `‖G_i‖` per example (or unit), before clipping.
     pub norms: Tensor,
     /// Mean per-example loss (filled in by the caller that computed it).
     pub loss: f64,
 }
 
-/// Clip every example's whole gradient (all recorded parameters together) to `max_norm` and
-/// sum. `shapes` gives each parameter's shape; `batch` the number of examples.
+/// Clip every example's (with `groups`: every unit's) whole gradient, all recorded parameters
+/// together, to `max_norm` and sum. `shapes` gives each parameter's shape; `batch` the
+/// number of examples.
 pub fn clip_and_sum(
     ops: &[TapeOp],
     grads: &[Tensor],
     shapes: &BTreeMap<String, Vec<i64>>,
     batch: i64,
     max_norm: f64,
+    groups: Option<&Groups>,
 ) -> Clipped {
-    let by = parts(ops, grads);
+    let by = parts(ops, grads, groups);
+    let batch = groups.map_or(batch, Groups::units);
     let device = grads
         .iter()
         .find(|g| g.defined())

@@ -1,7 +1,7 @@
 //! One DP-SGD gradient: per-example clipping of a batch's gradient (book-keeping, one backward
 //! pass) and the Gaussian noise on the sum.
 
-use super::ghost::{clip_and_sum, Clipped};
+use super::ghost::{clip_and_sum, Clipped, Groups};
 use crate::data::{token_losses, Batch};
 use std::collections::{BTreeMap, HashSet};
 use triad_lm::tch::{Kind, Tensor};
@@ -25,6 +25,37 @@ pub fn clipped_gradient(
     params: &[(String, Tensor)],
     max_norm: f64,
 ) -> Clipped {
+    clipped(model, batch, params, max_norm, None)
+}
+
+/// User-level: `Σ_u clip_C(∇ L_u)` where `L_u` is the mean loss of user `u`'s examples in the
+/// batch (`of[i]`: the user of example `i`, numbered 0..U). Norms are per user.
+pub fn clipped_user_gradient(
+    model: &CausalLm,
+    batch: &Batch,
+    params: &[(String, Tensor)],
+    max_norm: f64,
+    of: &[usize],
+) -> Clipped {
+    let mut count = vec![0usize; of.iter().map(|&u| u + 1).max().unwrap_or(0)];
+    for &u in of {
+        count[u] += 1;
+    }
+    let weights: Vec<f32> = of.iter().map(|&u| 1.0 / count[u] as f32).collect();
+    let groups = Groups::new(of, model.device());
+    let w = Tensor::from_slice(&weights).to_device(model.device());
+    clipped(model, batch, params, max_norm, Some((&groups, &w)))
+}
+
+/// One forward and one backward pass; the loss is the sum of per-example losses, each weighted
+/// by `1/k` of its user's `k` examples when grouped.
+fn clipped(
+    model: &CausalLm,
+    batch: &Batch,
+    params: &[(String, Tensor)],
+    max_norm: f64,
+    users: Option<(&Groups, &Tensor)>,
+) -> Clipped {
     let names: HashSet<String> = params.iter().map(|(n, _)| n.clone()).collect();
     let shapes: BTreeMap<String, Vec<i64>> =
         params.iter().map(|(n, t)| (n.clone(), t.size())).collect();
@@ -33,10 +64,14 @@ pub fn clipped_gradient(
         crate::amp::maybe_autocast(model.device(), || model.forward(&batch.ids, None, None));
     let ops = model.take_tape();
     let per_example = per_example_losses(&logits, batch);
-    let loss = per_example.sum(Kind::Float);
+    let loss = match users {
+        Some((_, w)) => (&per_example * w).sum(Kind::Float),
+        None => per_example.sum(Kind::Float),
+    };
     let outputs: Vec<&Tensor> = ops.iter().map(|o| o.output()).collect();
     let grads = Tensor::run_backward(&[&loss], &outputs, false, false);
-    let mut c = clip_and_sum(&ops, &grads, &shapes, batch.ids.size()[0], max_norm);
+    let b = batch.ids.size()[0];
+    let mut c = clip_and_sum(&ops, &grads, &shapes, b, max_norm, users.map(|u| u.0));
     c.loss = per_example.mean(Kind::Float).double_value(&[]);
     c
 }
