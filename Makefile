@@ -15,7 +15,7 @@ SMOLLM2 := .cache/models/smollm2-135m
 # Under the Gemma Terms of Use (https://ai.google.dev/gemma/terms), which the fetch writes beside it.
 GEMMA_GGUF := .cache/models/gemma-3-270m-q4_k_m.gguf
 
-.PHONY: setup venv build chromium checkov demo test bench-forward bench-train bench-train-gemma bench-eval clean
+.PHONY: setup venv build chromium checkov kubernetes-validate demo test bench-forward bench-train bench-train-gemma bench-eval clean
 
 setup: venv build
 
@@ -59,7 +59,15 @@ $(CHECKOV):
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install -q --disable-pip-version-check checkov==3.3.30
 
-test: setup chromium checkov
+# kubernetes-validate (the Kubernetes API's JSON schemas, offline), in its own venv, for the
+# deployment test's schema check (deploy/k8s/schemas/validate.py).
+K8S_VALIDATE := .venv-k8s/bin/kubernetes-validate
+kubernetes-validate: $(K8S_VALIDATE)
+$(K8S_VALIDATE):
+	$(PYTHON) -m venv .venv-k8s
+	.venv-k8s/bin/pip install -q --disable-pip-version-check kubernetes-validate==1.37.0
+
+test: setup chromium checkov kubernetes-validate
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cargo test --release --workspace
