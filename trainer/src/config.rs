@@ -185,6 +185,13 @@ pub struct DpConfig {
     /// dp_accounting's privacy loss distribution) or `rdp` (Opacus's, looser).
     #[serde(default)]
     pub accountant: crate::dp::Accountant,
+    /// What ε protects: `record` (default) or `user` (all of a person's records; `batch_size`
+    /// is then the expected users per step and `dataset_size` the number of users).
+    #[serde(default)]
+    pub unit: crate::dp::Unit,
+    /// `unit = "user"`: use at most this many of a sampled user's records per step, drawn
+    /// afresh each step (absent: all of them).
+    pub max_records_per_user: Option<usize>,
 }
 
 fn default_clip() -> f64 {
@@ -440,6 +447,21 @@ impl RunConfig {
                     dp.dataset_size.unwrap_or(1)
                 ),
             );
+        }
+        match (dp.unit, dp.max_records_per_user) {
+            (crate::dp::Unit::Record, Some(_)) => {
+                return bad(
+                    "dp.max_records_per_user",
+                    "only with unit = \"user\" (a record-level run uses every record)".into(),
+                )
+            }
+            (_, Some(k)) if k == 0 || k as u64 > MAX_BATCH => {
+                return bad(
+                    "dp.max_records_per_user",
+                    format!("must be 1 to {MAX_BATCH}, got {k}"),
+                )
+            }
+            _ => {}
         }
         if self.grad_accum != 1 {
             return bad(

@@ -15,6 +15,8 @@ pub struct Example {
     pub ids: Vec<i64>,
     /// `target[i]`: whether token `i` (predicted from tokens `< i`) counts in the loss.
     pub target: Vec<bool>,
+    /// The record's `user` (absent: the record is its own user).
+    pub user: Option<String>,
 }
 
 /// Read and validate a dataset file (every problem is an error naming its line), scrub it
@@ -63,6 +65,7 @@ pub fn load(
         out.push(Example {
             ids: enc.ids[..n].iter().map(|&x| x as i64).collect(),
             target,
+            user: r.user.clone(),
         });
     }
     if out.is_empty() {
@@ -160,6 +163,7 @@ mod length_group_tests {
         let ex = |n: usize| Example {
             ids: vec![1; n],
             target: vec![true; n],
+            user: None,
         };
         let all: Vec<Example> = [20, 256, 22, 130, 200, 64, 21]
             .into_iter()

@@ -8,10 +8,12 @@ pub mod plan;
 pub mod pld;
 mod special;
 pub mod step;
+pub mod unit;
 
 pub use accountant::{epsilon, noise_multiplier, RdpAccountant, Search, DEFAULT_ORDERS};
 pub use budget::Budget;
 pub use pld::PldAccountant;
+pub use unit::{PrivacyUnit, Unit};
 
 use serde::{Deserialize, Serialize};
 

@@ -13,7 +13,18 @@ pub struct Private {
     pub sigma: f64,
     pub delta: f64,
     pub max_grad_norm: f64,
+    /// Units (records, or users) as the accountant sees them.
     pub n: usize,
+    /// User-level runs: each user's examples, and the per-step cap.
+    pub users: Option<UserSampling>,
+}
+
+/// Who each sampled unit is under `dp.unit = "user"`.
+#[derive(Debug, Clone)]
+pub struct UserSampling {
+    /// Example indices of each user.
+    pub members: Vec<Vec<usize>>,
+    pub cap: Option<usize>,
 }
 
 impl Private {
@@ -49,6 +60,7 @@ impl Private {
             delta,
             max_grad_norm: dp.max_grad_norm,
             n,
+            users: None,
         })
     }
 
@@ -57,5 +69,31 @@ impl Private {
     pub fn sample<'a>(&self, examples: &'a [Example], seed: u64) -> Vec<&'a Example> {
         let mut rng = Rng::new(seed).fork("poisson");
         examples.iter().filter(|_| rng.chance(self.q)).collect()
+    }
+
+    /// A Poisson sample of users (each independently with probability q), each with their
+    /// examples, or `cap` of them drawn without replacement from this step's own stream.
+    pub fn sample_users<'a>(
+        &self,
+        users: &UserSampling,
+        examples: &'a [Example],
+        seed: u64,
+    ) -> Vec<Vec<&'a Example>> {
+        let root = Rng::new(seed);
+        let (mut coins, mut picks) = (root.fork("poisson-users"), root.fork("user-records"));
+        let mut out = vec![];
+        for m in &users.members {
+            if !coins.chance(self.q) {
+                continue;
+            }
+            let mut mine = m.clone();
+            if let Some(cap) = users.cap.filter(|&c| c < mine.len()) {
+                picks.shuffle(&mut mine);
+                mine.truncate(cap);
+                mine.sort_unstable();
+            }
+            out.push(mine.into_iter().map(|i| &examples[i]).collect());
+        }
+        out
     }
 }

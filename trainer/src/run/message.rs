@@ -58,6 +58,7 @@ impl From<&RunRecord> for pb::RunRecord {
             base_model_sha256,
             scrub,
             redact,
+            privacy_unit,
         } = r;
         pb::RunRecord {
             status: status.clone(),
@@ -93,7 +94,25 @@ impl From<&RunRecord> for pb::RunRecord {
             tokens_counted: tokens_counted.clone(),
             scrub: scrub.as_ref().map(scrubbing),
             redact: redact.as_ref().map(phase_one),
+            privacy_unit: privacy_unit.as_ref().map(unit_message),
         }
+    }
+}
+
+fn unit_message(u: &crate::dp::PrivacyUnit) -> pb::PrivacyUnit {
+    let crate::dp::PrivacyUnit {
+        unit,
+        users,
+        max_records_per_user,
+        largest_user_records,
+        user_epsilon_bound,
+    } = u;
+    pb::PrivacyUnit {
+        unit: spelling(unit),
+        users: *users,
+        max_records_per_user: *max_records_per_user,
+        largest_user_records: *largest_user_records,
+        user_epsilon_bound: opt(*user_epsilon_bound),
     }
 }
 
@@ -355,6 +374,8 @@ impl From<&DpConfig> for pb::DpConfig {
             reproducible_noise,
             dataset_size,
             accountant,
+            unit,
+            max_records_per_user,
         } = d;
         pb::DpConfig {
             max_grad_norm: *max_grad_norm,
@@ -365,6 +386,8 @@ impl From<&DpConfig> for pb::DpConfig {
             accountant: spelling(accountant),
             reproducible_noise: *reproducible_noise,
             dataset_size: *dataset_size,
+            unit: spelling(unit),
+            max_records_per_user: max_records_per_user.map(|k| k as u64),
         }
     }
 }

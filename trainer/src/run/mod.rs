@@ -22,7 +22,7 @@ use record::{previous_record, write_record};
 pub use record::{EpochRecord, LossPoint, RunRecord};
 use restore::{prune_optimizer_state, resume, save_optimizer};
 pub(crate) use step::zero_grads;
-use step::{nonprivate_step, private_step};
+use step::{nonprivate_step, private_step, private_user_step};
 
 /// What a run reports while it goes.
 #[derive(Debug, Clone)]
@@ -191,6 +191,24 @@ fn load_examples(cfg: &RunConfig) -> Result<(Vec<Example>, Option<triad_data::sc
     ))
 }
 
+/// What a private run's ε is per, with the user counts it may publish: none when
+/// `dp.dataset_size` keeps the data's counts private.
+fn privacy_unit(
+    dp: &crate::config::DpConfig,
+    users: &triad_data::users::Users,
+) -> crate::dp::PrivacyUnit {
+    let public = dp.dataset_size.is_none();
+    let record_level_with_users = dp.unit == crate::dp::Unit::Record && users.named && public;
+    crate::dp::PrivacyUnit {
+        unit: dp.unit,
+        users: (public && (users.named || dp.unit == crate::dp::Unit::User))
+            .then_some(users.count() as u64),
+        max_records_per_user: dp.max_records_per_user.map(|k| k as u64),
+        largest_user_records: record_level_with_users.then_some(users.largest() as u64),
+        user_epsilon_bound: None,
+    }
+}
+
 /// Steps per epoch, total steps and epochs of a run over `n` examples.
 fn schedule(cfg: &RunConfig, n: usize) -> (u64, u64, u64) {
     let batches_per_epoch = n.div_ceil(cfg.batch_size) as u64;
@@ -234,21 +252,32 @@ impl<'a> Run<'a> {
         let named = crate::lora::trainable(&mut model, cfg.method, &lora_cfg, cfg.seed)?;
         let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
         let dp = cfg.dp.as_ref().filter(|_| cfg.method.is_private());
-        // N as the accountant sees it: a public constant from the config, or the file's count.
+        let users = triad_data::users::Users::group(examples.iter().map(|e| e.user.as_deref()));
+        let by_user = dp.is_some_and(|d| d.unit == crate::dp::Unit::User);
+        // N as the accountant sees it: a public constant from the config, or the file's count
+        // of records (or of users, for user-level privacy).
+        let counted = if by_user {
+            users.count()
+        } else {
+            examples.len()
+        };
         let n = dp
             .and_then(|d| d.dataset_size)
-            .map_or(examples.len(), |s| s as usize);
+            .map_or(counted, |s| s as usize);
         let (steps_per_epoch, total_steps, epochs) = schedule(cfg, n);
         let private = match dp {
-            Some(dp) => Some(crate::dp::plan::Private::new(
-                dp,
-                cfg.batch_size,
-                n,
-                total_steps,
-                stop,
-            )?),
+            Some(dp) => {
+                let mut p =
+                    crate::dp::plan::Private::new(dp, cfg.batch_size, n, total_steps, stop)?;
+                p.users = by_user.then(|| crate::dp::plan::UserSampling {
+                    members: users.members(),
+                    cap: dp.max_records_per_user,
+                });
+                Some(p)
+            }
             None => None,
         };
+        let privacy_unit = dp.map(|d| privacy_unit(d, &users));
         let (accountant, budget) = budget_for(cfg, private.as_ref(), total_steps);
         let rng = match dp.filter(|d| !d.reproducible_noise) {
             Some(_) => crate::rng::StepRng::keyed(crate::state::noise_key(out, resuming)?),
@@ -308,6 +337,7 @@ impl<'a> Run<'a> {
             base_model_sha256: Some(triad_lm::weights::model_identity(&cfg.model)?),
             scrub: scrubbed,
             redact: None,
+            privacy_unit,
         };
         let opt = Optimizer::new(cfg.optimizer.clone(), params);
         let run = Run {
@@ -444,9 +474,31 @@ impl<'a> Run<'a> {
             (self.record.epsilon_rdp, self.record.epsilon_pld) = (Some(rdp), Some(pld));
             self.record.epsilon = Some(b.epsilon());
         }
+        self.bound_users();
         match write_record(self.out, &self.record) {
             Ok(()) => TrainError::Cancelled,
             Err(e) => e,
+        }
+    }
+
+    /// A record-level run on data with users: ε for the user with the most records over the
+    /// steps taken so far (`crate::dp::unit`).
+    fn bound_users(&mut self) {
+        let (Some(p), Some(b)) = (&self.private, &self.budget) else {
+            return;
+        };
+        let steps = self.record.steps_done;
+        if let Some(u) = self.record.privacy_unit.as_mut() {
+            if let Some(k) = u.largest_user_records.filter(|&k| k > 1) {
+                u.user_epsilon_bound = Some(crate::dp::unit::group_epsilon(
+                    b.kind(),
+                    p.q,
+                    p.sigma,
+                    steps,
+                    p.delta,
+                    k,
+                ));
+            }
         }
     }
 
@@ -477,9 +529,17 @@ impl<'a> Run<'a> {
                 &mut r.tokens_seen,
             ),
             Some(p) => {
-                let sample = p.sample(examples, sample_seed);
                 // The sample's own token count stays here: it is a statistic of the sample.
-                let out = private_step(&self.model, &self.named, &sample, p, self.device, &mut 0);
+                let out = match &p.users {
+                    None => {
+                        let sample = p.sample(examples, sample_seed);
+                        private_step(&self.model, &self.named, &sample, p, self.device, &mut 0)
+                    }
+                    Some(u) => {
+                        let sample = p.sample_users(u, examples, sample_seed);
+                        private_user_step(&self.model, &self.named, &sample, p, self.device)
+                    }
+                };
                 if let Some(b) = self.budget.as_mut() {
                     b.step(p.sigma, p.q);
                 }
@@ -574,6 +634,8 @@ impl<'a> Run<'a> {
                 crate::dp::Accountant::Rdp => rdp,
             });
         }
+        self.bound_users();
+        let r = &mut self.record;
         r.epochs.push(EpochRecord {
             epoch,
             step: r.steps_done,

@@ -96,6 +96,10 @@ pub struct RunRecord {
     /// Redact-then-DP's phase 1 (absent for other runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redact: Option<crate::redact::PhaseOne>,
+    /// Private runs: what ε protects (a record or a user) and, for a record-level run on data
+    /// with users, the bound for the user with the most records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_unit: Option<crate::dp::PrivacyUnit>,
 }
 
 impl RunRecord {

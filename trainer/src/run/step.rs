@@ -91,8 +91,17 @@ pub(super) fn private_step(
         }
         (sums, loss)
     };
-    let noisy = crate::dp::step::privatise(&sums, p.sigma, p.max_grad_norm, p.q * p.n as f64);
-    let grads = named
+    (loss, noised(named, &sums, p))
+}
+
+/// Noise on the clipped sums, divided by the expected units per step, in `named` order.
+fn noised(
+    named: &[(String, Tensor)],
+    sums: &std::collections::BTreeMap<String, Tensor>,
+    p: &crate::dp::plan::Private,
+) -> Vec<Tensor> {
+    let noisy = crate::dp::step::privatise(sums, p.sigma, p.max_grad_norm, p.q * p.n as f64);
+    named
         .iter()
         .map(|(n, t)| {
             noisy
@@ -100,6 +109,58 @@ pub(super) fn private_step(
                 .map(|g| g.shallow_clone())
                 .unwrap_or_else(|| t.zeros_like())
         })
+        .collect()
+}
+
+/// Records per forward pass of a user-level step (more when one user has more).
+const USER_CHUNK_RECORDS: usize = 32;
+
+/// One user-level DP-SGD step: each sampled user's mean gradient clipped as a whole, summed,
+/// noised, divided by the expected users per step. A user's records always share a pass (the
+/// norm needs their cross terms); users go longest record first, in chunks of about
+/// [`USER_CHUNK_RECORDS`] records. Returns (mean per-record loss, gradients in `named` order).
+pub(super) fn private_user_step(
+    model: &CausalLm,
+    named: &[(String, Tensor)],
+    users: &[Vec<&Example>],
+    p: &crate::dp::plan::Private,
+    device: Device,
+) -> (f64, Vec<Tensor>) {
+    let mut sums: std::collections::BTreeMap<String, Tensor> = named
+        .iter()
+        .map(|(n, t)| (n.clone(), t.zeros_like().to_kind(Kind::Float)))
         .collect();
-    (loss, grads)
+    let mut order: Vec<&Vec<&Example>> = users.iter().filter(|u| !u.is_empty()).collect();
+    order.sort_by_key(|u| std::cmp::Reverse(u.iter().map(|e| e.ids.len()).max()));
+    let records: usize = order.iter().map(|u| u.len()).sum();
+    let mut loss = if records == 0 { f64::NAN } else { 0.0 };
+    let mut chunk: Vec<&Vec<&Example>> = vec![];
+    let mut flush = |chunk: &mut Vec<&Vec<&Example>>| {
+        let flat: Vec<&Example> = chunk.iter().flat_map(|u| u.iter().copied()).collect();
+        let of: Vec<usize> = chunk
+            .iter()
+            .enumerate()
+            .flat_map(|(k, u)| std::iter::repeat_n(k, u.len()))
+            .collect();
+        let batch = data::collate(&flat, device);
+        let c = crate::dp::step::clipped_user_gradient(model, &batch, named, p.max_grad_norm, &of);
+        loss += c.loss * flat.len() as f64 / records as f64;
+        for (name, g) in c.sums {
+            if let Some(acc) = sums.get_mut(&name) {
+                *acc += g;
+            }
+        }
+        chunk.clear();
+    };
+    for u in order {
+        let held: usize = chunk.iter().map(|u| u.len()).sum();
+        if !chunk.is_empty() && held + u.len() > USER_CHUNK_RECORDS {
+            flush(&mut chunk);
+        }
+        chunk.push(u);
+    }
+    if !chunk.is_empty() {
+        flush(&mut chunk);
+    }
+    (loss, noised(named, &sums, p))
 }
