@@ -10,7 +10,8 @@
 //! it by at most k·C with probability 1 − (1 − q)^k. That is the subsampled Gaussian at that
 //! rate with noise multiplier σ/k, which dominates every mixture of "some of the k sampled"
 //! (hockey-stick and Rényi divergences are jointly convex), so its ε at the run's δ bounds the
-//! user's. The textbook conversion (k·ε at δ·k·e^{(k−1)ε}) is looser.
+//! user's. The textbook conversion (k·ε at δ·k·e^{(k−1)ε}) is stated beside it: a smaller ε,
+//! but at a δ that grows as e^{(k−1)ε} and soon promises nothing.
 
 use super::Accountant;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,18 @@ pub struct PrivacyUnit {
     /// run's δ (see the module's comment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_epsilon_bound: Option<f64>,
+    /// The textbook group-privacy conversion for that user: k·ε at δ·k·e^{(k−1)ε} (a δ of 1
+    /// or more promises nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_epsilon: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_delta: Option<f64>,
+}
+
+/// k·ε and δ·k·e^{(k−1)ε}: what a record-level (ε, δ) promises a group of k records.
+pub fn group_conversion(epsilon: f64, delta: f64, k: u64) -> (f64, f64) {
+    let k = k as f64;
+    (k * epsilon, delta * k * ((k - 1.0) * epsilon).exp())
 }
 
 /// ε at `delta` for a group of `k` records of a record-level run (q, σ, `steps`): the

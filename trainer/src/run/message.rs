@@ -106,6 +106,8 @@ fn unit_message(u: &crate::dp::PrivacyUnit) -> pb::PrivacyUnit {
         max_records_per_user,
         largest_user_records,
         user_epsilon_bound,
+        group_epsilon,
+        group_delta,
     } = u;
     pb::PrivacyUnit {
         unit: spelling(unit),
@@ -113,6 +115,8 @@ fn unit_message(u: &crate::dp::PrivacyUnit) -> pb::PrivacyUnit {
         max_records_per_user: *max_records_per_user,
         largest_user_records: *largest_user_records,
         user_epsilon_bound: opt(*user_epsilon_bound),
+        group_epsilon: opt(*group_epsilon),
+        group_delta: opt(*group_delta),
     }
 }
 

@@ -206,6 +206,8 @@ fn privacy_unit(
         max_records_per_user: dp.max_records_per_user.map(|k| k as u64),
         largest_user_records: record_level_with_users.then_some(users.largest() as u64),
         user_epsilon_bound: None,
+        group_epsilon: None,
+        group_delta: None,
     }
 }
 
@@ -487,17 +489,15 @@ impl<'a> Run<'a> {
         let (Some(p), Some(b)) = (&self.private, &self.budget) else {
             return;
         };
-        let steps = self.record.steps_done;
+        let (steps, epsilon) = (self.record.steps_done, b.epsilon());
         if let Some(u) = self.record.privacy_unit.as_mut() {
             if let Some(k) = u.largest_user_records.filter(|&k| k > 1) {
+                let kind = b.kind();
                 u.user_epsilon_bound = Some(crate::dp::unit::group_epsilon(
-                    b.kind(),
-                    p.q,
-                    p.sigma,
-                    steps,
-                    p.delta,
-                    k,
+                    kind, p.q, p.sigma, steps, p.delta, k,
                 ));
+                let (e, d) = crate::dp::unit::group_conversion(epsilon, p.delta, k);
+                (u.group_epsilon, u.group_delta) = (Some(e), Some(d));
             }
         }
     }
