@@ -39,9 +39,21 @@ fn audited_run(
     seed: u64,
     method_toml: &str,
 ) -> (serde_json::Value, serde_json::Value) {
-    let data = s.root.join(format!("data-{seed}"));
+    audited_run_on(s, name, seed, method_toml, &[])
+}
+
+/// [`audited_run`] on data generated with `extra` arguments (its own folder per set).
+fn audited_run_on(
+    s: &Setup,
+    name: &str,
+    seed: u64,
+    method_toml: &str,
+    extra: &[&str],
+) -> (serde_json::Value, serde_json::Value) {
+    let data = s.root.join(format!("data-{seed}{}", extra.join("")));
     if !data.join("audit.jsonl").exists() {
-        triad(&[
+        let seed_text = seed.to_string();
+        let mut args = vec![
             "data",
             "generate",
             "customer-support",
@@ -50,14 +62,16 @@ fn audited_run(
             "--test",
             "8",
             "--seed",
-            &seed.to_string(),
+            &seed_text,
             "--audit-canaries",
             "200",
             "--audit-model",
             s.model.to_str().unwrap(),
             "--out",
             data.to_str().unwrap(),
-        ]);
+        ];
+        args.extend(extra);
+        triad(&args);
     }
     let cfg = s.root.join(format!("{name}.toml"));
     std::fs::write(
@@ -187,6 +201,53 @@ fn redact_then_dp_audits_under_its_epsilon() {
             lb <= formal,
             "audit ε_lb {lb} above formal ε {formal}: the selective guarantee does not hold"
         );
+    }
+}
+
+/// Privacy per user, audited per user: every audit canary is a user whose 16 records all hold
+/// its secret (the rest of the data are repeat customers with 2 dialogues each). Record-level
+/// DP at ε = 1 promised each record ε = 1, never the person: the audit over users shows a bound
+/// above 1 (the test's power). User-level DP at ε = 1 and 4 stays at or under its ε per user.
+#[test]
+fn user_level_dp_audits_under_its_epsilon_per_user_and_record_level_does_not() {
+    let s = setup();
+    let users = ["--records-per-user", "2", "--audit-copies", "16"];
+    let dp = |eps: f64, unit: &str| {
+        format!(
+            "method = \"dp\"\nepochs = 8\n[optimizer]\nlr = 1e-2\n[dp]\ntarget_epsilon = {eps}\n\
+             delta = 1e-5\nmax_grad_norm = 1.0\nunit = \"{unit}\"\n"
+        )
+    };
+    let (m, record) = audited_run_on(&s, "record-per-user", 1, &dp(1.0, "record"), &users);
+    let (formal, lb) = (record["epsilon"].as_f64().unwrap(), bound(&m));
+    println!(
+        "record-level ε {formal:.3}, per user {}: audit over users {}",
+        record["privacy_unit"], m["audit"]
+    );
+    assert_eq!(record["privacy_unit"]["largest_user_records"], 16);
+    assert!(
+        lb > formal,
+        "no power: record-level DP with 16 copies per user shows ε_lb {lb} ≤ its record ε {formal}"
+    );
+    for eps in [1.0, 4.0] {
+        for seed in 1..=2u64 {
+            let name = format!("user-{eps}-{seed}");
+            let (m, record) = audited_run_on(&s, &name, seed, &dp(eps, "user"), &users);
+            let (formal, lb) = (record["epsilon"].as_f64().unwrap(), bound(&m));
+            println!(
+                "user-level ε {eps} seed {seed}: formal {formal:.3}, audit {}",
+                m["audit"]
+            );
+            assert_eq!(record["privacy_unit"]["unit"], "user");
+            assert!(
+                formal <= eps * 1.0001,
+                "formal ε {formal} over target {eps}"
+            );
+            assert!(
+                lb <= formal,
+                "audit ε_lb {lb} above the user-level ε {formal}: DP per user is not what it claims"
+            );
+        }
     }
 }
 

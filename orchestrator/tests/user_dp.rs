@@ -173,7 +173,10 @@ fn user_level_epsilon_is_the_subsampled_gaussian_over_users() {
     );
     let pu = &plain_rec["privacy_unit"];
     assert_eq!(pu["unit"], "record");
-    assert!(pu["users"].is_null() && pu["user_epsilon_bound"].is_null(), "{pu}");
+    assert!(
+        pu["users"].is_null() && pu["user_epsilon_bound"].is_null(),
+        "{pu}"
+    );
     for r in [&r, &rec, &plain_user, &plain_rec] {
         assert_eq!(r["status"], "completed");
     }

@@ -64,8 +64,14 @@ fn fill(
         write_safetensors(&tmp.join("model.safetensors"), &tensors)?;
         copy_model_files(base, tmp)?;
     }
+    copy_files(base, tmp, &LICENCE_FILES)?;
     extra(tmp)
 }
+
+/// What the base model's licence asks to travel with its derivatives, weights and adapters
+/// alike, where its folder has them: Gemma's notice and a copy of its terms (written by
+/// `triad model import-gguf`); the model card names the copy.
+const LICENCE_FILES: [&str; 3] = ["NOTICE", "NOTICE.upstream.md", "GEMMA_TERMS.html"];
 
 /// A full model folder at `dir`: the base model's weights with the LoRA adapter in `adapter`
 /// merged in (`W + s·B·A`), and the base's config and tokenizer files.
@@ -87,12 +93,21 @@ pub fn write_merged(base: &Path, adapter: &Path, dir: &Path) -> Result<()> {
 
 /// The base model's config, tokenizer and generation files, where it has them.
 fn copy_model_files(base: &Path, tmp: &Path) -> Result<()> {
-    for f in [
-        "config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-    ] {
+    copy_files(
+        base,
+        tmp,
+        &[
+            "config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "generation_config.json",
+        ],
+    )
+}
+
+/// Copy each of `files` that `base` has into `tmp`.
+fn copy_files(base: &Path, tmp: &Path, files: &[&str]) -> Result<()> {
+    for f in files {
         let src = base.join(f);
         if src.exists() {
             std::fs::copy(&src, tmp.join(f)).map_err(|e| TrainError::io(&src, e))?;

@@ -4,6 +4,7 @@
 //! - [`config`] — RUN.toml.
 //! - [`data`] — tokenised examples, loss masks, batches.
 //! - [`lora`] — adapters and PEFT's file format.
+//! - [`card`] — the model card (`README.md`) in every checkpoint folder.
 //! - [`memory`] — peak resident and CUDA memory of a run.
 //! - `optim` — AdamW / SGD and the learning-rate schedule.
 //! - `run` — the training loop, checkpoints, `run.json`, resume.
@@ -16,6 +17,7 @@
 
 mod amp;
 pub mod bench;
+pub mod card;
 mod checkpoint;
 pub mod config;
 pub mod data;

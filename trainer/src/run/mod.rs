@@ -657,6 +657,7 @@ impl<'a> Run<'a> {
             let keep = r.epochs.last().filter(|e| e.checkpoint.is_some());
             prune_optimizer_state(self.out, r, keep.map(|e| e.epoch));
         }
+        crate::card::write_epoch(self.out, &self.record)?;
         Ok(last)
     }
 }
