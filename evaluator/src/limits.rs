@@ -61,13 +61,16 @@ pub fn check_canaries(path: &Path, canaries: &[triad_data::canary::Canary]) -> R
     Ok(())
 }
 
+/// A file's records with their line numbers.
+pub type Numbered = Vec<(usize, Record)>;
+
 /// [`crate::scoring::tokenise_file`] with every record checked against [`MAX_TEXT_CHARS`]
-/// before any is tokenised.
+/// before any is tokenised; the records come back numbered by line.
 pub fn tokenise_file(
     path: &Path,
     tok: &Tokenizer,
     max_length: Option<usize>,
-) -> Result<(Vec<(usize, Record)>, Vec<Tokenised>)> {
+) -> Result<(Numbered, Vec<Tokenised>)> {
     let numbered = triad_data::check::read_valid(path)?;
     let (lines, records): (Vec<usize>, Vec<Record>) = numbered.iter().cloned().unzip();
     check_records(path, &lines, &records)?;

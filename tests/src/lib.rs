@@ -3,6 +3,7 @@
 //!
 //! Architecture and conventions: docs/design.md.
 
+pub mod card;
 pub mod fuzz;
 pub mod tls;
 

@@ -35,7 +35,8 @@ pub struct AuditArgs {
     #[arg(long)]
     pub audit_model: Option<PathBuf>,
     /// Records per included audit canary. Above 1 each canary is a user whose records all
-    /// repeat its secret: the audit then bounds ε per user (docs/privacy-units.md).
+    /// repeat its secret: the audit then bounds ε per user (docs/evaluator.md, "One-run
+    /// audit per user").
     #[arg(long, default_value_t = 1)]
     pub audit_copies: usize,
 }

@@ -5,8 +5,10 @@
 //! - [`ledger`] — SQLite: runs, states, costs, metrics; what makes a rerun resume.
 //! - [`inputs`] — the study's data and base model, prepared inside the data root.
 //! - [`services`] — embedded services and gRPC clients; [`runner`] — the schedule.
+//! - [`cards`] — each evaluation's numbers in its checkpoint's model card.
 //! - [`report`] — report.html (inline SVG), report.md, results.csv, the terminal table.
 
+pub mod cards;
 pub mod inputs;
 pub mod ledger;
 pub mod plan;

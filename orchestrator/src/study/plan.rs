@@ -81,6 +81,7 @@ struct Point {
     r: Option<i64>,
     /// `Some(None)`: the axis lists `none` here.
     scrub: Option<Option<Scrub>>,
+    unit: Option<String>,
     seed: Option<u64>,
 }
 
@@ -104,14 +105,17 @@ fn points(m: &MethodSpec, seeds: &[Option<u64>]) -> Vec<Point> {
                     for scrub in values(axis(&m.scrub)) {
                         // Checked when the spec was read.
                         let scrub = scrub.map(|v| parse_scrub(&v).unwrap_or(None));
-                        out.extend(seeds.iter().map(|&seed| Point {
-                            lr,
-                            eps,
-                            epochs,
-                            r,
-                            scrub: scrub.clone(),
-                            seed,
-                        }));
+                        for unit in values(axis(&m.dp_unit)) {
+                            out.extend(seeds.iter().map(|&seed| Point {
+                                lr,
+                                eps,
+                                epochs,
+                                r,
+                                scrub: scrub.clone(),
+                                unit: unit.clone(),
+                                seed,
+                            }));
+                        }
                     }
                 }
             }
@@ -173,6 +177,10 @@ fn run_table(
             t.remove("scrub");
         }
         params.insert("scrub".into(), scrub_key(&scrub));
+    }
+    if let Some(unit) = p.unit {
+        set(&mut t, &["dp", "unit"], unit.clone().into());
+        params.insert("unit".into(), unit);
     }
     // Only with `seeds`: a study without them keeps its RUN.toml texts, hence its run ids.
     if let Some(seed) = p.seed {
@@ -338,6 +346,49 @@ lr = [1e-4]
         let twice = text.replace("name = \"small\"\n", "name = \"gemma-3\"\n");
         let e = StudySpec::parse(&twice, path).unwrap_err().to_string();
         assert!(e.contains("model.name") && e.contains("gemma-3"), "{e}");
+    }
+
+    /// `dp_unit` is a grid axis of DP methods: each value sets `dp.unit` and is its own run id;
+    /// a non-private method with it, or an unknown unit, is refused naming the field.
+    #[test]
+    fn a_dp_unit_axis_plans_record_and_user_level_runs() {
+        let text = SPEC.replace(
+            "method = \"dp\"\n",
+            "method = \"dp\"\ndp_unit = [\"record\", \"user\"]\n",
+        );
+        let runs = planned(&text);
+        let dp: Vec<&PlannedRun> = runs.iter().filter(|r| r.method == "dp").collect();
+        assert_eq!(dp.len(), 2);
+        assert_eq!(
+            dp.iter()
+                .map(|r| r.params["unit"].as_str())
+                .collect::<Vec<_>>(),
+            ["record", "user"]
+        );
+        assert!(
+            dp[1].run_toml.contains("unit = \"user\""),
+            "{}",
+            dp[1].run_toml
+        );
+        assert!(dp[1].id.contains("-unituser-"), "{}", dp[1].id);
+        let path = Path::new("s.toml");
+        for (bad, what) in [
+            ("dp_unit = [\"person\"]", "not record or user"),
+            ("dp_unit = [\"user\", \"user\"]", "listed twice"),
+        ] {
+            let t = SPEC.replace("method = \"dp\"\n", &format!("method = \"dp\"\n{bad}\n"));
+            let e = StudySpec::parse(&t, path).unwrap_err().to_string();
+            assert!(e.contains("dp_unit") && e.contains(what), "{e}");
+        }
+        let t = SPEC.replace(
+            "method = \"lora\"\n",
+            "method = \"lora\"\ndp_unit = [\"user\"]\n",
+        );
+        let e = StudySpec::parse(&t, path).unwrap_err().to_string();
+        assert!(
+            e.contains("dp_unit") && e.contains("only DP methods"),
+            "{e}"
+        );
     }
 
     /// `scrub` is a grid axis like the others: `none` trains on the file as it is, the other

@@ -3,6 +3,7 @@
 //! skips finished runs and evaluations; an interrupted run resumes from its last checkpoint
 //! (the trainer's own resume), and checkpoints left unevaluated are evaluated.
 
+use super::cards;
 use super::ledger::{base_run, Ledger, RunState, BASE_RUN};
 use super::plan::{Inputs, PlannedRun};
 use super::services;
@@ -218,7 +219,14 @@ pub async fn run(
         })
         .collect();
     drop(eval_tx);
-    let failures = join_all(workers, eval_task).await?;
+    let mut failures = join_all(workers, eval_task).await?;
+    // Cards an interrupted study left without their evaluation (each was also written as its
+    // evaluation landed).
+    let (_, card_failures) = {
+        let l = ctx.ledger.lock().expect("lock");
+        cards::sweep(&l, &ctx.study_dir, &ctx.root, &runs, &ctx.inputs)?
+    };
+    failures.extend(card_failures);
     if failures.is_empty() {
         Ok(())
     } else {
@@ -371,6 +379,20 @@ async fn evaluator_worker(
                     &serde_json::to_string(&m).expect("messages always serialise"),
                     records.as_deref(),
                 )?;
+                if !job.run_id.starts_with(BASE_RUN) {
+                    let metrics = serde_json::to_string(&m).expect("messages always serialise");
+                    let who = (job.run_id.as_str(), job.model.as_str());
+                    if let Err(e) = cards::write_one(
+                        &ctx.study_dir,
+                        &ctx.root,
+                        who,
+                        &ctx.inputs,
+                        job.epoch,
+                        &metrics,
+                    ) {
+                        ctx.lines.say(&what, true, || format!("{what}: {e}"));
+                    }
+                }
                 // Both attacks: the LOSS attack's AUC carries the luck of the split (it is
                 // not 0.5 on the base model), the reference-calibrated one removes it.
                 let mia = m.membership_inference.as_ref();

@@ -143,6 +143,8 @@ pub struct MethodSpec {
     /// Scrubbing before training: `none`, `mask`, `pseudonymise`, each optionally with its span
     /// source (`mask:tagger`, `pseudonymise:labelled`; default `labelled`).
     pub scrub: Option<Spanned<Vec<String>>>,
+    /// What ε protects, DP methods only: `record` (the default) and/or `user`.
+    pub dp_unit: Option<Spanned<Vec<String>>>,
     /// Extra RUN.toml fields for this method only (e.g. `lora.target_modules`, `dp.max_grad_norm`).
     #[serde(default)]
     pub train: toml::Table,
@@ -601,6 +603,7 @@ impl MethodSpec {
             .saturating_mul(n(axis(&self.lora_r).len()))
             .saturating_mul(n(axis(&self.target_epsilon).len()))
             .saturating_mul(n(axis(&self.scrub).len()))
+            .saturating_mul(n(axis(&self.dp_unit).len()))
     }
 
     /// The grid axes: positive values, ε only for DP methods (and required by them unless
@@ -650,6 +653,21 @@ impl MethodSpec {
                 .map(|v| (fnv1a_str(&canonical(v)), v.clone()))
                 .collect(),
         )?;
+        let units = axis(&self.dp_unit);
+        if let Some(bad) = units
+            .iter()
+            .find(|u| !["record", "user"].contains(&u.as_str()))
+        {
+            return Err(problem(
+                span(&self.dp_unit),
+                format!("{}: `{bad}` is not record or user", field("dp_unit")),
+            ));
+        }
+        twice(
+            "dp_unit",
+            span(&self.dp_unit),
+            units.iter().map(|u| (fnv1a_str(u), u.clone())).collect(),
+        )?;
         if axis(&self.lr).iter().any(|x| x.is_nan() || *x <= 0.0) {
             return Err(problem(
                 span(&self.lr),
@@ -683,6 +701,15 @@ impl MethodSpec {
                 format!(
                     "{}: `none` is no first phase for `{name}`: its scrub replaces the spans ε covers",
                     field("scrub")
+                ),
+            ));
+        }
+        if !private && !units.is_empty() {
+            return Err(problem(
+                span(&self.dp_unit),
+                format!(
+                    "{}: only DP methods have a privacy unit, not `{name}`",
+                    field("dp_unit")
                 ),
             ));
         }

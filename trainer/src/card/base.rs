@@ -87,7 +87,7 @@ fn hub_snapshot(dir: &Path) -> Option<String> {
 
 /// A Hub model id: `org/name`, each part letters, digits, `-`, `_` and `.` (not a relative
 /// path such as `./x` or `../x`).
-fn is_hub_id(s: &str) -> bool {
+pub(super) fn is_hub_id(s: &str) -> bool {
     let part = |p: &str| {
         !p.is_empty()
             && !p.starts_with('.')

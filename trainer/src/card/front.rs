@@ -6,6 +6,7 @@ use super::measured::{measured_yaml, Measured};
 use super::yaml::{self, Block};
 use super::Card;
 
+/// The Hub's tags: what kind of fine-tune, and its privacy method.
 fn tags(c: &Card) -> Vec<&'static str> {
     let r = c.record;
     let mut t = vec!["triad"];
@@ -34,7 +35,11 @@ pub(super) fn front_matter(c: &Card, m: Option<&Measured>) -> String {
         out: &mut out,
         indent: 0,
     };
-    top.line("base_model", yaml::string(&c.base.name));
+    // The Hub takes only a model id here (and refuses a push with anything else); a local
+    // folder's name goes under `triad:`.
+    if super::base::is_hub_id(&c.base.name) {
+        top.line("base_model", yaml::string(&c.base.name));
+    }
     top.line(
         "library_name",
         if c.adapter { "peft" } else { "transformers" },
@@ -48,6 +53,7 @@ pub(super) fn front_matter(c: &Card, m: Option<&Measured>) -> String {
         top.out.push_str(&format!("- {t}\n"));
     }
     let mut t = top.open("triad");
+    t.line("base_model_name", yaml::string(&c.base.name));
     t.line("method", yaml::string(c.method_name()));
     t.line("epoch", e.epoch.to_string());
     t.line("step", e.step.to_string());
@@ -86,8 +92,8 @@ fn data_yaml(b: &mut Block, c: &Card) {
     b.line("loss_on", yaml::string(&super::spelled(&r.config.loss_on)));
     if let Some(s) = c.scrubbed() {
         let mut sb = b.open("scrub");
-        sb.line("mode", yaml::string(&s.mode));
-        sb.line("spans", yaml::string(&s.spans));
+        sb.line("mode", yaml::string(s.mode));
+        sb.line("spans", yaml::string(s.spans));
         if !s.labels.is_empty() {
             let labels: Vec<String> = s.labels.iter().map(|l| yaml::string(l)).collect();
             sb.line("labels", format!("[{}]", labels.join(", ")));

@@ -7,7 +7,7 @@ use super::yaml::{self, Block};
 
 /// The measured part of the body lies between these (HTML comments: the Hub shows nothing).
 const MEASURED_OPEN: &str = "<!-- triad:measured -->";
-const MEASURED_CLOSE: &str = "<!-- /triad:measured -->";
+const MEASURED_CLOSE: &str = "<!-- end of triad:measured -->";
 /// The measured part of the front matter: `triad:`'s last key, up to the closing `---`.
 const MEASURED_KEY: &str = "\n  measured:";
 
@@ -111,7 +111,7 @@ fn metric_yaml(b: &mut Block, key: &str, m: Option<&Metric>) {
 
 pub(super) fn measured_body(m: Option<&Measured>) -> String {
     let Some(m) = m else {
-        return format!("{MEASURED_OPEN}\nNot evaluated yet.\n{MEASURED_CLOSE}\n");
+        return format!("{MEASURED_OPEN}\nNot evaluated yet.\n{MEASURED_CLOSE}");
     };
     let mut rows = vec![(
         "Privacy loss (nats per sensitive training token: base NLL − checkpoint NLL)",
@@ -151,6 +151,5 @@ pub(super) fn measured_body(m: Option<&Measured>) -> String {
          no formal guarantee covers them, this checkpoint's ε included.\n",
     );
     s.push_str(MEASURED_CLOSE);
-    s.push('\n');
     s
 }

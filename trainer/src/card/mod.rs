@@ -185,23 +185,72 @@ pub fn write(dir: &Path, text: &str) -> Result<()> {
 }
 
 /// The card in the checkpoint folder `dir`; `None` when it has none (or one too large to be
-/// Triad's, or not UTF-8: either is rewritten whole).
+/// Triad's, not UTF-8, or a link: each is rewritten whole, and a link is never followed).
 pub fn read(dir: &Path) -> Result<Option<String>> {
-    use std::io::Read;
     let path = dir.join(FILE);
-    let f = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(TrainError::io(&path, e)),
-    };
-    let mut bytes = vec![];
-    f.take(MAX_CARD_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| TrainError::io(&path, e))?;
-    if bytes.len() as u64 > MAX_CARD_BYTES {
-        return Ok(None);
+    match crate::run::read_bounded(&path, MAX_CARD_BYTES) {
+        Ok(bytes) => Ok(String::from_utf8(bytes).ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // O_NOFOLLOW on a link (ELOOP), or more than MAX_CARD_BYTES.
+        Err(e)
+            if e.raw_os_error() == Some(libc::ELOOP)
+                || e.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(TrainError::io(&path, e)),
     }
-    Ok(String::from_utf8(bytes).ok())
+}
+
+/// A study's hook once it has evaluated the checkpoint of `epoch` in the run folder `out`
+/// (inside the data root `root`, by no link): the card with `measured` spliced in, or, where
+/// the folder holds no card Triad rendered, the whole card from the folder's run.json with
+/// `base` (the study's own base model folder, never a path run.json names). Whether it wrote;
+/// `false` when the card already said this, or run.json lists no checkpoint at `epoch`.
+pub fn write_measured(
+    root: &Path,
+    out: &Path,
+    epoch: u64,
+    base: &Path,
+    measured: &Measured,
+) -> Result<bool> {
+    let dir = crate::run::checkpoint_dir(out, epoch);
+    if !dir.is_dir() {
+        return Ok(false);
+    }
+    confined(root, &dir)?;
+    let old = read(&dir)?;
+    let text = match old.as_deref().and_then(|c| splice_measured(c, measured)) {
+        Some(text) => text,
+        None => {
+            let Some(record) = crate::run::previous_record(out)? else {
+                return Ok(false);
+            };
+            match Card::new(&record, epoch, base, &dir)? {
+                Some(card) => card.render(Some(measured)),
+                None => return Ok(false),
+            }
+        }
+    };
+    if old.as_deref() == Some(text.as_str()) {
+        return Ok(false);
+    }
+    triad_data::fsutil::write_atomic(dir.join(FILE), text.as_bytes())?;
+    Ok(true)
+}
+
+/// `dir`, resolved through every link, lies inside `root`'s resolution.
+fn confined(root: &Path, dir: &Path) -> Result<()> {
+    let resolve = |p: &Path| p.canonicalize().map_err(|e| TrainError::io(p, e));
+    if resolve(dir)?.starts_with(resolve(root)?) {
+        Ok(())
+    } else {
+        Err(TrainError::config(
+            dir,
+            "the checkpoint folder resolves outside the data root (through a link); its card \
+             is not written",
+        ))
+    }
 }
 
 /// `card` with its measured part (front matter and body) replaced by `measured`: exactly the

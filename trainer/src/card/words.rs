@@ -22,6 +22,14 @@ pub(super) fn short(x: f64) -> String {
     }
 }
 
+/// A name for the body's Markdown: no backtick or control character can close its code span
+/// or start a line of its own (a folder may be named anything).
+fn code(name: &str) -> String {
+    name.chars()
+        .map(|c| if c == '`' || c.is_control() { '_' } else { c })
+        .collect()
+}
+
 pub(super) fn interval_words(ci: Option<[f64; 2]>) -> String {
     ci.map_or("–".into(), |[lo, hi]| {
         format!("[{}, {}]", short(lo), short(hi))
@@ -31,9 +39,9 @@ pub(super) fn interval_words(ci: Option<[f64; 2]>) -> String {
 pub(super) fn body(c: &Card, m: Option<&Measured>) -> String {
     let (r, e) = (c.record, c.epoch);
     let mut s = format!(
-        "# {} fine-tune of `{}`, epoch {}\n\n",
+        "# {} — {}, epoch {}\n\n",
+        code(&c.base.name),
         c.method_title(),
-        c.base.name,
         e.epoch
     );
     let what = if c.adapter {
@@ -60,7 +68,7 @@ pub(super) fn body(c: &Card, m: Option<&Measured>) -> String {
     s.push_str(&guarantee_words(c));
     s.push_str("\n## Measured\n\n");
     s.push_str(&measured_body(m));
-    s.push_str("\n## Licence\n\n");
+    s.push_str("\n\n## Licence\n\n");
     s.push_str(&licence_words(c));
     s
 }
@@ -72,12 +80,20 @@ fn training_words(c: &Card) -> String {
     let adapter = format!(
         "a rank-{} adapter (alpha {}{}) on {} of the frozen base model",
         lora.r,
-        short(lora.alpha),
+        lora.alpha,
         if lora.use_rslora { ", rsLoRA" } else { "" },
         lora.target_modules.join(", ")
     );
-    let dp = "with DP-SGD: Poisson sampling, each record's gradient clipped, Gaussian noise \
-              added to the clipped sum";
+    let dp = match r.privacy_unit.as_ref().map_or(Unit::Record, |u| u.unit) {
+        Unit::Record => {
+            "with DP-SGD: Poisson sampling of records, each record's gradient clipped, Gaussian \
+             noise added to the clipped sum"
+        }
+        Unit::User => {
+            "with user-level DP-SGD: Poisson sampling of users, each user's gradient clipped as \
+             a whole, Gaussian noise added to the clipped sum"
+        }
+    };
     let method = match c.method_name() {
         "full" => "full fine-tuning: every weight of the base model trained".to_string(),
         "lora" => format!("LoRA: {adapter} trained"),
@@ -85,11 +101,13 @@ fn training_words(c: &Card) -> String {
         "dp-lora" => format!("DP-LoRA: {adapter} trained {dp}"),
         _ => {
             let p1 = cfg.redact.as_ref().map_or(String::new(), |p| {
+                let how = match p.method {
+                    crate::config::Method::Lora => "LoRA",
+                    _ => "full",
+                };
                 format!(
-                    "{} fine-tuning for {} epoch(s) at learning rate {}",
-                    super::spelled(&p.method),
-                    p.epochs,
-                    short(p.lr)
+                    "{how} fine-tuning for {} epoch(s) at learning rate {}",
+                    p.epochs, p.lr
                 )
             });
             format!(
@@ -100,9 +118,9 @@ fn training_words(c: &Card) -> String {
         }
     };
     let mut s = format!("- Method: {method}.\n");
-    s.push_str(&format!("- Base model: `{}`", c.base.name));
+    s.push_str(&format!("- Base model: `{}`", code(&c.base.name)));
     if let Some(g) = &c.base.gguf {
-        s.push_str(&format!(", imported from `{g}`"));
+        s.push_str(&format!(", imported from `{}`", code(g)));
     }
     s.push_str(".\n");
     let accum = if cfg.grad_accum > 1 && !r.method.is_private() {
@@ -119,7 +137,7 @@ fn training_words(c: &Card) -> String {
         "- Optimizer: {}, learning rate {} ({} decay, {} warm-up steps), {batch}; records cut \
          to {} tokens; loss on {} tokens.\n",
         super::spelled(&cfg.optimizer.name),
-        short(cfg.optimizer.lr),
+        cfg.optimizer.lr,
         super::spelled(&cfg.schedule.decay),
         cfg.schedule.warmup_steps,
         cfg.max_length,
@@ -129,15 +147,14 @@ fn training_words(c: &Card) -> String {
         s.push_str(&format!(
             "- DP-SGD: clipping norm C = {}, noise multiplier σ = {} (noise σ·C on the clipped \
              sum), sampling rate q = {}{}.\n",
-            r.max_grad_norm.map_or("–".into(), short),
+            r.max_grad_norm.map_or("–".into(), |x| x.to_string()),
             r.noise_multiplier.map_or("–".into(), short),
-            r.sampling_rate.map_or("–".into(), short),
+            r.sampling_rate.map_or("–".into(), |x| x.to_string()),
             cfg.dp
                 .as_ref()
                 .and_then(|d| d.target_epsilon)
                 .map_or(String::new(), |t| format!(
-                    ", σ chosen for a target ε of {}",
-                    short(t)
+                    ", σ chosen for a target ε of {t}"
                 )),
         ));
     }
@@ -251,9 +268,9 @@ fn guarantee_words(c: &Card) -> String {
     };
     let mut s = format!(
         "**(ε = {eps}, δ = {delta})-differential privacy {per}**, by {accountant}{other}. \
-         Whether any one {unit_word} was in the training data or not changes the probability \
-         of anything these weights (and everything else the run published) show by at most a \
-         factor e^ε, except with probability δ. It holds at this checkpoint (step {}).",
+         Adding or removing any one {unit_word} changes the probability of anything these \
+         weights (and everything else the run published) show by at most a factor e^ε, except \
+         with probability δ. It holds at this checkpoint (step {}).",
         e.step
     );
     if r.config.redact.is_some() {
@@ -290,7 +307,10 @@ fn guarantee_words(c: &Card) -> String {
 fn licence_words(c: &Card) -> String {
     if c.base.gemma {
         let copy = if c.terms_copy {
-            format!("A copy of the terms is in `{}`.", super::base::GEMMA_TERMS_COPY)
+            format!(
+                "A copy of the terms is in `{}`.",
+                super::base::GEMMA_TERMS_COPY
+            )
         } else {
             "Read the terms at https://ai.google.dev/gemma/terms before using or sharing it."
                 .to_string()

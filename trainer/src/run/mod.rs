@@ -18,7 +18,8 @@ mod record;
 mod restore;
 mod step;
 
-use record::{previous_record, write_record};
+use record::write_record;
+pub(crate) use record::{previous_record, read_bounded};
 pub use record::{EpochRecord, LossPoint, RunRecord};
 use restore::{prune_optimizer_state, resume, save_optimizer};
 pub(crate) use step::zero_grads;

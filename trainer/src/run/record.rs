@@ -119,7 +119,7 @@ pub(super) fn write_record(out: &Path, r: &RunRecord) -> Result<()> {
 
 /// The record of an earlier attempt at this run, if any. One that does not parse is an error:
 /// starting over would forget the steps it took (for DP, privacy already spent).
-pub(super) fn previous_record(out: &Path) -> Result<Option<RunRecord>> {
+pub(crate) fn previous_record(out: &Path) -> Result<Option<RunRecord>> {
     let path = out.join("run.json");
     match read_bounded(&path, MAX_RECORD_BYTES) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -140,7 +140,7 @@ pub(super) fn previous_record(out: &Path) -> Result<Option<RunRecord>> {
 const MAX_RECORD_BYTES: u64 = 512 << 20;
 
 /// Read `path` (not through a final link) if it is at most `max` bytes.
-fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()

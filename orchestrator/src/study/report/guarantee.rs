@@ -68,6 +68,65 @@ impl ScrubRow {
     }
 }
 
+/// What a DP run's ε is per, as its run record states it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitRow {
+    /// `record` or `user`.
+    pub unit: String,
+    /// Record-level on data with users: the most records one user has.
+    pub largest_user_records: Option<u64>,
+    /// The run's δ (for the group conversion at an epoch's ε).
+    pub delta: Option<f64>,
+}
+
+impl UnitRow {
+    /// From the record's `privacy_unit`, else its `dp.unit`; records from before either
+    /// existed are per record.
+    pub fn of(record: &pb::RunRecord) -> Option<UnitRow> {
+        record.epsilon?;
+        let asked = record
+            .config
+            .as_ref()
+            .and_then(|c| c.dp.as_ref())
+            .map(|d| d.unit.clone())
+            .filter(|u| !u.is_empty());
+        let u = record.privacy_unit.as_ref();
+        Some(UnitRow {
+            unit: u
+                .map(|u| u.unit.clone())
+                .filter(|u| !u.is_empty())
+                .or(asked)
+                .unwrap_or_else(|| "record".into()),
+            largest_user_records: u.and_then(|u| u.largest_user_records),
+            delta: record.delta,
+        })
+    }
+
+    /// For a record-level run on data with users, at ε: (k, k·ε, δ·k·e^{(k−1)ε}).
+    pub fn group(&self, epsilon: f64) -> Option<(u64, f64, f64)> {
+        let k = self.largest_user_records.filter(|&k| k > 1)?;
+        let d = self.delta?;
+        let kf = k as f64;
+        Some((k, kf * epsilon, d * kf * ((kf - 1.0) * epsilon).exp()))
+    }
+}
+
+/// `ε 8.00 per user`, `ε 1.00 per record (≤ 4.00 per user of 4 records, δ 3.5e-2)`, or, where
+/// the conversion's δ reaches 1, that it promises the user nothing.
+fn formal(e: f64, unit: Option<&UnitRow>) -> String {
+    let Some(u) = unit else {
+        return format!("ε {e:.2} per record");
+    };
+    let head = format!("ε {e:.2} per {}", u.unit);
+    match u.group(e) {
+        Some((k, ke, kd)) if kd < 1.0 => {
+            format!("{head} (≤ {ke:.2} per user of {k} records, δ {kd:.1e})")
+        }
+        Some((k, _, _)) => format!("{head} (no promise per user of {k} records)"),
+        None => head,
+    }
+}
+
 /// The base model's row: it was trained on none of the data.
 pub const BASE: &str = "base model: saw no training data";
 
@@ -87,7 +146,7 @@ pub fn words(x: &Row) -> String {
                 }
                 _ => format!("selective: ε {e:.2} on the tagger's spans"),
             },
-            None => format!("ε {e:.2} per record"),
+            None => formal(e, x.unit.as_ref()),
         });
     }
     if let Some(s) = &x.scrub {
@@ -138,6 +197,26 @@ mod tests {
         assert_eq!(
             words(&x),
             "selective: ε 8.00 on the tagger's spans (span recall 0.78)"
+        );
+        x.selective = None;
+        let unit = |u: &str, k: Option<u64>| UnitRow {
+            unit: u.into(),
+            largest_user_records: k,
+            delta: Some(1e-5),
+        };
+        x.unit = Some(unit("user", None));
+        assert_eq!(words(&x), "ε 8.00 per user");
+        x.epsilon = Some(1.0);
+        x.unit = Some(unit("record", Some(4)));
+        // 4·e^{3}·1e-5 = 8.0e-4.
+        assert_eq!(
+            words(&x),
+            "ε 1.00 per record (≤ 4.00 per user of 4 records, δ 8.0e-4)"
+        );
+        x.unit = Some(unit("record", Some(16)));
+        assert_eq!(
+            words(&x),
+            "ε 1.00 per record (no promise per user of 16 records)"
         );
     }
 

@@ -495,6 +495,17 @@ fn privacy_utility_section(c: &Charts) -> String {
     )
 }
 
+/// A point's label with the unit of its formal ε where users make it matter: a user-level
+/// run, or a record-level one on data with users (its x is per record, the audit per user).
+fn unit_label(label: String, x: &Row) -> String {
+    match &x.unit {
+        Some(u) if u.unit == "user" || u.largest_user_records.is_some() => {
+            format!("{label} (ε per {})", u.unit)
+        }
+        _ => label,
+    }
+}
+
 /// Formal against audited ε, for the base model and every audited run; empty when none
 /// was audited.
 fn audit_section(c: &Charts) -> String {
@@ -510,7 +521,7 @@ fn audit_section(c: &Charts) -> String {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b).or(x.epsilon),
                 };
-                (c.short(run), c.color(&run.label), x, formal)
+                (unit_label(c.short(run), x), c.color(&run.label), x, formal)
             }))
             .filter_map(|(label, color, x, formal)| {
                 Some(EpsPoint {

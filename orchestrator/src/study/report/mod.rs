@@ -39,6 +39,8 @@ pub struct Row {
     pub selective: Option<guarantee::ScrubRow>,
     /// The scrub the run's training text went through.
     pub scrub: Option<guarantee::ScrubRow>,
+    /// What a DP run's ε is per (a record or a user).
+    pub unit: Option<guarantee::UnitRow>,
     /// The one-run audit, when the study audits its runs.
     pub audit: Option<AuditRow>,
     pub privacy_loss: f64,
@@ -357,6 +359,7 @@ fn row(run: &str, label: &str, method: &str, params: &str, epoch: u64, m: &pb::M
         seeded_noise: false,
         selective: None,
         scrub: None,
+        unit: None,
         audit: audit.as_ref().map(audit_row),
         privacy_loss,
         privacy_loss_ci: ci(&privacy_loss_ci95),
@@ -432,6 +435,7 @@ fn run_rows(
         row.seeded_noise = record.epsilon.is_some() && !record.secure_rng;
         row.scrub = guarantee::ScrubRow::of(&record);
         row.selective = guarantee::ScrubRow::of_phase_one(&record);
+        row.unit = guarantee::UnitRow::of(&record);
         row.train_s = r.record.as_ref().map(|_| record.wall_time_s);
         row.tokens_per_s = r.record.as_ref().map(|_| record.tokens_per_second);
         let gib = |b: Option<u64>| b.map(|b| b as f64 / (1u64 << 30) as f64);

@@ -22,7 +22,8 @@ privacy_loss_general,privacy_loss_general_lo,privacy_loss_general_hi,\
 mia_auc_token_reference,mia_auc_token_reference_lo,mia_auc_token_reference_hi,\
 mia_auc_min_k_plus_plus,mia_auc_min_k_plus_plus_lo,mia_auc_min_k_plus_plus_hi,\
 mia_auc_zlib,mia_auc_zlib_lo,mia_auc_zlib_hi,\
-guarantee,scrub,scrub_spans_replaced,scrub_span_recall";
+guarantee,scrub,scrub_spans_replaced,scrub_span_recall,\
+dp_unit,largest_user_records,user_group_epsilon,user_group_delta";
 
 fn num(x: f64) -> String {
     if x.is_finite() {
@@ -117,6 +118,14 @@ fn fields(x: &Row, pareto: bool) -> Vec<String> {
         Some(s) => v.extend([s.key(), s.spans_replaced.to_string(), opt(s.span_recall)]),
         None => v.extend(vec![String::from("none"), String::new(), String::new()]),
     }
+    // Added in issue 31.
+    let group = x.unit.as_ref().zip(x.epsilon).and_then(|(u, e)| u.group(e));
+    v.extend([
+        x.unit.as_ref().map(|u| u.unit.clone()).unwrap_or_default(),
+        group.map(|g| g.0.to_string()).unwrap_or_default(),
+        opt(group.map(|g| g.1)),
+        group.map(|g| format!("{:e}", g.2)).unwrap_or_default(),
+    ]);
     v
 }
 
@@ -140,9 +149,14 @@ pub fn csv(r: &Report) -> String {
 /// run's own; `∞` without DP.
 pub(super) fn eps(x: &Row) -> String {
     let mark = if x.seeded_noise { SEEDED_MARK } else { "" };
+    let unit = x
+        .unit
+        .as_ref()
+        .map(|u| format!(" per {}", u.unit))
+        .unwrap_or_default();
     match (x.epsilon_pld, x.epsilon_rdp, x.epsilon) {
-        (Some(p), Some(r), _) => format!("PLD {p:.2} / RDP {r:.2}{mark}"),
-        (_, _, Some(e)) => format!("{e:.2}{mark}"),
+        (Some(p), Some(r), _) => format!("PLD {p:.2} / RDP {r:.2}{unit}{mark}"),
+        (_, _, Some(e)) => format!("{e:.2}{unit}{mark}"),
         _ => "∞".into(),
     }
 }
