@@ -1,8 +1,8 @@
-//! Model cards end to end: a study on a tiny model (full, LoRA, record- and user-level DP, data
-//! with repeat customers and audit canaries) leaves a card in every checkpoint folder; the Hub's
-//! own reader (huggingface_hub.ModelCard) and a YAML 1.2 parser read its front matter; each
-//! card states the ledger's numbers of its checkpoint exactly; and no card holds a seed, a
-//! noise key, a secret of the data, an id or a path.
+//! Model cards end to end: a study on a tiny model (full, LoRA, record- and user-level DP,
+//! user-level DP-LoRA; data with repeat customers and audit canaries) leaves a card in every
+//! checkpoint folder; the Hub's own reader (huggingface_hub.ModelCard) and a YAML 1.2 parser
+//! read its front matter; each card states the ledger's numbers of its checkpoint exactly; and
+//! no card holds a seed, a noise key, a secret of the data, an id or a path.
 
 mod common;
 use common::triad;
@@ -42,6 +42,12 @@ method = "dp"
 target_epsilon = [8.0]
 dp_unit = ["record", "user"]
 lr = [1e-3]
+[[method]]
+method = "dp-lora"
+lora_r = [4]
+target_epsilon = [8.0]
+dp_unit = ["user"]
+lr = [1e-2]
 [eval]
 exposure_samples = 50
 every_epoch = true
@@ -261,10 +267,10 @@ fn every_checkpoint_of_a_study_has_a_card_with_the_ledgers_numbers_and_nothing_p
     ]);
 
     let all = checkpoints(&dir);
-    // 4 runs (full, LoRA, DP per record, DP per user), 2 epochs each.
-    assert_eq!(all.len(), 8, "{all:?}");
+    // 5 runs (full, LoRA, DP per record, DP and DP-LoRA per user), 2 epochs each.
+    assert_eq!(all.len(), 10, "{all:?}");
     let evals = evals(&dir);
-    assert_eq!(evals.len(), 8, "every epoch of each run");
+    assert_eq!(evals.len(), 10, "every epoch of each run");
     let cards: Vec<PathBuf> = all.iter().map(|(_, _, c)| c.join("README.md")).collect();
     let hub = triad_tests::run_oracle(
         "read_model_card.py",
@@ -296,7 +302,7 @@ fn every_checkpoint_of_a_study_has_a_card_with_the_ledgers_numbers_and_nothing_p
             Some("base"),
             "{what}"
         );
-        let lora = id.starts_with("lora");
+        let lora = id.starts_with("lora") || id.starts_with("dp-lora");
         assert_eq!(
             hub["library_name"],
             if lora { "peft" } else { "transformers" },
