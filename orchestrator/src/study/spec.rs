@@ -606,25 +606,10 @@ impl MethodSpec {
             .saturating_mul(n(axis(&self.dp_unit).len()))
     }
 
-    /// The grid axes: positive values, ε only for DP methods (and required by them unless
-    /// `train.dp` sets it), ranks only for LoRA methods.
-    fn check_grid(&self, i: usize) -> Result<(), Problem> {
+    /// Every axis's values readable (scrubs, units) and none listed twice.
+    fn check_values(&self, i: usize) -> Result<(), Problem> {
         let field = |f: &str| Self::field(i, f);
-        let name = self.method.get_ref();
-        // A value listed twice would be the same run twice (one id, trained twice).
-        let twice = |f: &str, span: Option<Range<usize>>, keys: Vec<(u64, String)>| {
-            let mut seen = std::collections::BTreeSet::new();
-            match keys.into_iter().find(|(k, _)| !seen.insert(*k)) {
-                Some((_, shown)) => Err(problem(
-                    span,
-                    format!(
-                        "{}: {shown} is listed twice; list each value once",
-                        field(f)
-                    ),
-                )),
-                None => Ok(()),
-            }
-        };
+        let twice = |f: &str, span, keys| listed_twice(field(f), span, keys);
         let floats = |v: &[f64]| v.iter().map(|x| (x.to_bits(), x.to_string())).collect();
         twice("lr", span(&self.lr), floats(&axis(&self.lr)))?;
         twice(
@@ -667,7 +652,17 @@ impl MethodSpec {
             "dp_unit",
             span(&self.dp_unit),
             units.iter().map(|u| (fnv1a_str(u), u.clone())).collect(),
-        )?;
+        )
+    }
+
+    /// The grid axes: readable values listed once, positive numbers, ε and a privacy unit
+    /// only for DP methods (and ε required by them unless `train.dp` sets it), ranks only for
+    /// LoRA methods.
+    fn check_grid(&self, i: usize) -> Result<(), Problem> {
+        let field = |f: &str| Self::field(i, f);
+        let name = self.method.get_ref();
+        self.check_values(i)?;
+        let (scrubs, units) = (axis(&self.scrub), axis(&self.dp_unit));
         if axis(&self.lr).iter().any(|x| x.is_nan() || *x <= 0.0) {
             return Err(problem(
                 span(&self.lr),
@@ -749,6 +744,22 @@ impl MethodSpec {
             ));
         }
         Ok(())
+    }
+}
+
+/// A value listed twice on an axis would be the same run twice (one id, trained twice).
+fn listed_twice(
+    field: String,
+    span: Option<Range<usize>>,
+    keys: Vec<(u64, String)>,
+) -> Result<(), Problem> {
+    let mut seen = std::collections::BTreeSet::new();
+    match keys.into_iter().find(|(k, _)| !seen.insert(*k)) {
+        Some((_, shown)) => Err(problem(
+            span,
+            format!("{field}: {shown} is listed twice; list each value once"),
+        )),
+        None => Ok(()),
     }
 }
 

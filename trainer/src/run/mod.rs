@@ -231,6 +231,61 @@ fn schedule(cfg: &RunConfig, n: usize) -> (u64, u64, u64) {
     )
 }
 
+/// What `tokens_seen` counts: the sampled batches' tokens (non-private runs), their
+/// expectation (private runs), or nothing where N itself is kept private.
+fn tokens_counted(dp: Option<&crate::config::DpConfig>) -> &'static str {
+    match dp {
+        None => "sampled",
+        Some(d) if d.dataset_size.is_some() => "withheld",
+        Some(_) => "expected",
+    }
+}
+
+/// A run's size and schedule, and for a private run its DP plan and unit.
+struct Planned {
+    /// N as the accountant sees it.
+    n: usize,
+    /// Steps per epoch, total steps, epochs.
+    schedule: (u64, u64, u64),
+    private: Option<crate::dp::plan::Private>,
+    privacy_unit: Option<crate::dp::PrivacyUnit>,
+}
+
+/// N (a public constant from the config, or the file's count of records — of users, for
+/// user-level privacy), the schedule over it, and the DP plan: σ for the target ε, and the
+/// users to sample for user-level privacy.
+fn plan(cfg: &RunConfig, examples: &[Example], stop: &dyn Fn() -> bool) -> Result<Planned> {
+    let dp = cfg.dp.as_ref().filter(|_| cfg.method.is_private());
+    let users = triad_data::users::Users::group(examples.iter().map(|e| e.user.as_deref()));
+    let by_user = dp.is_some_and(|d| d.unit == crate::dp::Unit::User);
+    let counted = if by_user {
+        users.count()
+    } else {
+        examples.len()
+    };
+    let n = dp
+        .and_then(|d| d.dataset_size)
+        .map_or(counted, |s| s as usize);
+    let schedule = schedule(cfg, n);
+    let private = match dp {
+        Some(dp) => {
+            let mut p = crate::dp::plan::Private::new(dp, cfg.batch_size, n, schedule.1, stop)?;
+            p.users = by_user.then(|| crate::dp::plan::UserSampling {
+                members: users.members(),
+                cap: dp.max_records_per_user,
+            });
+            Some(p)
+        }
+        None => None,
+    };
+    Ok(Planned {
+        n,
+        schedule,
+        private,
+        privacy_unit: dp.map(|d| privacy_unit(d, &users)),
+    })
+}
+
 impl<'a> Run<'a> {
     /// Load data and model, make the trainable parameters, plan DP (σ for the target ε).
     /// `weights`: the folder the model starts from (`cfg.model`, or redact-then-DP's phase 1);
@@ -255,32 +310,12 @@ impl<'a> Run<'a> {
         let named = crate::lora::trainable(&mut model, cfg.method, &lora_cfg, cfg.seed)?;
         let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
         let dp = cfg.dp.as_ref().filter(|_| cfg.method.is_private());
-        let users = triad_data::users::Users::group(examples.iter().map(|e| e.user.as_deref()));
-        let by_user = dp.is_some_and(|d| d.unit == crate::dp::Unit::User);
-        // N as the accountant sees it: a public constant from the config, or the file's count
-        // of records (or of users, for user-level privacy).
-        let counted = if by_user {
-            users.count()
-        } else {
-            examples.len()
-        };
-        let n = dp
-            .and_then(|d| d.dataset_size)
-            .map_or(counted, |s| s as usize);
-        let (steps_per_epoch, total_steps, epochs) = schedule(cfg, n);
-        let private = match dp {
-            Some(dp) => {
-                let mut p =
-                    crate::dp::plan::Private::new(dp, cfg.batch_size, n, total_steps, stop)?;
-                p.users = by_user.then(|| crate::dp::plan::UserSampling {
-                    members: users.members(),
-                    cap: dp.max_records_per_user,
-                });
-                Some(p)
-            }
-            None => None,
-        };
-        let privacy_unit = dp.map(|d| privacy_unit(d, &users));
+        let Planned {
+            n,
+            schedule: (steps_per_epoch, total_steps, epochs),
+            private,
+            privacy_unit,
+        } = plan(cfg, &examples, stop)?;
         let (accountant, budget) = budget_for(cfg, private.as_ref(), total_steps);
         let rng = match dp.filter(|d| !d.reproducible_noise) {
             Some(_) => crate::rng::StepRng::keyed(crate::state::noise_key(out, resuming)?),
@@ -322,14 +357,7 @@ impl<'a> Run<'a> {
                 }
                 .into()
             }),
-            tokens_counted: Some(
-                match dp {
-                    None => "sampled",
-                    Some(d) if d.dataset_size.is_some() => "withheld",
-                    Some(_) => "expected",
-                }
-                .into(),
-            ),
+            tokens_counted: Some(tokens_counted(dp).into()),
             loss_curve: vec![],
             epochs: vec![],
             final_checkpoint: None,
