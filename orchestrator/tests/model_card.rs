@@ -5,7 +5,7 @@
 //! no card holds a seed, a noise key, a secret of the data, an id or a path.
 
 mod common;
-use common::triad;
+use common::{tiny_model, triad};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use triad_tests::card::{front_matter, leaks, Private};
@@ -52,18 +52,6 @@ lr = [1e-2]
 exposure_samples = 50
 every_epoch = true
 "#;
-
-fn tiny_model(dir: &Path) -> PathBuf {
-    let model = dir.join("tiny");
-    triad_tests::run_oracle(
-        "tiny_lm_with_tokenizer.py",
-        &[
-            model.to_str().unwrap(),
-            triad_tests::neox_tokenizer().to_str().unwrap(),
-        ],
-    );
-    model
-}
 
 /// (run id, epoch, checkpoint, metrics) of every evaluation but the base model's.
 fn evals(dir: &Path) -> Vec<(String, u64, String, Value)> {

@@ -4,22 +4,10 @@
 //! each run; the report renders in headless Chromium.
 
 mod common;
-use common::triad;
+use common::{tiny_model, triad};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn tiny_model(dir: &Path) -> PathBuf {
-    let model = dir.join("tiny");
-    triad_tests::run_oracle(
-        "tiny_lm_with_tokenizer.py",
-        &[
-            model.to_str().unwrap(),
-            triad_tests::neox_tokenizer().to_str().unwrap(),
-        ],
-    );
-    model
-}
 
 const SPEC: &str = r#"
 name = "tiny"

@@ -5,7 +5,7 @@
 //! the identical result; a user on both sides of a split is refused naming the user and lines.
 
 mod common;
-use common::triad;
+use common::{tiny_model, triad};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -34,18 +34,6 @@ fn generate(dir: &Path, name: &str, per_user: Option<&str>) -> PathBuf {
     }
     triad(&args);
     out
-}
-
-fn tiny_model(dir: &Path) -> PathBuf {
-    let model = dir.join("tiny");
-    triad_tests::run_oracle(
-        "tiny_lm_with_tokenizer.py",
-        &[
-            model.to_str().unwrap(),
-            triad_tests::neox_tokenizer().to_str().unwrap(),
-        ],
-    );
-    model
 }
 
 fn config(dir: &Path, name: &str, model: &Path, data: &Path, dp: &str) -> PathBuf {

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Run `triad` and require success.
@@ -43,4 +43,18 @@ pub fn smollm2() -> PathBuf {
         }
     }
     dir
+}
+
+/// A tiny random Llama with the GPT-NeoX tokenizer (tests/oracles/tiny_lm_with_tokenizer.py),
+/// made in `dir/tiny`.
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    let model = dir.join("tiny");
+    triad_tests::run_oracle(
+        "tiny_lm_with_tokenizer.py",
+        &[
+            model.to_str().unwrap(),
+            triad_tests::neox_tokenizer().to_str().unwrap(),
+        ],
+    );
+    model
 }
